@@ -1,0 +1,959 @@
+"""Portfolio: the validated table of accounts every kamsim analysis starts from.
+
+The canonical columns, their types and units are listed in :data:`CANONICAL_COLUMNS`;
+every loader (:func:`read_accounts`, :func:`from_ledger`, :mod:`kamsim.datasets`) maps
+its input onto these names, validates the values and returns an immutable
+:class:`Portfolio`.
+
+Row numbers in error messages use spreadsheet numbering: the header is row 1, the first
+account is row 2, whatever the source (CSV, Excel or DataFrame).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from kamsim.exceptions import InputDataError
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "LINE_PREFIX",
+    "ColumnSpec",
+    "Portfolio",
+    "from_ledger",
+    "read_accounts",
+]
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Prefix of product-line revenue columns (``line_fresh``, ``line_frozen``, ...).
+LINE_PREFIX = "line_"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """Type, unit and meaning of one canonical Portfolio column."""
+
+    kind: Literal["id", "text", "float", "bool"]
+    unit: str
+    description: str
+    required: bool = False
+    lower: float | None = None
+    upper: float | None = None
+    lower_open: bool = False
+
+
+#: The canonical Portfolio columns. Product-line revenue columns are any column named
+#: ``line_<name>`` (annual revenue in that line, currency, >= 0).
+CANONICAL_COLUMNS: dict[str, ColumnSpec] = {
+    "account_id": ColumnSpec(
+        "id", "text", "Unique account identifier, kept exactly as written ('007' stays '007').",
+        required=True,
+    ),
+    "revenue": ColumnSpec(
+        "float", "currency per year", "Annual revenue from the account.", required=True, lower=0.0
+    ),
+    "name": ColumnSpec("text", "text", "Display name of the account."),
+    "gross_margin": ColumnSpec(
+        "float", "fraction", "Gross margin as a fraction of revenue.", lower=0.0, upper=1.0
+    ),
+    "gross_profit": ColumnSpec("float", "currency per year", "Annual gross profit."),
+    "segment": ColumnSpec("text", "text", "Customer segment (industry, channel, ...)."),
+    "region": ColumnSpec("text", "text", "Sales region."),
+    "churn_prob": ColumnSpec(
+        "float", "probability per year", "Annual probability that the account leaves.",
+        lower=0.0, upper=1.0,
+    ),
+    "growth": ColumnSpec(
+        "float", "fraction per year", "Expected long-term annual revenue growth (0.05 = 5 %).",
+        lower=-1.0, lower_open=True,
+    ),
+    "distance_km": ColumnSpec("float", "km", "Distance from the supplier.", lower=0.0),
+    "cost_to_serve": ColumnSpec(
+        "float", "currency per year", "Annual cost of serving the account.", lower=0.0
+    ),
+    "national": ColumnSpec("bool", "flag", "National or international account status."),
+    "sales_unit": ColumnSpec("text", "text", "Unit the account buys in (piece, carton, ...)."),
+}
+
+_TRUE = {"true", "yes", "y", "1", "t"}
+_FALSE = {"false", "no", "n", "0", "f"}
+
+
+def _row_numbers(mask: npt.NDArray[np.bool_]) -> list[int]:
+    """Spreadsheet row numbers (header = row 1) of the True entries of ``mask``."""
+    return [int(i) + 2 for i in np.flatnonzero(mask)]
+
+
+def _examples(values: Iterable[Any], limit: int = 5) -> str:
+    vals = list(values)
+    shown = ", ".join(repr(v) for v in vals[:limit])
+    return shown + (f", ... ({len(vals)} in all)" if len(vals) > limit else "")
+
+
+def _parse_numeric(
+    col: pd.Series,
+    name: str,
+    *,
+    path: str | None,
+    decimal: str,
+    thousands: str | None,
+) -> FloatArray:
+    """Parse one column to float64, naming every value that is not a number."""
+    if pd.api.types.is_bool_dtype(col.dtype):
+        raise InputDataError(
+            "holds true/false values; expected numbers", path=path, column=name
+        )
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        out = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        raw = col.astype(object)
+        text = raw.map(lambda v: v.strip() if isinstance(v, str) else v)
+        is_str = text.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        cleaned = text.copy()
+        if is_str.any():
+            s = text[is_str].astype(str)
+            if thousands:
+                s = s.str.replace(thousands, "", regex=False)
+            if decimal != ".":
+                s = s.str.replace(decimal, ".", regex=False)
+            s = s.replace("", np.nan)
+            cleaned[is_str] = s
+        out = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.isnan(out) & text.map(lambda v: isinstance(v, str) and v != "").to_numpy(
+            dtype=bool
+        )
+        if bad.any():
+            hint = ""
+            if decimal == "." and text[bad].astype(str).str.contains(",").any():
+                hint = "; for numbers like '1.234,56' pass decimal=',' and thousands='.'"
+            raise InputDataError(
+                f"holds text where a number is expected: {_examples(text[bad])}{hint}",
+                path=path,
+                column=name,
+                rows=_row_numbers(bad),
+            )
+    nan = np.isnan(out)
+    if nan.any():
+        raise InputDataError(
+            f"has {int(nan.sum())} missing value(s); fill them, or leave the column out "
+            "if it does not apply",
+            path=path,
+            column=name,
+            rows=_row_numbers(nan),
+        )
+    inf = np.isinf(out)
+    if inf.any():
+        raise InputDataError(
+            "holds infinite values; every value must be a finite number",
+            path=path,
+            column=name,
+            rows=_row_numbers(inf),
+        )
+    return out
+
+
+def _check_bounds(values: FloatArray, name: str, spec: ColumnSpec, path: str | None,
+                  ids: npt.NDArray[np.object_]) -> None:
+    bad = np.zeros(values.shape, dtype=bool)
+    rule: list[str] = []
+    if spec.lower is not None:
+        bad |= values <= spec.lower if spec.lower_open else values < spec.lower
+        rule.append(f"{'>' if spec.lower_open else '>='} {spec.lower:g}")
+    if spec.upper is not None:
+        bad |= values > spec.upper
+        rule.append(f"<= {spec.upper:g}")
+    if bad.any():
+        pairs = [f"{i}={v:g}" for i, v in zip(ids[bad], values[bad], strict=True)]
+        raise InputDataError(
+            f"has {int(bad.sum())} value(s) out of range ({_examples(pairs)}); "
+            f"{name} must be {' and '.join(rule)} ({spec.unit})",
+            path=path,
+            column=name,
+            rows=_row_numbers(bad),
+        )
+
+
+def _parse_bool(col: pd.Series, name: str, path: str | None) -> npt.NDArray[np.bool_]:
+    def conv(v: Any) -> bool | None:
+        if isinstance(v, bool | np.bool_):
+            return bool(v)
+        if isinstance(v, int | np.integer) and v in (0, 1):
+            return bool(v)
+        if isinstance(v, float) and v in (0.0, 1.0):
+            return bool(v)
+        if isinstance(v, str):
+            s = v.strip().lower()
+            if s in _TRUE:
+                return True
+            if s in _FALSE:
+                return False
+        return None
+
+    parsed = [conv(v) for v in col.tolist()]
+    bad = np.array([p is None for p in parsed], dtype=bool)
+    if bad.any():
+        raise InputDataError(
+            f"holds values that are not yes/no: {_examples(col[bad].tolist())}; "
+            "use true/false, yes/no or 1/0",
+            path=path,
+            column=name,
+            rows=_row_numbers(bad),
+        )
+    return np.array(parsed, dtype=bool)
+
+
+def _parse_text(col: pd.Series, name: str, path: str | None) -> list[str]:
+    vals = col.astype(object).tolist()
+    missing = np.array(
+        [v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str)
+         and v.strip() == "") for v in vals],
+        dtype=bool,
+    )
+    if missing.any():
+        raise InputDataError(
+            f"has {int(missing.sum())} empty value(s); fill them, or leave the column out",
+            path=path,
+            column=name,
+            rows=_row_numbers(missing),
+        )
+    return [_id_text(v) if name == "account_id" else str(v).strip() for v in vals]
+
+
+def _id_text(v: Any) -> str:
+    """Account id as text; integral floats (17850.0, from spreadsheets) lose the '.0'."""
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def _validate_frame(df: pd.DataFrame, *, path: str | None, decimal: str = ".",
+                    thousands: str | None = None) -> pd.DataFrame:
+    """Validate a raw accounts table with canonical column names; return a clean copy."""
+    if df.shape[0] == 0:
+        raise InputDataError("holds no accounts (the table is empty)", path=path)
+    cols = [str(c) for c in df.columns]
+    dup_cols = sorted({c for c in cols if cols.count(c) > 1})
+    if dup_cols:
+        raise InputDataError(
+            f"has duplicate column name(s) {dup_cols}; each column must appear once",
+            path=path,
+        )
+    missing = [c for c, s in CANONICAL_COLUMNS.items() if s.required and c not in cols]
+    if missing:
+        raise InputDataError(
+            f"missing required column(s) {missing}; found columns {cols}. If your file uses "
+            "other names, map them, e.g. columns={'Customer': 'account_id', 'Sales': 'revenue'}",
+            path=path,
+        )
+    df = df.reset_index(drop=True)
+    out: dict[str, Any] = {}
+    ids_list = _parse_text(df["account_id"], "account_id", path)
+    ids = np.array(ids_list, dtype=object)
+    seen: dict[str, int] = {}
+    dup_rows: list[int] = []
+    dup_ids: list[str] = []
+    for i, a in enumerate(ids_list):
+        if a in seen:
+            dup_rows.extend([seen[a] + 2, i + 2])
+            dup_ids.append(a)
+        else:
+            seen[a] = i
+    if dup_rows:
+        raise InputDataError(
+            f"has duplicate account ids {_examples(sorted(set(dup_ids)))}; each account "
+            "must appear once (aggregate transactions with from_ledger)",
+            path=path,
+            column="account_id",
+            rows=sorted(set(dup_rows)),
+        )
+    out["account_id"] = ids_list
+    for c in cols:
+        if c == "account_id":
+            continue
+        spec = CANONICAL_COLUMNS.get(c)
+        if spec is None and c.startswith(LINE_PREFIX):
+            spec = ColumnSpec("float", "currency per year", "product-line revenue", lower=0.0)
+        if spec is None:
+            out[c] = df[c].to_numpy()  # user column: kept untouched
+            continue
+        match spec.kind:
+            case "float":
+                vals = _parse_numeric(df[c], c, path=path, decimal=decimal, thousands=thousands)
+                _check_bounds(vals, c, spec, path, ids)
+                out[c] = vals
+            case "bool":
+                out[c] = _parse_bool(df[c], c, path)
+            case "text" | "id":
+                out[c] = _parse_text(df[c], c, path)
+    total = float(np.sum(out["revenue"]))
+    if not total > 0:
+        raise InputDataError(
+            "total revenue is zero; at least one account must have revenue > 0",
+            path=path,
+            column="revenue",
+        )
+    if "gross_profit" in out:
+        gp = out["gross_profit"]
+        over = gp > out["revenue"] + 1e-9 * np.abs(out["revenue"])
+        if over.any():
+            raise InputDataError(
+                "gross_profit exceeds revenue for accounts "
+                f"{_examples(ids[over])}; gross profit is revenue minus cost of sales",
+                path=path, column="gross_profit", rows=_row_numbers(over),
+            )
+        if "gross_margin" in out:
+            implied = out["revenue"] * out["gross_margin"]
+            off = np.abs(implied - gp) > 0.005 + 1e-6 * np.abs(out["revenue"])
+            if off.any():
+                raise InputDataError(
+                    "gross_profit disagrees with revenue * gross_margin for accounts "
+                    f"{_examples(ids[off])}; give one of the two columns, or make them agree",
+                    path=path, column="gross_profit", rows=_row_numbers(off),
+                )
+    frame = pd.DataFrame(out)
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
+
+
+class Portfolio:
+    """An immutable, validated table of accounts.
+
+    Build one with :func:`read_accounts`, :func:`from_ledger`, the loaders in
+    :mod:`kamsim.datasets`, or directly from a DataFrame with canonical column names
+    (see :data:`CANONICAL_COLUMNS`). Values are validated on construction; the object
+    never changes afterwards: accessors return copies or read-only arrays, and
+    :meth:`replace` returns a new Portfolio.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Accounts table with at least ``account_id`` and ``revenue``.
+    source : str, optional
+        Where the data came from (a file path); used in error messages and reports.
+    exclusions : pandas.DataFrame, optional
+        For portfolios aggregated from a ledger: what was left out, and why
+        (see :func:`from_ledger`).
+
+    Raises
+    ------
+    InputDataError
+        If a required column is missing, an id repeats, or a value is missing, not a
+        number or out of range.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pf = Portfolio(pd.DataFrame({"account_id": ["007", "A2"], "revenue": [300.0, 100.0],
+    ...                              "gross_margin": [0.2, 0.5]}))
+    >>> pf.n_accounts, pf.total_revenue
+    (2, 400.0)
+    >>> pf.account_ids.tolist()
+    ['007', 'A2']
+    >>> pf.gross_profit.tolist()
+    [60.0, 50.0]
+    """
+
+    __slots__ = ("_exclusions", "_frame", "_source")
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        *,
+        source: str | os.PathLike[str] | None = None,
+        exclusions: pd.DataFrame | None = None,
+        _validated: bool = False,
+    ) -> None:
+        path = None if source is None else str(source)
+        frame = data.copy() if _validated else _validate_frame(data, path=path)
+        for c in frame.columns:
+            arr = frame[c].to_numpy()
+            if isinstance(arr, np.ndarray):
+                arr.flags.writeable = False
+        object.__setattr__(self, "_frame", frame)
+        object.__setattr__(self, "_source", path)
+        object.__setattr__(
+            self, "_exclusions", None if exclusions is None else exclusions.copy()
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        msg = "Portfolio is immutable; use Portfolio.replace(...) to derive a new one"
+        raise AttributeError(msg)
+
+    # -- basic facts --------------------------------------------------------------------
+    @property
+    def n_accounts(self) -> int:
+        """Number of accounts."""
+        return int(self._frame.shape[0])
+
+    def __len__(self) -> int:
+        return self.n_accounts
+
+    @property
+    def source(self) -> str | None:
+        """Where the data came from, if known."""
+        return self._source
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names present, in order."""
+        return [str(c) for c in self._frame.columns]
+
+    def has(self, column: str) -> bool:
+        """Whether the portfolio has ``column``."""
+        return column in self._frame.columns
+
+    @property
+    def account_ids(self) -> npt.NDArray[np.object_]:
+        """Account ids as text, in table order."""
+        return np.asarray(self._frame["account_id"].to_numpy(dtype=object))
+
+    @property
+    def names(self) -> npt.NDArray[np.object_]:
+        """Display names (the account id where no ``name`` column is given)."""
+        col = "name" if self.has("name") else "account_id"
+        return np.asarray(self._frame[col].to_numpy(dtype=object))
+
+    @property
+    def revenue(self) -> FloatArray:
+        """Annual revenue per account (read-only array)."""
+        return self.column("revenue")
+
+    @property
+    def total_revenue(self) -> float:
+        """Total annual revenue."""
+        return float(self.revenue.sum())
+
+    @property
+    def has_gross_profit(self) -> bool:
+        """Whether margins are known (a ``gross_margin`` or ``gross_profit`` column)."""
+        return self.has("gross_profit") or self.has("gross_margin")
+
+    @property
+    def gross_profit(self) -> FloatArray:
+        """Annual gross profit per account.
+
+        Raises
+        ------
+        InputDataError
+            If the portfolio has neither ``gross_profit`` nor ``gross_margin``.
+        """
+        if self.has("gross_profit"):
+            return self.column("gross_profit")
+        if self.has("gross_margin"):
+            gp = self.revenue * self.column("gross_margin")
+            gp.flags.writeable = False
+            return gp
+        raise InputDataError(
+            "this portfolio has no gross_margin or gross_profit column, so profit figures "
+            "cannot be computed; add one of them to the accounts table",
+            path=self._source,
+        )
+
+    @property
+    def gross_margin(self) -> FloatArray:
+        """Gross margin per account as a fraction of revenue (0 where revenue is 0)."""
+        if self.has("gross_margin"):
+            return self.column("gross_margin")
+        rev = self.revenue
+        gp = self.gross_profit
+        out = np.divide(gp, rev, out=np.zeros_like(rev), where=rev > 0)
+        out.flags.writeable = False
+        return out
+
+    @property
+    def product_lines(self) -> list[str]:
+        """Names of the product-line revenue columns (``line_*``)."""
+        return [c for c in self.columns if c.startswith(LINE_PREFIX)]
+
+    @property
+    def exclusions(self) -> pd.DataFrame | None:
+        """For ledger-built portfolios: the rows left out, by reason (a copy)."""
+        return None if self._exclusions is None else self._exclusions.copy()
+
+    def column(self, name: str) -> npt.NDArray[Any]:
+        """One column as a read-only numpy array.
+
+        Raises
+        ------
+        KeyError
+            If the column is absent; the message lists the columns present.
+        """
+        if name not in self._frame.columns:
+            msg = f"portfolio has no column {name!r}; columns: {self.columns}"
+            raise KeyError(msg)
+        arr = np.array(self._frame[name].to_numpy(), copy=True)
+        arr.flags.writeable = False
+        return arr
+
+    def to_frame(self) -> pd.DataFrame:
+        """The accounts table as a new DataFrame (canonical columns, one row per account).
+
+        Includes a ``gross_profit`` column whenever margins are known.
+        """
+        df = self._frame.copy()
+        if "gross_profit" not in df.columns and "gross_margin" in df.columns:
+            df["gross_profit"] = df["revenue"] * df["gross_margin"]
+        df.index.name = None
+        return df
+
+    def replace(self, **columns: Any) -> Portfolio:
+        """Return a new Portfolio with some columns replaced or added (validated).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> pf = Portfolio(pd.DataFrame({"account_id": ["a", "b"], "revenue": [1.0, 3.0]}))
+        >>> pf.replace(churn_prob=[0.1, 0.2]).column("churn_prob").tolist()
+        [0.1, 0.2]
+        """
+        df = self._frame.copy()
+        for k, v in columns.items():
+            df[k] = v
+        return Portfolio(df, source=self._source, exclusions=self._exclusions)
+
+    def select(self, account_ids: Iterable[str]) -> Portfolio:
+        """Sub-portfolio of the given accounts, in the given order.
+
+        Raises
+        ------
+        KeyError
+            If an id is not in the portfolio.
+        """
+        wanted = [str(a) for a in account_ids]
+        pos = {a: i for i, a in enumerate(self.account_ids.tolist())}
+        unknown = [a for a in wanted if a not in pos]
+        if unknown:
+            msg = f"unknown account id(s): {_examples(unknown)}"
+            raise KeyError(msg)
+        df = self._frame.iloc[[pos[a] for a in wanted]].reset_index(drop=True)
+        return Portfolio(df, source=self._source)
+
+    def __repr__(self) -> str:
+        src = f", source={self._source!r}" if self._source else ""
+        return (
+            f"Portfolio(n_accounts={self.n_accounts}, total_revenue={self.total_revenue:,.2f}"
+            f"{src})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Portfolio):
+            return NotImplemented
+        return self._frame.equals(other._frame)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def fingerprint(self) -> str:
+        """A sha256 of the table's content, stable across runs and row-order preserving."""
+        h = hashlib.sha256()
+        h.update(pd.util.hash_pandas_object(self._frame, index=False).to_numpy().tobytes())
+        h.update(",".join(self.columns).encode())
+        return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# readers
+
+
+def _normalise_header(name: object) -> str:
+    s = str(name).strip()
+    key = re.sub(r"[\s\-]+", "_", s.lower())
+    if key in CANONICAL_COLUMNS or key.startswith(LINE_PREFIX):
+        return key
+    return s
+
+
+def _apply_mapping(df: pd.DataFrame, columns: Mapping[str, str] | None,
+                   path: str | None) -> pd.DataFrame:
+    df = df.rename(columns={c: str(c).strip() for c in df.columns})
+    if columns:
+        unknown = [k for k in columns if k not in df.columns]
+        if unknown:
+            raise InputDataError(
+                f"column mapping names column(s) {unknown} that the table does not have; "
+                f"found columns {[str(c) for c in df.columns]}",
+                path=path,
+            )
+        targets = list(columns.values())
+        dup = sorted({t for t in targets if targets.count(t) > 1})
+        if dup:
+            raise InputDataError(
+                f"column mapping sends several columns to {dup}; map one column to each name",
+                path=path,
+            )
+        clash = [t for k, t in columns.items() if t in df.columns and t not in columns
+                 and t != k]
+        if clash:
+            raise InputDataError(
+                f"column mapping would overwrite existing column(s) {clash}; rename or drop "
+                "them first",
+                path=path,
+            )
+        df = df.rename(columns=dict(columns))
+    renamed = {c: _normalise_header(c) for c in df.columns if c not in (columns or {}).values()}
+    new_names = [renamed.get(c, c) for c in df.columns]
+    if len(set(new_names)) == len(new_names):
+        df.columns = pd.Index(new_names)
+    return df
+
+
+def _read_table(path: Path, *, sheet: str | int | None, sep: str | None,
+                encoding: str) -> pd.DataFrame:
+    shown = str(path)
+    if not path.exists():
+        raise InputDataError("file not found", path=shown)
+    if path.is_dir():
+        raise InputDataError("is a directory; give the path of a CSV or Excel file", path=shown)
+    if path.stat().st_size == 0:
+        raise InputDataError("is empty (0 bytes); expected a header row and accounts",
+                             path=shown)
+    suffix = path.suffix.lower()
+    if suffix in {".xlsx", ".xlsm"}:
+        try:
+            book = pd.ExcelFile(path, engine="openpyxl")
+        except Exception as exc:  # openpyxl raises several unrelated types
+            raise InputDataError(f"cannot be read as an Excel workbook ({exc})",
+                                 path=shown) from exc
+        with book:
+            names = [str(s) for s in book.sheet_names]
+            target: str | int = 0 if sheet is None else sheet
+            if isinstance(target, str) and target not in names:
+                raise InputDataError(
+                    f"has no sheet {target!r}; sheets are {names}", path=shown
+                )
+            if isinstance(target, int) and not 0 <= target < len(names):
+                raise InputDataError(
+                    f"has no sheet number {target}; it has {len(names)} sheet(s): {names}",
+                    path=shown,
+                )
+            df = book.parse(target, dtype=object)
+        return df
+    if suffix in {".csv", ".txt", ".tsv"}:
+        if sheet is not None:
+            raise InputDataError("sheet= applies to Excel files only", path=shown)
+        delimiter = sep if sep is not None else ("\t" if suffix == ".tsv" else None)
+        try:
+            return pd.read_csv(
+                path, sep=delimiter, dtype=str, keep_default_na=False, encoding=encoding,
+                engine="python" if delimiter is None else "c", skipinitialspace=True,
+            )
+        except UnicodeDecodeError as exc:
+            raise InputDataError(
+                f"is not valid {encoding} text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+                "save it as UTF-8, or pass encoding='cp1252' (or the file's real encoding)",
+                path=shown,
+            ) from exc
+        except pd.errors.EmptyDataError as exc:
+            raise InputDataError("is empty; expected a header row and accounts",
+                                 path=shown) from exc
+        except pd.errors.ParserError as exc:
+            raise InputDataError(f"is not a well-formed CSV file ({exc})", path=shown) from exc
+    raise InputDataError(
+        f"has an unsupported extension {suffix!r}; use .csv, .tsv, .txt or .xlsx", path=shown
+    )
+
+
+def read_accounts(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    columns: Mapping[str, str] | None = None,
+    sheet: str | int | None = None,
+    decimal: str = ".",
+    thousands: str | None = None,
+    sep: str | None = None,
+    encoding: str = "utf-8",
+) -> Portfolio:
+    """Read an accounts table (CSV, Excel or DataFrame) into a validated Portfolio.
+
+    Parameters
+    ----------
+    source : path or pandas.DataFrame
+        A ``.csv``/``.tsv``/``.txt`` or ``.xlsx`` file, or a DataFrame. Files are only read,
+        never modified.
+    columns : mapping, optional
+        Renames your columns to kamsim's canonical names, e.g.
+        ``{"Customer": "account_id", "Sales 2025": "revenue"}``. Headers that already match
+        a canonical name up to case and spaces (``"Revenue"``, ``"Gross Margin"``) are
+        recognised without a mapping.
+    sheet : str or int, optional
+        Excel sheet name or 0-based number (default: the first sheet).
+    decimal, thousands : str
+        Number format of text cells, e.g. ``decimal=",", thousands="."`` for
+        ``"1.234,56"``.
+    sep : str, optional
+        CSV delimiter; sniffed from the file by default.
+    encoding : str
+        Text encoding of CSV files (default UTF-8).
+
+    Returns
+    -------
+    Portfolio
+
+    Raises
+    ------
+    InputDataError
+        Naming the file, column, spreadsheet rows (header = row 1) and values, for: a
+        missing file, an empty file, a non-UTF-8 file, an unknown sheet, a missing required
+        column, duplicate ids, text in a numeric column, NaN or infinite values, and values
+        out of range (e.g. negative revenue).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"Customer": ["007", "B"], "Sales": ["1.234,50", "765,50"]})
+    >>> pf = read_accounts(df, columns={"Customer": "account_id", "Sales": "revenue"},
+    ...                    decimal=",", thousands=".")
+    >>> pf.revenue.tolist()
+    [1234.5, 765.5]
+    """
+    if isinstance(source, pd.DataFrame):
+        path = None
+        df = source.copy()
+    else:
+        p = Path(source)
+        path = str(p)
+        df = _read_table(p, sheet=sheet, sep=sep, encoding=encoding)
+    if decimal == thousands:
+        raise InputDataError(f"decimal and thousands separators are both {decimal!r}",
+                             path=path)
+    df = _apply_mapping(df, columns, path)
+    frame = _validate_frame(df, path=path, decimal=decimal, thousands=thousands)
+    return Portfolio(frame, source=path, _validated=True)
+
+
+# ---------------------------------------------------------------------------------------
+# ledgers
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^0-9a-zA-Z]+", "_", str(text).strip().lower()).strip("_")
+    return s or "unnamed"
+
+
+def from_ledger(
+    ledger: pd.DataFrame | str | os.PathLike[str],
+    *,
+    customer: str = "customer_id",
+    date: str = "date",
+    amount: str | None = "amount",
+    quantity: str | None = None,
+    unit_price: str | None = None,
+    invoice: str | None = None,
+    product: str | None = None,
+    segment: str | None = None,
+    region: str | None = None,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    cancelled_prefix: str | None = "C",
+    returns: Literal["net", "exclude"] = "net",
+    max_product_lines: int = 50,
+) -> Portfolio:
+    """Aggregate a transaction ledger (invoice lines) into a Portfolio.
+
+    Each line's money is ``amount`` (or ``quantity * unit_price``). Lines are kept or
+    excluded, and every exclusion is reported with its reason, line count and money in
+    :attr:`Portfolio.exclusions`, so that ``kept + excluded == ledger total`` always holds.
+
+    Exclusion reasons, in the order they are applied:
+
+    ``no customer id``
+        The line has no customer (walk-in or unknown buyer).
+    ``outside period``
+        The line's date is before ``start`` or on/after ``end``.
+    ``cancelled invoice`` / ``return or credit note``
+        Only with ``returns="exclude"``: invoices whose number starts with
+        ``cancelled_prefix``, and lines with negative money. With the default
+        ``returns="net"`` they are kept and net off the customer's revenue.
+    ``net revenue <= 0``
+        Customers whose kept lines sum to zero or less (e.g. only returns in the period):
+        a Portfolio needs revenue >= 0 per account; their lines are excluded together.
+
+    Parameters
+    ----------
+    ledger : DataFrame or path
+        Invoice lines; a path may be ``.csv`` or ``.parquet``.
+    customer, date, amount, quantity, unit_price, invoice, product : str
+        Column names in the ledger. Give ``amount``, or ``quantity`` and ``unit_price``.
+    segment, region : str, optional
+        Ledger columns to carry over as the account's ``segment``/``region``: the value
+        on most of the account's kept lines (ties: alphabetically first).
+    start, end : date-like, optional
+        Period ``[start, end)``. Default: the 12 months ending the day after the last
+        date in the ledger, so that revenue is annual. A warning is given when the period
+        is not about 12 months long, since Portfolio revenue is read as annual.
+    cancelled_prefix : str, optional
+        Invoice-number prefix that marks cancellations (``"C"`` in the UCI Online Retail
+        data); used only with ``returns="exclude"``.
+    returns : {"net", "exclude"}
+        Net returns off sales (default), or exclude them and report gross sales.
+    max_product_lines : int
+        With ``product``, revenue is split into ``line_<product>`` columns; more distinct
+        products than this raises, since thousands of stock codes are not product lines.
+
+    Returns
+    -------
+    Portfolio
+        With ``exclusions``: a DataFrame indexed by reason with columns ``lines`` and
+        ``amount``, plus a ``kept`` and a ``ledger total`` row.
+
+    Raises
+    ------
+    InputDataError
+        Missing columns, unparseable dates or amounts.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> led = pd.DataFrame({"customer_id": ["a", "a", None, "b"],
+    ...                     "date": ["2024-01-05", "2024-02-01", "2024-02-01", "2024-03-01"],
+    ...                     "amount": [100.0, -20.0, 5.0, 50.0]})
+    >>> pf = from_ledger(led)
+    >>> pf.revenue.tolist()
+    [80.0, 50.0]
+    >>> pf.exclusions.loc["no customer id", "amount"]
+    5.0
+    """
+    path: str | None = None
+    if not isinstance(ledger, pd.DataFrame):
+        p = Path(ledger)
+        path = str(p)
+        if not p.exists():
+            raise InputDataError("file not found", path=path)
+        if p.suffix.lower() == ".parquet":
+            ledger = pd.read_parquet(p)
+        else:
+            ledger = _read_table(p, sheet=None, sep=None, encoding="utf-8")
+    if ledger.shape[0] == 0:
+        raise InputDataError("ledger holds no lines", path=path)
+    needed = [customer, date] + ([amount] if amount and quantity is None else [])
+    if quantity is not None or unit_price is not None:
+        if quantity is None or unit_price is None:
+            raise InputDataError("give both quantity= and unit_price=, or amount=", path=path)
+        needed += [quantity, unit_price]
+    needed += [c for c in (invoice, product, segment, region) if c]
+    missing = [c for c in needed if c not in ledger.columns]
+    if missing:
+        raise InputDataError(
+            f"ledger is missing column(s) {missing}; found {[str(c) for c in ledger.columns]}",
+            path=path,
+        )
+    if returns not in ("net", "exclude"):
+        raise InputDataError(f"returns must be 'net' or 'exclude', not {returns!r}",
+                             path=path)
+    n = ledger.shape[0]
+    if quantity is not None and unit_price is not None:
+        q = _parse_numeric(ledger[quantity], quantity, path=path, decimal=".", thousands=None)
+        up = _parse_numeric(ledger[unit_price], unit_price, path=path, decimal=".",
+                            thousands=None)
+        money = q * up
+    else:
+        assert amount is not None
+        money = _parse_numeric(ledger[amount], amount, path=path, decimal=".", thousands=None)
+    dates = pd.to_datetime(ledger[date], errors="coerce")
+    bad_dates = dates.isna().to_numpy()
+    if bad_dates.any():
+        raise InputDataError(
+            f"has {int(bad_dates.sum())} missing or unparseable date(s): "
+            f"{_examples(ledger.loc[bad_dates, date].tolist())}",
+            path=path, column=date, rows=_row_numbers(bad_dates),
+        )
+    cust_raw = ledger[customer].astype(object)
+    no_cust = cust_raw.map(
+        lambda v: v is None or (isinstance(v, float) and math.isnan(v))
+        or (isinstance(v, str) and v.strip() == "")
+    ).to_numpy(dtype=bool)
+    reason = np.full(n, "", dtype=object)
+    reason[no_cust] = "no customer id"
+    d_all = dates.to_numpy()
+    if start is None and end is None:
+        end_ts = (dates.max().normalize() + pd.Timedelta(days=1))
+        start_ts = end_ts - pd.DateOffset(months=12)
+    else:
+        start_ts = pd.Timestamp(start) if start is not None else dates.min()
+        end_ts = pd.Timestamp(end) if end is not None else dates.max() + pd.Timedelta(days=1)
+    if not start_ts < end_ts:
+        raise InputDataError(f"period start {start_ts} is not before end {end_ts}", path=path)
+    days = (end_ts - start_ts).days
+    if not 358 <= days <= 373:
+        warnings.warn(
+            f"ledger period {start_ts.date()} to {end_ts.date()} spans {days} days; Portfolio "
+            "revenue is read as annual revenue by the churn and replacement models",
+            UserWarning, stacklevel=2,
+        )
+    outside = (d_all < np.datetime64(start_ts)) | (d_all >= np.datetime64(end_ts))
+    reason[(reason == "") & outside] = "outside period"
+    if returns == "exclude":
+        if invoice is not None and cancelled_prefix:
+            inv = ledger[invoice].astype(str).str.startswith(cancelled_prefix).to_numpy()
+            reason[(reason == "") & inv] = "cancelled invoice"
+        reason[(reason == "") & (money < 0)] = "return or credit note"
+    kept = reason == ""
+    cust = np.array([_id_text(v) if k else "" for v, k in zip(cust_raw.tolist(), kept,
+                                                                   strict=True)], dtype=object)
+    per_cust = pd.Series(money[kept]).groupby(cust[kept], sort=False).sum()
+    nonpos = set(per_cust.index[per_cust.to_numpy() <= 0].tolist())
+    if nonpos:
+        drop = kept & np.isin(cust, list(nonpos))
+        reason[drop] = "net revenue <= 0"
+        kept = reason == ""
+    if not kept.any():
+        raise InputDataError(
+            f"no ledger lines remain after exclusions (period {start_ts.date()} to "
+            f"{end_ts.date()})",
+            path=path,
+        )
+    kept_df = pd.DataFrame({"account_id": cust[kept], "money": money[kept]})
+    agg = kept_df.groupby("account_id", sort=True)["money"].sum()
+    frame = pd.DataFrame({"account_id": agg.index.astype(str).to_numpy(dtype=object),
+                          "revenue": agg.to_numpy(dtype=np.float64)})
+    for src_col, target in ((segment, "segment"), (region, "region")):
+        if src_col is None:
+            continue
+        vals = pd.DataFrame({"account_id": cust[kept],
+                             "v": ledger[src_col].astype(str).to_numpy()[kept]})
+        counts = vals.groupby(["account_id", "v"]).size().reset_index(name="n")
+        counts = counts.sort_values(["account_id", "n", "v"], ascending=[True, False, True])
+        mode = counts.drop_duplicates("account_id").set_index("account_id")["v"]
+        frame[target] = mode.reindex(frame["account_id"]).to_numpy()
+    if product is not None:
+        prods = ledger[product].astype(str).to_numpy()[kept]
+        distinct = pd.unique(prods)
+        if len(distinct) > max_product_lines:
+            raise InputDataError(
+                f"has {len(distinct)} distinct products; more than max_product_lines="
+                f"{max_product_lines}. Map products to a few product lines first",
+                path=path, column=product,
+            )
+        kept_df["line"] = [LINE_PREFIX + _slug(p) for p in prods]
+        pivot = kept_df.pivot_table(index="account_id", columns="line", values="money",
+                                    aggfunc="sum", fill_value=0.0)
+        pivot = pivot.reindex(frame["account_id"]).clip(lower=0.0)
+        for c in pivot.columns:
+            frame[str(c)] = pivot[c].to_numpy(dtype=np.float64)
+    summary = (
+        pd.DataFrame({"reason": reason[~kept], "amount": money[~kept]})
+        .groupby("reason", sort=True)["amount"]
+        .agg(lines="size", amount="sum")
+    )
+    summary.loc["kept"] = [int(kept.sum()), float(money[kept].sum())]
+    summary.loc["ledger total"] = [n, float(money.sum())]
+    summary["lines"] = summary["lines"].astype(np.int64)
+    summary.index.name = "reason"
+    summary.attrs["period"] = (str(start_ts.date()), str(end_ts.date()))
+    logger.info("ledger: kept %d of %d lines for %d accounts", int(kept.sum()), n, len(frame))
+    return Portfolio(frame, source=path, exclusions=summary)

@@ -1,0 +1,439 @@
+"""Assumptions and scenarios: the frozen inputs of the Monte Carlo engine and the exact twin.
+
+A :class:`Scenario` bundles a :class:`~kamsim.portfolio.Portfolio` with
+:class:`ChurnAssumptions`, a horizon and fixed costs. It round-trips through a plain dict
+(and YAML) with the same schema the board report and the command line use::
+
+    accounts: data/sample_accounts.csv   # or given as a Portfolio in Python
+    horizon_months: 24
+    fixed_costs: 6000000                 # per year, currency
+    churn:
+      level: 1.0
+      correlation: 0.2
+      notice_months: 0
+      partial_prob: 0.0
+
+The churn model
+---------------
+Each account ``i`` has an annual churn probability ``p_i`` (from the portfolio's
+``churn_prob`` column, from per-tier values, or one value for all), multiplied by
+``level`` and capped at 1. Its time to the churn decision ``T_i`` (in months) has the
+geometric-in-continuous-time law ``P(T_i <= t) = 1 - (1 - p_i)^(t / 12)``, i.e. a constant
+monthly hazard ``1 - (1 - p_i)^(1/12)``. Shared shocks enter through a one-factor Gaussian
+copula: ``T_i = F_i^{-1}(Phi(X_i))`` with ``X_i = sqrt(rho_i) Z + sqrt(1 - rho_i) eps_i``,
+one ``Z`` per simulated future. ``rho_i`` is ``correlation`` or the account's segment
+override. Revenue stops ``notice_months`` after the decision month ``ceil(T_i)``; an
+account is *lost by the horizon* when its revenue has stopped by month ``H``, which happens
+with probability ``q_i = 1 - (1 - p_i)^((H - notice) / 12)`` (see
+:meth:`Scenario.horizon_probs`). A churn event is partial with probability
+``partial_prob`` (per tier if a mapping): the account then cuts its spend by a fraction
+drawn from ``Beta(*partial_beta)`` instead of leaving.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import yaml
+
+from kamsim.exceptions import AssumptionError
+from kamsim.portfolio import Portfolio, read_accounts
+
+__all__ = ["TIERS", "ChurnAssumptions", "Scenario", "account_tiers"]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Tier names used by churn assumptions, from most to least important.
+TIERS = ("key", "strategic", "standard")
+
+
+def _prob(value: float, name: str, *, upper_open: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise AssumptionError(f"must be a number, got {value!r}", field=name) from None
+    ok = 0.0 <= v < 1.0 if upper_open else 0.0 <= v <= 1.0
+    if not ok or math.isnan(v):
+        rng = "[0, 1)" if upper_open else "[0, 1]"
+        raise AssumptionError(f"must be in {rng}, got {value!r}", field=name)
+    return v
+
+
+def account_tiers(portfolio: Portfolio, n_key: int = 10, n_strategic: int = 20) -> list[str]:
+    """Tier of each account: the portfolio's ``tier`` column, or by revenue rank.
+
+    Without a ``tier`` column the ``n_key`` largest accounts by revenue are ``"key"``, the
+    next ``n_strategic`` ``"strategic"`` and the rest ``"standard"`` (ties broken by table
+    order). :func:`kamsim.concentration` offers multi-criteria tiers; pass them in as a
+    ``tier`` column to use them here.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pf = Portfolio(pd.DataFrame({"account_id": list("abcd"), "revenue": [1.0, 9, 5, 3]}))
+    >>> account_tiers(pf, n_key=1, n_strategic=1)
+    ['standard', 'key', 'strategic', 'standard']
+    """
+    if portfolio.has("tier"):
+        return [str(t) for t in portfolio.column("tier")]
+    order = np.argsort(-portfolio.revenue, kind="stable")
+    tiers = np.full(portfolio.n_accounts, "standard", dtype=object)
+    tiers[order[:n_key]] = "key"
+    tiers[order[n_key:n_key + n_strategic]] = "strategic"
+    return [str(t) for t in tiers]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChurnAssumptions:
+    """How accounts leave: probabilities, shared shocks, notice and partial losses.
+
+    Parameters
+    ----------
+    annual_prob : float, optional
+        One annual churn probability for every account. Used only when neither
+        ``tier_probs`` is given nor the portfolio has a ``churn_prob`` column.
+    tier_probs : mapping of str to float, optional
+        Annual churn probability per tier (``"key"``, ``"strategic"``, ``"standard"``, or
+        the values of the portfolio's ``tier`` column). Overrides ``churn_prob``.
+    level : float
+        Multiplier on every probability (1 = as given; 1.5 = a 50 % worse year). The
+        result is capped at 1.
+    correlation : float
+        Shared-shock (asset) correlation ``rho`` of the one-factor Gaussian copula, in
+        [0, 1). 0 gives independent churn.
+    segment_correlation : mapping of str to float
+        Per-segment overrides of ``correlation`` (needs a ``segment`` column).
+    notice_months : int
+        Months between the churn decision and the last order (revenue stops after them).
+    partial_prob : float or mapping of str to float
+        Probability that a churn event is a partial loss (a cut in share of wallet)
+        rather than a full loss; a mapping gives it per tier.
+    partial_beta : tuple of float
+        ``(a, b)`` of the Beta distribution of the fraction of revenue lost in a partial
+        churn (default (2, 3): mean 40 %).
+    n_key, n_strategic : int
+        Sizes of the revenue-rank tiers when the portfolio has no ``tier`` column.
+
+    Raises
+    ------
+    AssumptionError
+        Naming the field, for probabilities outside [0, 1], correlation outside [0, 1),
+        negative notice, non-positive Beta parameters or level.
+
+    Examples
+    --------
+    >>> ChurnAssumptions(correlation=0.2, notice_months=3).correlation
+    0.2
+    >>> ChurnAssumptions(correlation=1.0)
+    Traceback (most recent call last):
+    ...
+    kamsim.exceptions.AssumptionError: correlation: must be in [0, 1), got 1.0
+    """
+
+    annual_prob: float | None = None
+    tier_probs: Mapping[str, float] | None = None
+    level: float = 1.0
+    correlation: float = 0.0
+    segment_correlation: Mapping[str, float] = field(default_factory=dict)
+    notice_months: int = 0
+    partial_prob: float | Mapping[str, float] = 0.0
+    partial_beta: tuple[float, float] = (2.0, 3.0)
+    n_key: int = 10
+    n_strategic: int = 20
+
+    def __post_init__(self) -> None:
+        if self.annual_prob is not None:
+            object.__setattr__(self, "annual_prob", _prob(self.annual_prob, "annual_prob"))
+        if self.tier_probs is not None:
+            object.__setattr__(self, "tier_probs", {
+                str(k): _prob(v, f"tier_probs[{k!r}]") for k, v in self.tier_probs.items()})
+        if not (isinstance(self.level, int | float) and self.level >= 0
+                and math.isfinite(self.level)):
+            raise AssumptionError(f"must be a finite number >= 0, got {self.level!r}",
+                                  field="level")
+        object.__setattr__(self, "correlation",
+                           _prob(self.correlation, "correlation", upper_open=True))
+        object.__setattr__(self, "segment_correlation", {
+            str(k): _prob(v, f"segment_correlation[{k!r}]", upper_open=True)
+            for k, v in dict(self.segment_correlation).items()})
+        if not isinstance(self.notice_months, int | np.integer) or self.notice_months < 0:
+            raise AssumptionError(f"must be a whole number of months >= 0, got "
+                                  f"{self.notice_months!r}", field="notice_months")
+        if isinstance(self.partial_prob, Mapping):
+            object.__setattr__(self, "partial_prob", {
+                str(k): _prob(v, f"partial_prob[{k!r}]") for k, v in self.partial_prob.items()})
+        else:
+            object.__setattr__(self, "partial_prob", _prob(self.partial_prob, "partial_prob"))
+        try:
+            a, b = (float(x) for x in self.partial_beta)
+        except (TypeError, ValueError):
+            raise AssumptionError(f"must be two numbers (a, b), got {self.partial_beta!r}",
+                                  field="partial_beta") from None
+        if not (a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)):
+            raise AssumptionError(f"Beta parameters must be > 0, got {self.partial_beta!r}",
+                                  field="partial_beta")
+        object.__setattr__(self, "partial_beta", (a, b))
+        for name in ("n_key", "n_strategic"):
+            v = getattr(self, name)
+            if not isinstance(v, int | np.integer) or v < 0:
+                raise AssumptionError(f"must be a whole number >= 0, got {v!r}", field=name)
+
+    @property
+    def has_partial(self) -> bool:
+        """Whether any churn event can be partial."""
+        if isinstance(self.partial_prob, Mapping):
+            return any(v > 0 for v in self.partial_prob.values())
+        return self.partial_prob > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (YAML-safe)."""
+        d = asdict(self)
+        d["partial_beta"] = list(self.partial_beta)
+        for k in ("tier_probs", "segment_correlation", "partial_prob"):
+            if isinstance(d[k], Mapping):
+                d[k] = dict(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ChurnAssumptions:
+        """Build from a plain dict; unknown keys raise :class:`AssumptionError`."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise AssumptionError(
+                f"unknown field(s) {unknown}; valid fields are {sorted(known)}", field="churn")
+        kw = dict(d)
+        if "partial_beta" in kw and kw["partial_beta"] is not None:
+            kw["partial_beta"] = tuple(kw["partial_beta"])
+        return cls(**kw)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    """A portfolio and everything assumed about its future.
+
+    Parameters
+    ----------
+    portfolio : Portfolio
+        The accounts.
+    churn : ChurnAssumptions
+        How accounts leave.
+    horizon_months : int
+        Months simulated (1 to 600).
+    fixed_costs : float
+        Annual fixed costs (currency per year, >= 0); break-even is monthly gross profit
+        at or above ``fixed_costs / 12``.
+    name : str
+        Label used in tables and charts.
+
+    Examples
+    --------
+    >>> from kamsim.datasets import synthetic_portfolio
+    >>> sc = Scenario(portfolio=synthetic_portfolio(20, rng=0),
+    ...               churn=ChurnAssumptions(annual_prob=0.1), horizon_months=12)
+    >>> round(float(sc.horizon_probs()[0]), 6)
+    0.1
+    >>> Scenario.from_dict(sc.to_dict(), portfolio=sc.portfolio) == sc
+    True
+    """
+
+    portfolio: Portfolio
+    churn: ChurnAssumptions = field(default_factory=ChurnAssumptions)
+    horizon_months: int = 12
+    fixed_costs: float = 0.0
+    name: str = "baseline"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.portfolio, Portfolio):
+            raise AssumptionError(f"must be a Portfolio, got {type(self.portfolio).__name__}",
+                                  field="portfolio")
+        if not isinstance(self.churn, ChurnAssumptions):
+            raise AssumptionError(f"must be ChurnAssumptions, got {type(self.churn).__name__}",
+                                  field="churn")
+        h = self.horizon_months
+        if not isinstance(h, int | np.integer) or isinstance(h, bool) or not 1 <= h <= 600:
+            raise AssumptionError(f"must be a whole number of months in [1, 600], got {h!r}",
+                                  field="horizon_months")
+        try:
+            fc = float(self.fixed_costs)
+        except (TypeError, ValueError):
+            raise AssumptionError(f"must be a number, got {self.fixed_costs!r}",
+                                  field="fixed_costs") from None
+        if not (fc >= 0 and math.isfinite(fc)):
+            raise AssumptionError(f"must be a finite number >= 0, got {self.fixed_costs!r}",
+                                  field="fixed_costs")
+        object.__setattr__(self, "fixed_costs", fc)
+        if self.churn.notice_months >= h:
+            raise AssumptionError(
+                f"notice_months={self.churn.notice_months} leaves no month of the "
+                f"{h}-month horizon in which revenue can stop; shorten the notice or extend "
+                "the horizon", field="churn.notice_months")
+        # resolve once now so bad tiers/segments fail at construction
+        self.annual_probs()
+        self.factor_loadings()
+        self.partial_probs()
+
+    # -- resolved per-account quantities ------------------------------------------------
+    def tiers(self) -> list[str]:
+        """Tier of each account (see :func:`account_tiers`)."""
+        return account_tiers(self.portfolio, self.churn.n_key, self.churn.n_strategic)
+
+    def _per_tier(self, mapping: Mapping[str, float], name: str) -> FloatArray:
+        tiers = self.tiers()
+        present = sorted(set(tiers))
+        unknown = sorted(set(mapping) - set(present))
+        if unknown:
+            raise AssumptionError(
+                f"unknown tier(s) {unknown}; the portfolio's tiers are {present}",
+                field=f"churn.{name}")
+        missing = [t for t in present if t not in mapping]
+        if missing:
+            raise AssumptionError(
+                f"no value for tier(s) {missing}; give one for each of {present}",
+                field=f"churn.{name}")
+        return np.array([mapping[t] for t in tiers], dtype=np.float64)
+
+    def annual_probs(self) -> FloatArray:
+        """Annual churn probability of each account, after ``level`` (capped at 1).
+
+        Raises
+        ------
+        AssumptionError
+            If no source of probabilities is given, or tiers do not match.
+        """
+        c = self.churn
+        if c.tier_probs is not None:
+            p = self._per_tier(c.tier_probs, "tier_probs")
+        elif self.portfolio.has("churn_prob"):
+            p = np.array(self.portfolio.column("churn_prob"), dtype=np.float64)
+        elif c.annual_prob is not None:
+            p = np.full(self.portfolio.n_accounts, c.annual_prob)
+        else:
+            raise AssumptionError(
+                "no churn probabilities: the portfolio has no churn_prob column; give "
+                "ChurnAssumptions(annual_prob=...) or tier_probs={...}", field="churn")
+        return np.minimum(p * c.level, 1.0)
+
+    def monthly_hazards(self) -> FloatArray:
+        """Monthly churn hazard ``1 - (1 - p)^(1/12)`` of each account."""
+        p = self.annual_probs()
+        return 1.0 - np.power(1.0 - p, 1.0 / 12.0)
+
+    def horizon_probs(self) -> FloatArray:
+        """Probability that each account's revenue has stopped by the horizon's end.
+
+        ``q_i = 1 - (1 - p_i)^((H - notice) / 12)``: the churn decision must come in the
+        first ``H - notice`` months for revenue to stop within the horizon.
+        """
+        p = self.annual_probs()
+        months = self.horizon_months - self.churn.notice_months
+        with np.errstate(divide="ignore"):
+            return 1.0 - np.power(1.0 - p, months / 12.0)
+
+    def correlations(self) -> FloatArray:
+        """Shared-shock correlation ``rho_i`` of each account."""
+        c = self.churn
+        rho = np.full(self.portfolio.n_accounts, c.correlation)
+        if c.segment_correlation:
+            if not self.portfolio.has("segment"):
+                raise AssumptionError(
+                    "segment_correlation needs a 'segment' column in the portfolio",
+                    field="churn.segment_correlation")
+            seg = [str(s) for s in self.portfolio.column("segment")]
+            unknown = sorted(set(c.segment_correlation) - set(seg))
+            if unknown:
+                raise AssumptionError(
+                    f"unknown segment(s) {unknown}; segments are {sorted(set(seg))}",
+                    field="churn.segment_correlation")
+            for i, s in enumerate(seg):
+                if s in c.segment_correlation:
+                    rho[i] = c.segment_correlation[s]
+        return rho
+
+    def factor_loadings(self) -> FloatArray:
+        """Loading ``sqrt(rho_i)`` of each account on the shared factor."""
+        return np.sqrt(self.correlations())
+
+    def partial_probs(self) -> FloatArray:
+        """Probability that an account's churn event is partial."""
+        pp = self.churn.partial_prob
+        if isinstance(pp, Mapping):
+            return self._per_tier(pp, "partial_prob")
+        return np.full(self.portfolio.n_accounts, float(pp))
+
+    # -- serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form; the portfolio is referenced by its source path."""
+        return {
+            "name": self.name,
+            "accounts": self.portfolio.source,
+            "horizon_months": int(self.horizon_months),
+            "fixed_costs": float(self.fixed_costs),
+            "churn": self.churn.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, portfolio: Portfolio | None = None,
+                  base_dir: str | os.PathLike[str] | None = None) -> Scenario:
+        """Build from a plain dict (as written by :meth:`to_dict` or a YAML file).
+
+        Parameters
+        ----------
+        d : mapping
+            Keys ``name, accounts, horizon_months, fixed_costs, churn``.
+        portfolio : Portfolio, optional
+            Use this portfolio instead of reading ``d["accounts"]``.
+        base_dir : path, optional
+            Folder that a relative ``accounts`` path is relative to.
+        """
+        known = {"name", "accounts", "horizon_months", "fixed_costs", "churn"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise AssumptionError(f"unknown field(s) {unknown}; valid fields are "
+                                  f"{sorted(known)}", field="scenario")
+        if portfolio is None:
+            acc = d.get("accounts")
+            if not acc:
+                raise AssumptionError("no accounts file given and no portfolio passed",
+                                      field="accounts")
+            p = Path(acc)
+            if base_dir is not None and not p.is_absolute():
+                p = Path(base_dir) / p
+            portfolio = read_accounts(p)
+        kw: dict[str, Any] = {"portfolio": portfolio}
+        for k in ("name", "horizon_months", "fixed_costs"):
+            if k in d:
+                kw[k] = d[k]
+        if "churn" in d and d["churn"] is not None:
+            if not isinstance(d["churn"], Mapping):
+                raise AssumptionError("must be a mapping of churn fields", field="churn")
+            kw["churn"] = ChurnAssumptions.from_dict(d["churn"])
+        return cls(**kw)
+
+    def to_yaml(self) -> str:
+        """YAML text of :meth:`to_dict`."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str], *,
+                  portfolio: Portfolio | None = None) -> Scenario:
+        """Read a scenario YAML file (safe loader); relative paths are file-relative."""
+        p = Path(path)
+        if not p.exists():
+            raise AssumptionError(f"scenario file not found: {p}", field="scenario")
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, Mapping):
+            raise AssumptionError(f"{p} must hold a mapping of scenario fields",
+                                  field="scenario")
+        return cls.from_dict(data, portfolio=portfolio, base_dir=p.parent)
+
+    def with_churn(self, **changes: Any) -> Scenario:
+        """Copy with some churn fields changed (e.g. ``level=1.5``)."""
+        return replace(self, churn=replace(self.churn, **changes))
