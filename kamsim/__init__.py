@@ -6,8 +6,12 @@ the response. See the README for a tour.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from kamsim.engine import SimulationResult, risk_contributions, simulate
 from kamsim.exceptions import AssumptionError, InputDataError, KamsimError
 from kamsim.portfolio import CANONICAL_COLUMNS, Portfolio, from_ledger, read_accounts
+from kamsim.risk import expected_shortfall, value_at_risk
+from kamsim.scenario import ChurnAssumptions, Scenario
+from kamsim.worst_case import lose_accounts, lose_group, lose_top_k, worst_cases
 
 try:
     __version__ = version("kamsim")
@@ -17,10 +21,21 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "CANONICAL_COLUMNS",
     "AssumptionError",
+    "ChurnAssumptions",
     "InputDataError",
     "KamsimError",
     "Portfolio",
+    "Scenario",
+    "SimulationResult",
     "__version__",
+    "expected_shortfall",
     "from_ledger",
+    "lose_accounts",
+    "lose_group",
+    "lose_top_k",
     "read_accounts",
+    "risk_contributions",
+    "simulate",
+    "value_at_risk",
+    "worst_cases",
 ]

@@ -132,7 +132,7 @@ def _parse_numeric(
                 s = s.str.replace(thousands, "", regex=False)
             if decimal != ".":
                 s = s.str.replace(decimal, ".", regex=False)
-            s = s.replace("", np.nan)
+            s = s.mask(s == "")
             cleaned[is_str] = s
         out = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64)
         bad = np.isnan(out) & text.map(lambda v: isinstance(v, str) and v != "").to_numpy(
@@ -370,6 +370,9 @@ class Portfolio:
     """
 
     __slots__ = ("_exclusions", "_frame", "_source")
+    _frame: pd.DataFrame
+    _source: str | None
+    _exclusions: pd.DataFrame | None
 
     def __init__(
         self,
@@ -456,7 +459,7 @@ class Portfolio:
         if self.has("gross_profit"):
             return self.column("gross_profit")
         if self.has("gross_margin"):
-            gp = self.revenue * self.column("gross_margin")
+            gp = np.asarray(self.revenue * self.column("gross_margin"), dtype=np.float64)
             gp.flags.writeable = False
             return gp
         raise InputDataError(
@@ -641,7 +644,7 @@ def _read_table(path: Path, *, sheet: str | int | None, sep: str | None,
                     f"has no sheet number {target}; it has {len(names)} sheet(s): {names}",
                     path=shown,
                 )
-            df = book.parse(target, dtype=object)
+            df = pd.read_excel(book, sheet_name=target, dtype=object)
         return df
     if suffix in {".csv", ".txt", ".tsv"}:
         if sheet is not None:
@@ -654,7 +657,8 @@ def _read_table(path: Path, *, sheet: str | int | None, sep: str | None,
             )
         except UnicodeDecodeError as exc:
             raise InputDataError(
-                f"is not valid {encoding} text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+                f"is not valid {encoding} text (byte {exc.start}: "
+                f"{exc.object[exc.start:exc.start + 1]!r}); "
                 "save it as UTF-8, or pass encoding='cp1252' (or the file's real encoding)",
                 path=shown,
             ) from exc
@@ -945,7 +949,7 @@ def from_ledger(
         pivot = pivot.reindex(frame["account_id"]).clip(lower=0.0)
         for c in pivot.columns:
             frame[str(c)] = pivot[c].to_numpy(dtype=np.float64)
-    summary = (
+    summary = pd.DataFrame(
         pd.DataFrame({"reason": reason[~kept], "amount": money[~kept]})
         .groupby("reason", sort=True)["amount"]
         .agg(lines="size", amount="sum")

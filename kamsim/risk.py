@@ -206,7 +206,7 @@ def risk_table(losses: ArrayLike, levels: Sequence[float] = DEFAULT_LEVELS, *,
     --------
     >>> risk_table([0.0, 10.0], [0.9], weights=[0.95, 0.05])[["var", "es"]]
            var   es
-    level          
+    level
     0.9    0.0  5.0
     """
     rows = []

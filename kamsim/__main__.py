@@ -1,0 +1,7 @@
+"""``python -m kamsim``: the same as the ``kamsim`` command."""
+
+import sys
+
+from kamsim.cli import main
+
+sys.exit(main())

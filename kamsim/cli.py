@@ -1,0 +1,79 @@
+"""Command line: ``kamsim summary`` and ``kamsim report`` (also ``python -m kamsim``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kamsim.exceptions import KamsimError
+
+__all__ = ["main"]
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from kamsim import concentration
+    from kamsim.datasets import data_dir
+    from kamsim.engine import simulate
+    from kamsim.portfolio import read_accounts
+    from kamsim.scenario import Scenario
+    from kamsim.worst_case import lose_top_k
+
+    scenario_path = Path(args.scenario) if args.scenario else data_dir() / "sample_scenario.yaml"
+    portfolio = read_accounts(args.accounts) if args.accounts else None
+    sc = Scenario.from_yaml(scenario_path, portfolio=portfolio)
+    pf = sc.portfolio
+    out = sys.stdout
+    with pd.option_context("display.width", 120, "display.max_columns", 20,
+                           "display.float_format", "{:,.2f}".format):
+        out.write(f"kamsim summary of {pf.source or 'portfolio'} "
+                  f"({pf.n_accounts} accounts, revenue {pf.total_revenue:,.0f})\n\n")
+        out.write("Concentration\n")
+        out.write(concentration.summary(pf).to_string(index=False) + "\n\n")
+        out.write(f"Deterministic worst cases (fixed costs {sc.fixed_costs:,.0f} a year)\n")
+        cols = ["case", "revenue_lost_share", "gross_profit_lost", "profit_after_fixed_costs",
+                "above_break_even"]
+        out.write(lose_top_k(pf, 3, fixed_costs=sc.fixed_costs)[cols].to_string(index=False)
+                  + "\n\n")
+        res = simulate(sc, n_paths=args.paths, rng=args.seed, progress=False)
+        out.write(f"Monte Carlo, {args.paths:,} paths, seed {args.seed}, horizon "
+                  f"{sc.horizon_months} months, correlation {sc.churn.correlation:g}\n")
+        out.write(res.summary().to_string(index=False) + "\n")
+    return 0
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kamsim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("summary", help="print concentration, worst cases and Monte Carlo "
+                                       "headline figures")
+    s.add_argument("--accounts", help="accounts CSV/XLSX (default: the scenario's accounts)")
+    s.add_argument("--scenario", help="scenario YAML (default: the bundled sample scenario)")
+    s.add_argument("--paths", type=int, default=20_000, help="Monte Carlo paths")
+    s.add_argument("--seed", type=int, default=2026, help="random seed")
+    s.set_defaults(func=_summary)
+    try:
+        report = importlib.import_module("kamsim.report")
+    except ImportError:  # pragma: no cover - report module not available
+        pass
+    else:
+        report.add_report_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kamsim`` command."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    np.set_printoptions(suppress=True)
+    try:
+        code: int = args.func(args)
+    except KamsimError as exc:
+        sys.stderr.write(f"kamsim: error: {exc}\n")
+        return 2
+    return code
