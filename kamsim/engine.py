@@ -35,9 +35,9 @@ from kamsim.scenario import Scenario
 
 __all__ = [
     "BLOCK_SIZE",
-    "churn_events",
     "LOSS_MEASURES",
     "SimulationResult",
+    "churn_events",
     "risk_contributions",
     "simulate",
 ]
