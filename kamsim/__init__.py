@@ -7,6 +7,13 @@ the response. See the README for a tour.
 from importlib.metadata import PackageNotFoundError, version
 
 from kamsim.engine import SimulationResult, risk_contributions, simulate
+from kamsim.exact import (
+    ExactLossDistribution,
+    loss_distribution,
+    loss_distribution_from_arrays,
+    vasicek_cdf,
+    vasicek_ppf,
+)
 from kamsim.exceptions import AssumptionError, InputDataError, KamsimError
 from kamsim.portfolio import CANONICAL_COLUMNS, Portfolio, from_ledger, read_accounts
 from kamsim.risk import expected_shortfall, value_at_risk
@@ -22,6 +29,7 @@ __all__ = [
     "CANONICAL_COLUMNS",
     "AssumptionError",
     "ChurnAssumptions",
+    "ExactLossDistribution",
     "InputDataError",
     "KamsimError",
     "Portfolio",
@@ -31,11 +39,15 @@ __all__ = [
     "expected_shortfall",
     "from_ledger",
     "lose_accounts",
+    "loss_distribution",
+    "loss_distribution_from_arrays",
     "lose_group",
     "lose_top_k",
     "read_accounts",
     "risk_contributions",
     "simulate",
     "value_at_risk",
+    "vasicek_cdf",
+    "vasicek_ppf",
     "worst_cases",
 ]

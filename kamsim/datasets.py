@@ -123,10 +123,18 @@ def synthetic_portfolio(
     rng = np.random.default_rng(rng)
     n = n_accounts
     rest = np.sort(rng.lognormal(mean=np.log(40_000.0), sigma=sigma, size=n - 1))[::-1]
-    top = top_share / (1.0 - top_share) * rest.sum()
-    if top <= rest[0]:
+    if top_share * n <= 1.0 + 1e-9:
         msg = (f"top_share={top_share} is too small for the largest account to stay the "
-               f"largest with n_accounts={n}; raise top_share or lower sigma")
+               f"largest with n_accounts={n}; it must exceed 1/n_accounts")
+        raise ValueError(msg)
+    # the largest must stay the largest: cap the others at 90 % of it (few iterations)
+    for _ in range(100):
+        top = top_share / (1.0 - top_share) * rest.sum()
+        if rest[0] < top:
+            break
+        rest = np.minimum(rest, 0.9 * top)
+    else:  # pragma: no cover - the cap converges geometrically
+        msg = f"could not make a portfolio with top_share={top_share} and n_accounts={n}"
         raise ValueError(msg)
     revenue = np.concatenate([[top], rest])
     # round to whole currency units but keep the top share exact to 1e-6

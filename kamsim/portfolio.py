@@ -829,7 +829,7 @@ def from_ledger(
     >>> pf = from_ledger(led)
     >>> pf.revenue.tolist()
     [80.0, 50.0]
-    >>> pf.exclusions.loc["no customer id", "amount"]
+    >>> float(pf.exclusions.loc["no customer id", "amount"])
     5.0
     """
     path: str | None = None

@@ -39,7 +39,7 @@ def test_synthetic_is_reproducible_and_seed_dependent():
     assert synthetic_portfolio(300, rng=g) == synthetic_portfolio(300, rng=3)
 
 
-@pytest.mark.parametrize("share", [0.08, 0.18, 0.5])
+@pytest.mark.parametrize("share", [0.05, 0.18, 0.5])
 def test_synthetic_top_share(share):
     pf = synthetic_portfolio(400, top_share=share, rng=0)
     assert pf.revenue.max() / pf.total_revenue == pytest.approx(share, abs=1e-5)
@@ -49,6 +49,6 @@ def test_synthetic_top_share(share):
 
 def test_synthetic_rejects_bad_arguments():
     with pytest.raises(ValueError, match="too small"):
-        synthetic_portfolio(300, top_share=0.001, rng=0)
+        synthetic_portfolio(300, top_share=0.003, rng=0)
     with pytest.raises(ValueError, match="n_accounts must be >= 2"):
         synthetic_portfolio(1)
