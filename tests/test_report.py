@@ -1,0 +1,172 @@
+"""The board report: end to end, fail fast on bad parameters, failures, safety of outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import nbformat
+import pandas as pd
+import pytest
+
+from kamsim import AssumptionError, InputDataError
+from kamsim.cli import main
+from kamsim.datasets import load_sample
+from kamsim.engine import simulate
+from kamsim.report import ReportError, money, notebook_path, run_report, validate_parameters
+from kamsim.scenario import Scenario
+
+from .conftest import DATA
+
+pytestmark = [pytest.mark.notebook, pytest.mark.timeout(300)]
+
+PATHS = 1_000
+SEED = 7
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    res = run_report(out_dir=out, parameters={"n_paths": PATHS, "seed": SEED}, progress=False)
+    return out, res
+
+
+def test_report_runs_end_to_end(report_dir):
+    _, res = report_dir
+    html = res.html.read_text(encoding="utf-8")
+    assert res.notebook.exists()
+    # no code: neither the parameters cell nor any import shows
+    assert "import kamsim" not in html
+    assert "n_paths: int" not in html
+    # figures are embedded as inline PNG, nothing from a CDN is needed to see them
+    assert html.count("data:image/png;base64") >= 6
+    # executive-summary figures agree with the library's own numbers
+    sc = Scenario.from_yaml(DATA / "sample_scenario.yaml")
+    r = simulate(sc, n_paths=PATHS, rng=SEED)
+    assert "<strong>18.0%</strong> of revenue" in html
+    assert money(r.var(0.95)) in html
+    assert money(r.var(0.995)) in html
+    assert f"{r.prob_below_break_even():.1%}" in html
+    # the appendix names the input's sha256 and the seed
+    from kamsim._io import sha256_file
+
+    assert sha256_file(DATA / "sample_accounts.csv") in html
+    assert f"seed {SEED}" in html
+    tables = {p.name for p in res.tables}
+    assert {"risk_table.csv", "worst_cases_top_k.csv", "key_account_scores.csv"} <= tables
+
+
+def test_rerun_with_same_seed_gives_same_numbers(report_dir, tmp_path):
+    out, _ = report_dir
+    res = run_report(out_dir=tmp_path, progress=False,
+                     parameters={"n_paths": PATHS, "seed": SEED, "sections": ["monte_carlo"]})
+    a = pd.read_csv(out / "tables" / "risk_table.csv")
+    b = pd.read_csv(res.tables[0].parent / "risk_table.csv")
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ({"n_path": 5}, ReportError, r"unknown report parameter\(s\) \['n_path'\]"),
+        ({"n_paths": "many"}, ReportError, r"'n_paths' must be of type int"),
+        ({"n_paths": 10}, ReportError, r"'n_paths' must be >= 100"),
+        ({"levels": [0.95, 1.5]}, ReportError, r"'levels' must hold numbers in \(0, 1\)"),
+        ({"sections": ["summary", "gossip"]}, ReportError, r"unknown section\(s\) \['gossip'\]"),
+        ({"accounts_file": "/no/such.csv"}, ReportError, "file not found"),
+        ({"top_k": 0}, ReportError, "'top_k' must be >= 1"),
+    ],
+)
+def test_bad_parameters_fail_before_any_kernel(monkeypatch, params, error, match):
+    import papermill
+
+    def boom(*a, **k):
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr(papermill, "execute_notebook", boom)
+    with pytest.raises(error, match=match):
+        run_report(parameters=params, progress=False)
+
+
+def test_bad_scenario_and_accounts_fail_fast(tmp_path):
+    bad = tmp_path / "s.yaml"
+    bad.write_text("horizon_months: 12\nchurn:\n  correlation: 1.5\n"
+                   f"accounts: {DATA / 'sample_accounts.csv'}\n")
+    with pytest.raises(AssumptionError, match=r"correlation: must be in \[0, 1\)"):
+        validate_parameters({"scenario_file": str(bad)})
+    acc = tmp_path / "a.csv"
+    acc.write_text("account_id,revenue\nA,-1\n")
+    with pytest.raises(InputDataError, match="revenue must be >= 0"):
+        validate_parameters({"accounts_file": str(acc)})
+
+
+def test_cli_bad_parameter_exits_non_zero(capsys):
+    t0 = time.perf_counter()
+    code = main(["report", "-p", "n_path", "5", "--out", "unused"])
+    assert code == 2
+    assert "unknown report parameter" in capsys.readouterr().err
+    assert time.perf_counter() - t0 < 15
+
+
+def test_failing_section_fails_and_keeps_old_outputs(tmp_path):
+    nb = nbformat.read(notebook_path(), as_version=4)
+    broken = nbformat.v4.new_code_cell('raise RuntimeError("boom")')
+    broken.metadata["tags"] = ["section:worst_cases"]
+    idx = next(i for i, c in enumerate(nb.cells)
+               if "section:worst_cases" in c.metadata.get("tags", []))
+    nb.cells.insert(idx, broken)
+    nb_path = notebook_path().parent / "_test_broken_report.ipynb"
+    nbformat.write(nb, nb_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "board_report.html").write_text("previous good report")
+    try:
+        with pytest.raises(ReportError, match=r"failed in section 'Worst cases'.*boom"):
+            run_report(out_dir=out, parameters={"n_paths": 200}, progress=False,
+                       notebook=nb_path)
+    finally:
+        nb_path.unlink()
+    assert (out / "board_report.html").read_text() == "previous good report"
+    failed = nbformat.read(out / "board_report.failed.ipynb", as_version=4)
+    assert failed.metadata["papermill"]["exception"] is True
+    assert not any(p.name.startswith(".staging") for p in out.iterdir())
+
+
+def test_user_data_is_escaped_in_html_and_neutralised_in_csv(tmp_path):
+    df = load_sample().to_frame().drop(columns="gross_profit")
+    top = df["revenue"].idxmax()
+    df.loc[top, "name"] = "<script>alert(1)</script>"
+    second = df["revenue"].nlargest(2).index[1]
+    df.loc[second, "name"] = '=HYPERLINK("http://evil","x")'
+    acc = tmp_path / "evil.csv"
+    df.to_csv(acc, index=False)
+    res = run_report(accounts=acc, out_dir=tmp_path / "out", progress=False,
+                     parameters={"n_paths": 200, "company_name": "<b>ACME</b>"})
+    html = res.html.read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;" in html
+    assert "<b>ACME</b>" not in html
+    wc = (tmp_path / "out" / "tables" / "worst_cases_top_k.csv").read_text()
+    assert "'=HYPERLINK" in wc
+    for start in ("\n=HYPERLINK", ",=HYPERLINK", '"=HYPERLINK'):
+        assert start not in wc
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium not installed")
+def test_pdf_export(tmp_path):
+    res = run_report(out_dir=tmp_path, pdf=True, progress=False,
+                     parameters={"n_paths": 200, "sections": ["summary", "worst_cases"]})
+    assert res.pdf is not None
+    assert res.pdf.read_bytes()[:5] == b"%PDF-"
+    assert res.pdf.stat().st_size > 20_000
+
+
+def test_notebook_is_stored_without_outputs_and_documents_parameters():
+    nb = json.loads(notebook_path().read_text())
+    params = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(params) == 1
+    for c in nb["cells"]:
+        if c["cell_type"] == "code":
+            assert c["outputs"] == []
+            assert c["execution_count"] is None

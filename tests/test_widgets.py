@@ -1,0 +1,107 @@
+"""Tests of kamsim.widgets (built and driven programmatically, no browser)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kamsim import concentration as c
+from kamsim.widgets import ConcentrationExplorer, concentration_explorer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# --- concentration ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def panel(sample) -> ConcentrationExplorer:
+    return concentration_explorer(sample, top=10)
+
+
+def test_builds_with_one_slider_per_available_criterion(panel):
+    import ipywidgets as widgets
+
+    assert isinstance(panel, widgets.VBox)
+    assert list(panel.sliders) == list(c.CRITERIA)
+    assert panel.sliders["volume"].value == c.DEFAULT_WEIGHTS["volume"]
+    assert panel.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "contribution" in panel.table.value
+    assert "key: " in panel.counts.value
+
+
+def test_weight_slider_rescores_and_redraws_in_place(panel):
+    fig = panel.figure
+    table0, image0, score0 = panel.table.value, panel.image.value, panel.result.score.copy()
+    panel.sliders["volume"].value = 0.0
+    panel.sliders["growth"].value = 1.0
+    assert panel.figure is fig  # same figure, redrawn
+    assert panel.table.value != table0
+    assert panel.image.value != image0
+    assert not np.allclose(panel.result.score, score0)
+    assert panel.result.weights["growth"] > panel.result.weights["volume"] == 0.0
+    # the table shows the new ranking
+    top = panel.result.to_frame().iloc[0]
+    assert str(top["account_id"]) in panel.table.value
+
+
+def test_threshold_slider_changes_tiers(panel):
+    n_key = int(panel.result.tier_counts()["key"])
+    counts0 = panel.counts.value
+    panel.key_threshold.value = 0.1
+    assert int(panel.result.tier_counts()["key"]) > n_key
+    assert panel.counts.value != counts0
+    # strategic above key is clamped to key
+    panel.strategic_threshold.value = 0.9
+    assert panel.result.tier_rule.strategic == pytest.approx(0.1)
+
+
+def test_all_zero_weights_show_message(panel):
+    sliders = list(panel.sliders.values())
+    for s in sliders[:-1]:
+        s.value = 0.0
+    before = panel.result
+    sliders[-1].value = 0.0
+    assert "positive weight" in panel.message.value
+    assert panel.result is before
+
+
+def test_missing_criteria_warn_once_and_are_listed():
+    from kamsim.datasets import load_wholesale
+
+    with pytest.warns(c.MissingCriterionWarning):
+        p = concentration_explorer(load_wholesale())
+    assert list(p.sliders) == ["volume", "product_line"]
+    p.sliders["volume"].value = 0.9  # no further warning (filterwarnings = error)
+
+
+def test_rescore_under_50_ms(panel):
+    times = []
+    for i in range(20):
+        panel.sliders["growth"].unobserve_all()
+        panel.sliders["growth"].value = 0.05 * (i % 10)
+        t0 = time.perf_counter()
+        panel.rescore()
+        times.append(time.perf_counter() - t0)
+    assert float(np.median(times)) < 0.05
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_concentration_notebook_executes(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.read(ROOT / "notebooks" / "01_concentration.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == []
+            assert cell.execution_count is None
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    errors = [o for cell in nb.cells for o in cell.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert errors == []
+
