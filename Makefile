@@ -21,9 +21,9 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@ $(RUN_STAMP)
 
-## The main job: the board report on the bundled sample data -> reports/
+## The main job: the board report on the bundled sample data -> reports/board_report.html
 report: $(RUN_STAMP)
-	$(BIN)/kamsim summary
+	$(BIN)/kamsim report --out reports
 
 ## Headline figures of the sample portfolio in the terminal
 summary: $(RUN_STAMP)
