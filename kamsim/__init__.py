@@ -32,6 +32,17 @@ from kamsim.exact import (
 )
 from kamsim.exceptions import AssumptionError, InputDataError, KamsimError
 from kamsim.portfolio import CANONICAL_COLUMNS, Portfolio, from_ledger, read_accounts
+from kamsim.pricing import (
+    EfficiencyGains,
+    PricingAssumptions,
+    RebateSchedule,
+    RetentionResponse,
+    break_even_retention,
+    compare_pass_through,
+    optimal_pass_through,
+    pass_through_breakdown,
+)
+from kamsim.program import DEFAULT_TACTICS, KamProgram, Tactic, evaluate_program
 from kamsim.risk import expected_shortfall, value_at_risk
 from kamsim.scenario import ChurnAssumptions, Scenario
 from kamsim.worst_case import lose_accounts, lose_group, lose_top_k, worst_cases
@@ -43,23 +54,33 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "CANONICAL_COLUMNS",
+    "DEFAULT_TACTICS",
     "AssumptionError",
     "ChurnAssumptions",
+    "EfficiencyGains",
     "ExactLossDistribution",
     "InputDataError",
+    "KamProgram",
     "KamsimError",
     "KeyAccountCriteria",
     "KeyAccountScores",
     "LorenzCurve",
     "MissingCriterionWarning",
     "Portfolio",
+    "PricingAssumptions",
+    "RebateSchedule",
+    "RetentionResponse",
     "Scenario",
     "SimulationResult",
+    "Tactic",
     "TierRule",
     "__version__",
     "account_shares",
+    "break_even_retention",
+    "compare_pass_through",
     "concentration_ratio",
     "concentration_summary",
+    "evaluate_program",
     "expected_shortfall",
     "from_ledger",
     "gini",
@@ -73,6 +94,8 @@ __all__ = [
     "loss_distribution",
     "loss_distribution_from_arrays",
     "major_customers",
+    "optimal_pass_through",
+    "pass_through_breakdown",
     "read_accounts",
     "risk_contributions",
     "simulate",

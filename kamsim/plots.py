@@ -341,3 +341,20 @@ from kamsim._plots_engine import (  # noqa: E402
 )
 
 __all__ += ["fan_chart", "loss_histogram", "risk_contribution_plot", "worst_case_waterfall"]
+
+# --- pricing, KAM program and negotiation (defined in kamsim._plots_pricing) ---
+from kamsim._plots_pricing import (  # noqa: E402
+    pass_through_curve_plot,
+    pass_through_waterfall,
+    rebate_plot,
+    tactic_roi_plot,
+    walk_away_plot,
+)
+
+__all__ += [
+    "pass_through_curve_plot",
+    "pass_through_waterfall",
+    "rebate_plot",
+    "tactic_roi_plot",
+    "walk_away_plot",
+]

@@ -222,3 +222,13 @@ def concentration_explorer(
 from kamsim._widgets_engine import WorstCaseExplorer, worst_case_explorer  # noqa: E402
 
 __all__ += ["WorstCaseExplorer", "worst_case_explorer"]
+
+# --- pricing and negotiation (defined in kamsim._widgets_pricing) ---
+from kamsim._widgets_pricing import (  # noqa: E402
+    NegotiationPanel,
+    PricingExplorer,
+    negotiation_panel,
+    pricing_explorer,
+)
+
+__all__ += ["NegotiationPanel", "PricingExplorer", "negotiation_panel", "pricing_explorer"]
