@@ -43,6 +43,16 @@ from kamsim.pricing import (
     pass_through_breakdown,
 )
 from kamsim.program import DEFAULT_TACTICS, KamProgram, Tactic, evaluate_program
+from kamsim.replacement import (
+    CapacityRequirement,
+    ReplacementAssumptions,
+    ReplacementTimeline,
+    recovery_summary,
+    replacement_timeline,
+    required_capacity,
+    survival_curve,
+    with_certain_loss,
+)
 from kamsim.risk import expected_shortfall, value_at_risk
 from kamsim.scenario import ChurnAssumptions, Scenario
 from kamsim.worst_case import lose_accounts, lose_group, lose_top_k, worst_cases
@@ -56,6 +66,7 @@ __all__ = [
     "CANONICAL_COLUMNS",
     "DEFAULT_TACTICS",
     "AssumptionError",
+    "CapacityRequirement",
     "ChurnAssumptions",
     "EfficiencyGains",
     "ExactLossDistribution",
@@ -69,6 +80,8 @@ __all__ = [
     "Portfolio",
     "PricingAssumptions",
     "RebateSchedule",
+    "ReplacementAssumptions",
+    "ReplacementTimeline",
     "RetentionResponse",
     "Scenario",
     "SimulationResult",
@@ -97,10 +110,15 @@ __all__ = [
     "optimal_pass_through",
     "pass_through_breakdown",
     "read_accounts",
+    "recovery_summary",
+    "replacement_timeline",
+    "required_capacity",
     "risk_contributions",
     "simulate",
+    "survival_curve",
     "value_at_risk",
     "vasicek_cdf",
     "vasicek_ppf",
+    "with_certain_loss",
     "worst_cases",
 ]

@@ -12,6 +12,15 @@ order, so for a given seed the output is bitwise identical whatever ``chunk_size
 number of workers or the ``concurrent.futures.Executor`` (a ``dask.distributed`` client's
 ``get_executor()`` included).
 
+Replacement. When the scenario has ``replacement`` assumptions, each block also runs the
+replacement process of :mod:`kamsim.replacement` on the block's lost run-rate, with its
+own stream ``SeedSequence(entropy, spawn_key=(*spawn_key, b, 1))``: the churn draws are
+the same as without replacement (paired comparisons), and the churn loss columns are
+unchanged. Monthly revenue and gross profit (histograms, means, kept paths, break-even)
+are then net of replacement and organic growth, and per-path recovery, gap and cash
+columns are added (see :class:`SimulationResult`). Without replacement the engine runs
+exactly as before.
+
 Memory. Per-path totals are kept (a few float64 per path); monthly paths are reduced to
 fixed-grid histograms per month (mergeable, so quantiles for fan charts do not depend on
 chunking) unless ``keep_paths=True``.
@@ -31,11 +40,20 @@ import pandas as pd
 from scipy import special
 
 from kamsim import risk
+from kamsim.replacement import (
+    _Params,
+    _params,
+    _recovery,
+    _replace,
+    recovery_summary,
+    survival_curve,
+)
 from kamsim.scenario import Scenario
 
 __all__ = [
     "BLOCK_SIZE",
     "LOSS_MEASURES",
+    "REPLACEMENT_COLUMNS",
     "SimulationResult",
     "churn_events",
     "risk_contributions",
@@ -51,6 +69,19 @@ BLOCK_SIZE = 2048
 HIST_BINS = 4000
 #: Upper edge of the monthly histograms, as a multiple of the base monthly value.
 HIST_TOP = 1.5
+
+#: Per-path columns added when the scenario has replacement assumptions.
+REPLACEMENT_COLUMNS = (
+    "first_loss_month",
+    "months_to_recover",
+    "recovered",
+    "revenue_gap",
+    "gross_profit_gap",
+    "min_cash",
+    "out_of_cash",
+    "replacement_wins",
+    "acquisition_costs",
+)
 
 #: Per-path loss measures accepted by the risk methods.
 LOSS_MEASURES = (
@@ -86,6 +117,10 @@ class _Spec:
     gp_top: float
     gp_bottom: float
     keep_paths: bool
+    repl: _Params | None = None
+    opening_cash: float = 0.0
+    cash_bottom: float = 0.0
+    cash_top: float = 1.0
 
     @property
     def correlated(self) -> bool:
@@ -140,6 +175,40 @@ def _draw_events(spec: _Spec, block: int, n: int) -> _Events:
     return _Events(path.astype(np.int64), account.astype(np.int64), stop, frac)
 
 
+def _with_replacement(spec: _Spec, block: int, ev: _Events, d_rev: npt.NDArray[Any],
+                      d_gp: npt.NDArray[Any]) -> dict[str, Any]:
+    """Net monthly paths and per-path recovery/cash outcomes of one block."""
+    rp = spec.repl
+    assert rp is not None
+    n, h = d_rev.shape
+    g = np.random.default_rng(np.random.SeedSequence(
+        entropy=spec.entropy, spawn_key=(*spec.spawn_key, block, 1)))
+    lost_m = np.cumsum(d_rev, axis=1)
+    out = _replace(rp, lost_m * 12.0, g)
+    base_rev_m = spec.revenue.sum() / 12.0
+    base_gp_m = spec.gross_profit.sum() / 12.0
+    gf = (1.0 + rp.growth) ** (np.arange(1, h + 1) / 12.0)
+    repl_m = out.run_rate / 12.0
+    rev_path = (base_rev_m - lost_m) * gf + repl_m
+    gp_path = (base_gp_m - np.cumsum(d_gp, axis=1)) * gf + repl_m * rp.margin
+    first = np.full(n, h + 1, dtype=np.int64)
+    np.minimum.at(first, ev.path, ev.stop)
+    months, recovered = _recovery(rev_path, base_rev_m, first)
+    acq = out.wins * rp.acquisition_cost
+    cash = spec.opening_cash + np.cumsum(gp_path - spec.fixed_monthly - acq, axis=1)
+    min_cash = np.minimum(cash.min(axis=1), spec.opening_cash)
+    return {
+        "rev_path": rev_path, "gp_path": gp_path, "cash": cash,
+        "repl_rr": out.run_rate,
+        "first_loss_month": np.where(first <= h, first, 0),
+        "months_to_recover": months, "recovered": recovered,
+        "revenue_gap": np.maximum(base_rev_m - rev_path, 0.0).sum(axis=1),
+        "gross_profit_gap": np.maximum(base_gp_m - gp_path, 0.0).sum(axis=1),
+        "min_cash": min_cash, "out_of_cash": min_cash < 0,
+        "replacement_wins": out.wins.sum(axis=1), "acquisition_costs": acq.sum(axis=1),
+    }
+
+
 def _hist(values: FloatArray, top: float, bottom: float = 0.0) -> IntArray:
     """Histogram per column (month) of ``values`` (paths x months) on a fixed grid."""
     h = values.shape[1]
@@ -155,13 +224,17 @@ def _run_blocks(spec: _Spec, first_block: int, n_blocks: int, n_total: int) -> d
     m = spec.revenue.size
     outs: dict[str, list[Any]] = {k: [] for k in (
         "run_rate_lost", "revenue_lost", "gross_profit_lost", "run_rate_gross_profit_lost",
-        "accounts_lost", "partial_losses", "first_month_below_break_even", "paths")}
+        "accounts_lost", "partial_losses", "first_month_below_break_even", "paths",
+        "cash_paths", *REPLACEMENT_COLUMNS)}
     lost_count = np.zeros(m, dtype=np.int64)
     lost_rev = np.zeros(m)
     rev_hist = np.zeros((h, HIST_BINS), dtype=np.int64)
     gp_hist = np.zeros((h, HIST_BINS), dtype=np.int64)
     rev_sum = np.zeros(h)
     gp_sum = np.zeros(h)
+    cash_sum = np.zeros(h)
+    repl_sum = np.zeros(h)
+    cash_hist = np.zeros((h, HIST_BINS), dtype=np.int64)
     base_rev_m = spec.revenue.sum() / 12.0
     base_gp_m = spec.gross_profit.sum() / 12.0
     for b in range(first_block, first_block + n_blocks):
@@ -190,6 +263,16 @@ def _run_blocks(spec: _Spec, first_block: int, n_blocks: int, n_total: int) -> d
         d_gp = np.bincount(flat, g_loss / 12.0, minlength=n * h).reshape(n, h)
         rev_path = base_rev_m - np.cumsum(d_rev, axis=1)
         gp_path = base_gp_m - np.cumsum(d_gp, axis=1)
+        if spec.repl is not None:
+            extra = _with_replacement(spec, b, ev, d_rev, d_gp)
+            rev_path, gp_path = extra["rev_path"], extra["gp_path"]
+            for k in REPLACEMENT_COLUMNS:
+                outs[k].append(extra[k])
+            cash_sum += extra["cash"].sum(axis=0)
+            repl_sum += extra["repl_rr"].sum(axis=0)
+            cash_hist += _hist(extra["cash"], spec.cash_top, spec.cash_bottom)
+            if spec.keep_paths:
+                outs["cash_paths"].append(extra["cash"])
         below = gp_path < spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly)
         any_below = below.any(axis=1)
         first = np.where(any_below, below.argmax(axis=1) + 1, 0).astype(np.int64)
@@ -202,7 +285,8 @@ def _run_blocks(spec: _Spec, first_block: int, n_blocks: int, n_total: int) -> d
             outs["paths"].append(rev_path)
     result: dict[str, Any] = {k: (np.concatenate(v) if v else None) for k, v in outs.items()}
     result.update(lost_count=lost_count, lost_rev=lost_rev, rev_hist=rev_hist,
-                  gp_hist=gp_hist, rev_sum=rev_sum, gp_sum=gp_sum)
+                  gp_hist=gp_hist, rev_sum=rev_sum, gp_sum=gp_sum, cash_sum=cash_sum,
+                  repl_sum=repl_sum, cash_hist=cash_hist)
     return result
 
 
@@ -265,16 +349,31 @@ def _make_spec(scenario: Scenario, entropy: int | tuple[int, ...], spawn_key: tu
     a, b = scenario.churn.partial_beta
     rev_m = pf.total_revenue / 12.0
     gp_m = float(gp.sum()) / 12.0
+    h = int(scenario.horizon_months)
+    fixed_m = scenario.fixed_costs / 12.0
+    repl = None
+    cash0 = float(scenario.opening_cash or 0.0)
+    cash_bottom, cash_top = 0.0, 1.0
+    if scenario.replacement is not None:
+        repl = _params(scenario.replacement, scenario.replacement_size_pool(),
+                       scenario.replacement_margin())
+        # fixed grid for cash histograms: worst case spends fixed costs and acquisition
+        # costs with no gross profit; best case earns 1.5x the base gross profit
+        acq = repl.acquisition_cost * (repl.rate * 1.5 + 1.0)
+        low_gp = min(0.0, float(gp[gp < 0].sum()) / 12)
+        cash_bottom = min(cash0, 0.0) - h * (fixed_m + acq - low_gp) - 1.0
+        cash_top = max(cash0, 0.0) + h * max(HIST_TOP * gp_m - fixed_m, 0.0) + 1.0
     return _Spec(
         revenue=np.asarray(pf.revenue, dtype=np.float64),
         gross_profit=np.asarray(gp, dtype=np.float64),
         thresholds=thresholds, q=q, log1m_p=log1m_p,
         loadings=scenario.factor_loadings(), partial=scenario.partial_probs(),
         beta_a=a, beta_b=b, notice=int(scenario.churn.notice_months),
-        horizon=int(scenario.horizon_months), fixed_monthly=scenario.fixed_costs / 12.0,
+        horizon=h, fixed_monthly=fixed_m,
         entropy=entropy, spawn_key=spawn_key, rev_top=HIST_TOP * rev_m,
         gp_top=HIST_TOP * max(gp_m, 1e-12), gp_bottom=min(0.0, float(gp[gp < 0].sum()) / 12),
-        keep_paths=keep_paths,
+        keep_paths=keep_paths, repl=repl, opening_cash=cash0,
+        cash_bottom=cash_bottom, cash_top=cash_top,
     )
 
 
@@ -373,6 +472,9 @@ def simulate(
     per_path = {k: cat(k) for k in (
         "run_rate_lost", "revenue_lost", "gross_profit_lost", "run_rate_gross_profit_lost",
         "accounts_lost", "partial_losses", "first_month_below_break_even")}
+    has_repl = spec.repl is not None
+    if has_repl:
+        per_path.update({k: cat(k) for k in REPLACEMENT_COLUMNS})
     return SimulationResult(
         scenario=scenario,
         n_paths=n_paths,
@@ -387,6 +489,11 @@ def simulate(
         monthly_gross_profit_mean=add("gp_sum") / n_paths,
         hist_range=(0.0, spec.rev_top, spec.gp_bottom, spec.gp_top),
         monthly_revenue_paths=cat("paths") if keep_paths else None,
+        monthly_cash_mean=add("cash_sum") / n_paths if has_repl else None,
+        monthly_replacement_mean=add("repl_sum") / n_paths if has_repl else None,
+        monthly_cash_hist=add("cash_hist") if has_repl else None,
+        cash_range=(spec.cash_bottom, spec.cash_top),
+        monthly_cash_paths=cat("cash_paths") if keep_paths and has_repl else None,
     )
 
 
@@ -457,6 +564,28 @@ class SimulationResult:
     ``first_month_below_break_even``
         First month (1-based) in which monthly gross profit is below
         ``fixed_costs / 12``; ``<NA>`` if never within the horizon.
+
+    With replacement assumptions (``has_replacement``), monthly revenue and gross profit
+    (and so ``first_month_below_break_even``) are net of replacement and growth, and
+    these columns are added:
+
+    ``first_loss_month``
+        First month without some lost revenue (0 if no loss).
+    ``months_to_recover``
+        Months in the hole, from ``first_loss_month`` to the last month with revenue below
+        the pre-loss level (0 without a loss); a lower bound when not ``recovered``.
+    ``recovered``
+        False if revenue is still below the pre-loss level in the last month (censored).
+    ``revenue_gap``, ``gross_profit_gap``
+        Area of the hole: sum over months of the shortfall below the pre-loss monthly
+        revenue / gross profit (currency).
+    ``min_cash``
+        Lowest cash balance, opening balance included (currency; with no
+        ``opening_cash`` the lowest cumulative cash flow, i.e. minus the buffer needed).
+    ``out_of_cash``
+        Whether cash ever goes below zero.
+    ``replacement_wins``, ``acquisition_costs``
+        Accounts won and their acquisition costs within the horizon.
     """
 
     scenario: Scenario
@@ -472,6 +601,70 @@ class SimulationResult:
     monthly_gross_profit_mean: FloatArray = field(repr=False)
     hist_range: tuple[float, float, float, float] = field(repr=False)
     monthly_revenue_paths: FloatArray | None = field(default=None, repr=False)
+    monthly_cash_mean: FloatArray | None = field(default=None, repr=False)
+    monthly_replacement_mean: FloatArray | None = field(default=None, repr=False)
+    monthly_cash_hist: IntArray | None = field(default=None, repr=False)
+    cash_range: tuple[float, float] = field(default=(0.0, 1.0), repr=False)
+    monthly_cash_paths: FloatArray | None = field(default=None, repr=False)
+
+    @property
+    def has_replacement(self) -> bool:
+        """Whether the run simulated replacement (the scenario has assumptions for it)."""
+        return self.monthly_cash_mean is not None
+
+    def _need_replacement(self) -> None:
+        if not self.has_replacement:
+            msg = ("this result has no replacement outcomes; set Scenario(replacement="
+                   "ReplacementAssumptions(...)) and simulate again")
+            raise ValueError(msg)
+
+    def recovery_summary(self, quantiles: Sequence[float] = (0.5, 0.8, 0.9),
+                         *, given_loss: bool = True) -> pd.DataFrame:
+        """Distribution of months to recover (see :func:`kamsim.replacement.recovery_summary`).
+
+        ``given_loss=True`` uses only the paths with a loss (the others have nothing to
+        recover); censored paths are kept and reported, never dropped.
+        """
+        self._need_replacement()
+        m, r = self._recovery_arrays(given_loss)
+        return recovery_summary(m, r, quantiles)
+
+    def recovery_survival(self, *, given_loss: bool = True) -> pd.DataFrame:
+        """Share of paths still not recovered after each month (survival-style curve)."""
+        self._need_replacement()
+        m, r = self._recovery_arrays(given_loss)
+        return survival_curve(m, r, self.scenario.horizon_months)
+
+    def _recovery_arrays(self, given_loss: bool) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        m = self.per_path["months_to_recover"]
+        r = self.per_path["recovered"]
+        if given_loss:
+            sel = self.per_path["first_loss_month"] > 0
+            return m[sel], r[sel]
+        return m, r
+
+    def prob_out_of_cash(self) -> float:
+        """Probability that cash goes below zero within the horizon.
+
+        NaN when the scenario has no ``opening_cash``.
+        """
+        self._need_replacement()
+        if self.scenario.opening_cash is None:
+            return math.nan
+        return float(np.mean(self.per_path["out_of_cash"]))
+
+    def expected_gap(self, measure: Literal["revenue", "gross_profit"] = "revenue"
+                     ) -> float:
+        """Expected area of the hole: mean cumulative revenue (or gross-profit) gap."""
+        self._need_replacement()
+        match measure:
+            case "revenue":
+                return float(np.mean(self.per_path["revenue_gap"]))
+            case "gross_profit":
+                return float(np.mean(self.per_path["gross_profit_gap"]))
+            case _:
+                msg = f"measure must be 'revenue' or 'gross_profit', got {measure!r}"
+                raise ValueError(msg)
 
     # -- tables -------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
@@ -531,12 +724,14 @@ class SimulationResult:
         })
 
     def monthly_quantiles(self, quantiles: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95),
-                          measure: Literal["revenue", "gross_profit"] = "revenue"
+                          measure: Literal["revenue", "gross_profit", "cash"] = "revenue"
                           ) -> pd.DataFrame:
-        """Quantiles of monthly revenue (or gross profit) per month, for fan charts.
+        """Quantiles of monthly revenue (or gross profit, or cash) per month, for fan charts.
 
         Computed from fixed-grid histograms (resolution 1.5 x base / 4,000 = 0.0375 % of
-        the base monthly value), so they do not depend on chunking.
+        the base monthly value), so they do not depend on chunking. Cash (replacement runs
+        only) uses a grid from the worst case (fixed and acquisition costs with no gross
+        profit) to the best (1.5 x base gross profit) over the horizon, 4,000 bins.
 
         Returns
         -------
@@ -551,8 +746,14 @@ class SimulationResult:
                 hist = self.monthly_gross_profit_hist
                 lo, hi = self.hist_range[2], self.hist_range[3]
                 mean = self.monthly_gross_profit_mean
+            case "cash":
+                self._need_replacement()
+                assert self.monthly_cash_hist is not None
+                assert self.monthly_cash_mean is not None
+                hist, (lo, hi) = self.monthly_cash_hist, self.cash_range
+                mean = self.monthly_cash_mean
             case _:
-                msg = f"measure must be 'revenue' or 'gross_profit', got {measure!r}"
+                msg = f"measure must be 'revenue', 'gross_profit' or 'cash', got {measure!r}"
                 raise ValueError(msg)
         width = (hi - lo) / HIST_BINS
         cdf = np.cumsum(hist, axis=1) / self.n_paths
@@ -583,6 +784,23 @@ class SimulationResult:
             ("P(below break-even within horizon)", self.prob_below_break_even(),
              "probability"),
         ]
+        if self.has_replacement:
+            rec = self.recovery_summary()
+            for st, v, disp in rec[["statistic", "value", "display"]].itertuples(index=False):
+                if st == "share_not_recovered":
+                    rows.append(("share of paths with a loss not recovered", v,
+                                 "probability"))
+                else:
+                    unit = "months" if math.isfinite(v) else f"months ({disp})"
+                    rows.append((f"{st} months to recover (paths with a loss)", v, unit))
+            rows += [
+                ("expected revenue gap", self.expected_gap("revenue"), "currency"),
+                ("expected gross profit gap", self.expected_gap("gross_profit"),
+                 "currency"),
+                ("expected lowest cash", float(np.mean(self.per_path["min_cash"])),
+                 "currency"),
+                ("P(out of cash within horizon)", self.prob_out_of_cash(), "probability"),
+            ]
         for a in levels:
             rows.append((f"VaR {a:.1%} run-rate revenue lost", self.var(a), "currency per year"))
             rows.append((f"ES {a:.1%} run-rate revenue lost", self.es(a), "currency per year"))

@@ -358,3 +358,12 @@ __all__ += [
     "tactic_roi_plot",
     "walk_away_plot",
 ]
+
+# --- replacement and cash (defined in kamsim._plots_replacement) ---
+from kamsim._plots_replacement import (  # noqa: E402
+    cash_path_plot,
+    recovery_time_plot,
+    replacement_revenue_plot,
+)
+
+__all__ += ["cash_path_plot", "recovery_time_plot", "replacement_revenue_plot"]

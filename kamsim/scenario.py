@@ -12,6 +12,10 @@ A :class:`Scenario` bundles a :class:`~kamsim.portfolio.Portfolio` with
       correlation: 0.2
       notice_months: 0
       partial_prob: 0.0
+    opening_cash: 2000000                # optional, currency
+    replacement:                         # optional, see kamsim.replacement
+      opportunities_per_month: 4
+      win_rate: 0.25
 
 The churn model
 ---------------
@@ -45,6 +49,7 @@ import yaml
 
 from kamsim.exceptions import AssumptionError
 from kamsim.portfolio import Portfolio, read_accounts
+from kamsim.replacement import ReplacementAssumptions
 
 __all__ = ["TIERS", "ChurnAssumptions", "Scenario", "account_tiers"]
 
@@ -232,14 +237,20 @@ class Scenario:
         at or above ``fixed_costs / 12``.
     name : str
         Label used in tables and charts.
+    replacement : ReplacementAssumptions, optional
+        How lost revenue is won back (:mod:`kamsim.replacement`); None = no replacement
+        (the churn-only engine).
+    opening_cash : float, optional
+        Cash at the start of month 1 (currency); None = cash not modelled (cash paths then
+        start from 0 and no probability of running out of cash is reported).
 
     Examples
     --------
     >>> from kamsim.datasets import synthetic_portfolio
     >>> sc = Scenario(portfolio=synthetic_portfolio(20, rng=0),
-    ...               churn=ChurnAssumptions(annual_prob=0.1), horizon_months=12)
-    >>> round(float(sc.horizon_probs()[0]), 6)
-    0.1
+    ...               churn=ChurnAssumptions(correlation=0.1), horizon_months=12)
+    >>> bool(np.allclose(sc.horizon_probs(), sc.portfolio.column("churn_prob")))
+    True
     >>> Scenario.from_dict(sc.to_dict(), portfolio=sc.portfolio) == sc
     True
     """
@@ -249,6 +260,8 @@ class Scenario:
     horizon_months: int = 12
     fixed_costs: float = 0.0
     name: str = "baseline"
+    replacement: ReplacementAssumptions | None = None
+    opening_cash: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.portfolio, Portfolio):
@@ -270,6 +283,20 @@ class Scenario:
             raise AssumptionError(f"must be a finite number >= 0, got {self.fixed_costs!r}",
                                   field="fixed_costs")
         object.__setattr__(self, "fixed_costs", fc)
+        if self.replacement is not None and not isinstance(self.replacement,
+                                                           ReplacementAssumptions):
+            raise AssumptionError(f"must be ReplacementAssumptions or None, got "
+                                  f"{type(self.replacement).__name__}", field="replacement")
+        if self.opening_cash is not None:
+            try:
+                oc = float(self.opening_cash)
+            except (TypeError, ValueError):
+                raise AssumptionError(f"must be a number, got {self.opening_cash!r}",
+                                      field="opening_cash") from None
+            if not math.isfinite(oc):
+                raise AssumptionError(f"must be a finite number, got {self.opening_cash!r}",
+                                      field="opening_cash")
+            object.__setattr__(self, "opening_cash", oc)
         if self.churn.notice_months >= h:
             raise AssumptionError(
                 f"notice_months={self.churn.notice_months} leaves no month of the "
@@ -371,13 +398,18 @@ class Scenario:
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form; the portfolio is referenced by its source path."""
-        return {
+        d: dict[str, Any] = {
             "name": self.name,
             "accounts": self.portfolio.source,
             "horizon_months": int(self.horizon_months),
             "fixed_costs": float(self.fixed_costs),
             "churn": self.churn.to_dict(),
         }
+        if self.opening_cash is not None:
+            d["opening_cash"] = float(self.opening_cash)
+        if self.replacement is not None:
+            d["replacement"] = self.replacement.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, portfolio: Portfolio | None = None,
@@ -387,13 +419,15 @@ class Scenario:
         Parameters
         ----------
         d : mapping
-            Keys ``name, accounts, horizon_months, fixed_costs, churn``.
+            Keys ``name, accounts, horizon_months, fixed_costs, churn`` and optionally
+            ``opening_cash, replacement``.
         portfolio : Portfolio, optional
             Use this portfolio instead of reading ``d["accounts"]``.
         base_dir : path, optional
             Folder that a relative ``accounts`` path is relative to.
         """
-        known = {"name", "accounts", "horizon_months", "fixed_costs", "churn"}
+        known = {"name", "accounts", "horizon_months", "fixed_costs", "churn",
+                 "opening_cash", "replacement"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise AssumptionError(f"unknown field(s) {unknown}; valid fields are "
@@ -408,9 +442,14 @@ class Scenario:
                 p = Path(base_dir) / p
             portfolio = read_accounts(p)
         kw: dict[str, Any] = {"portfolio": portfolio}
-        for k in ("name", "horizon_months", "fixed_costs"):
+        for k in ("name", "horizon_months", "fixed_costs", "opening_cash"):
             if k in d:
                 kw[k] = d[k]
+        if d.get("replacement") is not None:
+            if not isinstance(d["replacement"], Mapping):
+                raise AssumptionError("must be a mapping of replacement fields",
+                                      field="replacement")
+            kw["replacement"] = ReplacementAssumptions.from_dict(d["replacement"])
         if "churn" in d and d["churn"] is not None:
             if not isinstance(d["churn"], Mapping):
                 raise AssumptionError("must be a mapping of churn fields", field="churn")
@@ -437,3 +476,27 @@ class Scenario:
     def with_churn(self, **changes: Any) -> Scenario:
         """Copy with some churn fields changed (e.g. ``level=1.5``)."""
         return replace(self, churn=replace(self.churn, **changes))
+
+    def with_replacement(self, replacement: ReplacementAssumptions | None = None,
+                         **changes: Any) -> Scenario:
+        """Copy with replacement assumptions set, or some of their fields changed."""
+        base = replacement if replacement is not None else (
+            self.replacement if self.replacement is not None else ReplacementAssumptions())
+        return replace(self, replacement=replace(base, **changes) if changes else base)
+
+    def replacement_size_pool(self) -> FloatArray:
+        """Annual revenues of the non-key accounts: the default sizes of new accounts."""
+        tiers = np.array(self.tiers(), dtype=object)
+        rev = np.asarray(self.portfolio.revenue, dtype=np.float64)
+        pool = rev[(tiers != "key") & (rev > 0)]
+        return pool if pool.size else rev[rev > 0]
+
+    def replacement_margin(self) -> float:
+        """Revenue-weighted gross margin of the non-key accounts (0 without margins)."""
+        pf = self.portfolio
+        if not pf.has_gross_profit:
+            return 0.0
+        tiers = np.array(self.tiers(), dtype=object)
+        sel = tiers != "key"
+        rev = float(np.sum(pf.revenue[sel]))
+        return float(np.sum(pf.gross_profit[sel]) / rev) if rev > 0 else 0.0

@@ -232,3 +232,8 @@ from kamsim._widgets_pricing import (  # noqa: E402
 )
 
 __all__ += ["NegotiationPanel", "PricingExplorer", "negotiation_panel", "pricing_explorer"]
+
+# --- replacement (defined in kamsim._widgets_replacement) ---
+from kamsim._widgets_replacement import ReplacementExplorer, replacement_explorer  # noqa: E402
+
+__all__ += ["ReplacementExplorer", "replacement_explorer"]

@@ -1,0 +1,53 @@
+"""Benchmark: the engine with replacement vs the churn-only engine, same run.
+
+1,000 accounts x 100,000 paths x 60 months (the issue's size), one process. Target: the
+replacement run costs at most 2x the churn-only run. Run::
+
+    .venv/bin/python benchmarks/bench_replacement.py [--paths 100000] [--accounts 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+from kamsim.datasets import synthetic_portfolio
+from kamsim.engine import simulate
+from kamsim.replacement import ReplacementAssumptions
+from kamsim.scenario import ChurnAssumptions, Scenario
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--paths", type=int, default=100_000)
+    ap.add_argument("--accounts", type=int, default=1_000)
+    ap.add_argument("--months", type=int, default=60)
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+    pf = synthetic_portfolio(args.accounts, rng=7)
+    base = Scenario(portfolio=pf, churn=ChurnAssumptions(correlation=0.2),
+                    horizon_months=args.months, fixed_costs=0.85 * pf.gross_profit.sum())
+    repl = dataclasses.replace(
+        base, opening_cash=0.1 * pf.total_revenue,
+        replacement=ReplacementAssumptions(opportunities_per_month=6, win_rate=0.25,
+                                           acquisition_cost=10_000.0))
+    simulate(base, n_paths=4096, rng=0)  # warm up imports and caches
+    simulate(repl, n_paths=4096, rng=0)
+    times: dict[str, list[float]] = {"churn only": [], "with replacement": []}
+    for _ in range(args.repeat):
+        for label, sc in (("churn only", base), ("with replacement", repl)):
+            t0 = time.perf_counter()
+            res = simulate(sc, n_paths=args.paths, rng=1, progress=False)
+            times[label].append(time.perf_counter() - t0)
+    t_base, t_repl = min(times["churn only"]), min(times["with replacement"])
+    wins = float(res.per_path["replacement_wins"].mean())
+    print(f"{args.accounts} accounts x {args.paths} paths x {args.months} months "
+          f"(best of {args.repeat})")
+    print(f"churn only:        {t_base:8.2f} s")
+    print(f"with replacement:  {t_repl:8.2f} s   (mean wins per path {wins:.1f})")
+    print(f"ratio:             {t_repl / t_base:8.2f}x   (target <= 2x)")
+
+
+if __name__ == "__main__":
+    main()
