@@ -168,15 +168,25 @@ def test_generator_rng_and_recorded_seed_reproduce(scen):
     assert not res.to_frame().equals(other.to_frame())
 
 
-def test_risk_contributions_add_up_to_tail_mean(scen):
+def test_risk_contributions_add_up_to_expected_shortfall(scen):
     res = simulate(scen.with_churn(correlation=0.2), n_paths=20_000, rng=6)
-    rc = res.risk_contributions(0.95)
-    x = res.losses()
-    tail = x[x >= res.var(0.95)]
-    assert rc["contribution"].sum() == pytest.approx(tail.mean(), rel=1e-9)
-    assert rc["contribution"].is_monotonic_decreasing
+    for measure in ("run_rate_lost", "revenue_lost"):
+        rc = res.risk_contributions(0.95, measure=measure)
+        assert rc["contribution"].sum() == pytest.approx(res.es(0.95, measure), rel=1e-9)
+        assert rc["contribution"].is_monotonic_decreasing
     top = scen.portfolio.account_ids[np.argmax(scen.portfolio.revenue)]
     assert rc["account_id"].iloc[0] == top
+
+
+def test_risk_contributions_with_ties_at_var():
+    # two equal accounts: VaR sits on a lattice point shared by many paths
+    pf = small_portfolio([100.0, 100.0, 10.0], [0.3, 0.3, 0.5])
+    sc = Scenario(portfolio=pf, churn=ChurnAssumptions(), horizon_months=12)
+    res = simulate(sc, n_paths=20_000, rng=4)
+    x = res.losses()
+    assert np.sum(x == res.var(0.8)) > 100  # ties present
+    rc = res.risk_contributions(0.8)
+    assert rc["contribution"].sum() == pytest.approx(res.es(0.8), rel=1e-12)
 
 
 def test_monthly_quantiles_are_consistent(scen):

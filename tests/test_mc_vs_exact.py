@@ -99,3 +99,19 @@ def test_a_wrong_horizon_would_be_caught():
                      rng=31)
     _, _, p = chi_square_on_lattice(wrong.losses(), exact)
     assert p < 1e-6
+
+
+def test_risk_contributions_match_exact():
+    revenue, churn = portfolio_args()
+    sc = make_scenario(revenue, churn, correlation=0.2, horizon_months=24)
+    exact = loss_distribution(sc, step=1000.0).risk_contributions(0.95)
+    res = simulate(sc, n_paths=N_PATHS, rng=12)
+    mc = res.risk_contributions(0.95)
+    e = exact.set_index("account_id")["contribution"]
+    m = mc.set_index("account_id")["contribution"].reindex(e.index)
+    # the three large accounts drive the tail; each agrees within 1.5 % of the ES (errors
+    # seen at this seed: 0.2 %, 0.04 %, 0.004 %; the ES itself within 0.2 %)
+    es = float(e.sum())
+    for acc in e.sort_values(ascending=False).index[:3]:
+        assert abs(m[acc] - e[acc]) < 0.015 * es
+    assert abs(float(m.sum()) - es) < 0.01 * es
