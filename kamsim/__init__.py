@@ -6,6 +6,15 @@ the response. See the README for a tour.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from kamsim.calibrate import (
+    ChurnFit,
+    PartialChurnEstimate,
+    fit_churn,
+    histories_from_ledger,
+    history_from_durations,
+    partial_churn_from_ledger,
+    validate_history,
+)
 from kamsim.concentration import (
     KeyAccountCriteria,
     KeyAccountScores,
@@ -55,6 +64,19 @@ from kamsim.replacement import (
 )
 from kamsim.risk import expected_shortfall, value_at_risk
 from kamsim.scenario import ChurnAssumptions, Scenario
+from kamsim.sensitivity import (
+    GlobalSensitivityResult,
+    Metric,
+    Parameter,
+    ScenarioComparison,
+    TornadoResult,
+    compare_scenarios,
+    default_parameters,
+    global_sensitivity,
+    tornado,
+    tornado_table,
+    with_changes,
+)
 from kamsim.worst_case import lose_accounts, lose_group, lose_top_k, worst_cases
 
 try:
@@ -68,15 +90,20 @@ __all__ = [
     "AssumptionError",
     "CapacityRequirement",
     "ChurnAssumptions",
+    "ChurnFit",
     "EfficiencyGains",
     "ExactLossDistribution",
+    "GlobalSensitivityResult",
     "InputDataError",
     "KamProgram",
     "KamsimError",
     "KeyAccountCriteria",
     "KeyAccountScores",
     "LorenzCurve",
+    "Metric",
     "MissingCriterionWarning",
+    "Parameter",
+    "PartialChurnEstimate",
     "Portfolio",
     "PricingAssumptions",
     "RebateSchedule",
@@ -84,20 +111,28 @@ __all__ = [
     "ReplacementTimeline",
     "RetentionResponse",
     "Scenario",
+    "ScenarioComparison",
     "SimulationResult",
     "Tactic",
     "TierRule",
+    "TornadoResult",
     "__version__",
     "account_shares",
     "break_even_retention",
     "compare_pass_through",
+    "compare_scenarios",
     "concentration_ratio",
     "concentration_summary",
+    "default_parameters",
     "evaluate_program",
     "expected_shortfall",
+    "fit_churn",
     "from_ledger",
     "gini",
+    "global_sensitivity",
     "hhi",
+    "histories_from_ledger",
+    "history_from_durations",
     "key_account_criteria",
     "key_account_scores",
     "lorenz_curve",
@@ -108,6 +143,7 @@ __all__ = [
     "loss_distribution_from_arrays",
     "major_customers",
     "optimal_pass_through",
+    "partial_churn_from_ledger",
     "pass_through_breakdown",
     "read_accounts",
     "recovery_summary",
@@ -116,9 +152,13 @@ __all__ = [
     "risk_contributions",
     "simulate",
     "survival_curve",
+    "tornado",
+    "tornado_table",
+    "validate_history",
     "value_at_risk",
     "vasicek_cdf",
     "vasicek_ppf",
     "with_certain_loss",
+    "with_changes",
     "worst_cases",
 ]

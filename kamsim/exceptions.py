@@ -28,7 +28,8 @@ class InputDataError(KamsimError, ValueError):
     column : str, optional
         The column concerned, if any.
     rows : sequence of int, optional
-        1-based data row numbers (the header is row 0 for files) of the offending rows.
+        Spreadsheet row numbers of the offending rows (the header is row 1, the first
+        account row 2), whatever the source.
 
     Examples
     --------

@@ -367,3 +367,14 @@ from kamsim._plots_replacement import (  # noqa: E402
 )
 
 __all__ += ["cash_path_plot", "recovery_time_plot", "replacement_revenue_plot"]
+
+# --- calibration and sensitivity (defined in kamsim._plots_sensitivity) ---
+from kamsim._plots_sensitivity import (  # noqa: E402
+    global_sensitivity_plot,
+    scenario_comparison_plot,
+    survival_plot,
+    tornado_plot,
+)
+
+__all__ += ["global_sensitivity_plot", "scenario_comparison_plot", "survival_plot",
+            "tornado_plot"]
