@@ -42,13 +42,20 @@ from kamsim.exceptions import KamsimError
 
 __all__ = [
     "SECTIONS",
+    "Calibration",
     "ReportError",
     "ReportOutputs",
     "add_report_parser",
     "assumptions_table",
+    "calibrate_from_history",
+    "cash_sentence",
     "executive_summary",
     "md_escape",
+    "money",
+    "negotiation_view",
     "notebook_path",
+    "pricing_sentence",
+    "replacement_sentence",
     "report_parameters",
     "reproducibility_footer",
     "run_report",
@@ -199,7 +206,7 @@ def validate_parameters(parameters: Mapping[str, Any], *,
     if bad:
         msg = f"unknown section(s) {bad}; sections are {list(SECTIONS)}"
         raise ReportError(msg)
-    for key in ("accounts_file", "scenario_file"):
+    for key in ("accounts_file", "scenario_file", "history_file"):
         v = values.get(key)
         if v:
             p = Path(v).expanduser()
@@ -310,22 +317,12 @@ def executive_summary(scenario: Any, result: Any, *, currency: str = "€",
         lines.append(f"The probability that monthly gross profit falls below fixed costs at "
                      f"some point in the {h} months is **{p:.1%}**.")
     if replacement is not None:
-        rs = replacement.summary()
-        lines.append(str(rs) if isinstance(rs, str) else _replacement_sentence(rs))
+        lines.append(replacement_sentence(replacement, pf, currency=currency))
     return "\n\n".join(f"- {x}" for x in lines)
 
 
-def _replacement_sentence(summary: Any) -> str:
-    d = dict(zip(summary.iloc[:, 0], summary.iloc[:, 1], strict=False)) if isinstance(
-        summary, pd.DataFrame) else dict(summary)
-    med = d.get("median_months")
-    p90 = d.get("p90_months")
-    return (f"Replacing the largest account's revenue takes a median of **{med}** months "
-            f"(90 %: {p90}).")
-
-
 def assumptions_table(scenario: Any, *, scenario_file: str = "", accounts_file: str = "",
-                      horizon_override: int = 0) -> pd.DataFrame:
+                      horizon_override: int = 0, calibration: Any = None) -> pd.DataFrame:
     """Every scenario parameter with its value and where it came from.
 
     Sources: ``scenario file <name>`` (set in the YAML), ``report parameter`` (overridden
@@ -343,6 +340,12 @@ def assumptions_table(scenario: Any, *, scenario_file: str = "", accounts_file: 
     d = scenario.to_dict()
     flat: dict[str, Any] = {k: v for k, v in d.items() if k != "churn"}
     flat.update({f"churn.{k}": v for k, v in d["churn"].items()})
+    for section in ("replacement",):
+        if isinstance(d.get(section), Mapping):
+            sub = flat.pop(section)
+            flat.update({f"{section}.{k}": v for k, v in sub.items()})
+    if isinstance(given.get("replacement"), Mapping):
+        given.update({f"replacement.{k}": v for k, v in given["replacement"].items()})
     rows = []
     for k, v in flat.items():
         if k == "accounts":
@@ -356,7 +359,14 @@ def assumptions_table(scenario: Any, *, scenario_file: str = "", accounts_file: 
             source = "kamsim default"
         rows.append({"parameter": k, "value": str(v), "source": source})
     pf = scenario.portfolio
-    if scenario.churn.tier_probs is None and pf.has("churn_prob"):
+    if calibration is not None:
+        rows.append({"parameter": "per-account annual churn probability",
+                     "value": f"mean {calibration.mean_prob:.1%}",
+                     "source": f"calibrated ({calibration.model}) from history file "
+                               f"{Path(calibration.history_file).name}: "
+                               f"{calibration.n_accounts} accounts, {calibration.n_churned} "
+                               "churned"})
+    elif scenario.churn.tier_probs is None and pf.has("churn_prob"):
         p = pf.column("churn_prob")
         rows.append({"parameter": "per-account annual churn probability",
                      "value": f"{p.min():.1%} to {p.max():.1%} (mean {p.mean():.1%})",
@@ -379,6 +389,95 @@ def reproducibility_footer(*, seed: int, n_paths: int, accounts_file: str,
     return (f"*Reproducibility: kamsim {md_escape(__version__)}; seed {int(seed)}; "
             f"{int(n_paths):,} paths; accounts file {md_escape(Path(accounts_file).name)} "
             f"(sha256 {md_escape(sha)}); run {md_escape(date)}.*")
+
+
+def replacement_sentence(timeline: Any, portfolio: Any, *, currency: str = "€") -> str:
+    """One Markdown sentence on how long replacing the largest account takes.
+
+    ``timeline`` is :func:`kamsim.replacement.replacement_timeline` output for the largest
+    account's revenue; censored paths (not replaced within the horizon) are reported as
+    such, never as a number of months.
+    """
+    rows = {r.statistic: r for r in timeline.summary().itertuples()}
+    top = int(np.argmax(portfolio.revenue))
+    name = md_escape(portfolio.names[top])
+    lost = money(float(portfolio.revenue[top]), currency)
+    med, p90 = rows["median"].display, rows["p90"].display
+    not_rec = rows["share_not_recovered"].display
+    unit = " months" if rows["median"].within_horizon else ""
+    unit90 = " months" if rows["p90"].within_horizon else ""
+    return (f"Replacing the revenue of our largest account, **{name}** ({lost} a year), takes a "
+            f"median of **{med}{unit}** (90 %: {p90}{unit90}); in {not_rec} of futures it is not "
+            f"replaced within {timeline.horizon_months} months.")
+
+
+def cash_sentence(result: Any, lose_top: Any, scenario: Any, *, currency: str = "€") -> str:
+    """Markdown sentences on the probability of running out of cash."""
+    cash = money(float(scenario.opening_cash or 0.0), currency)
+    base = result.prob_out_of_cash()
+    hit = lose_top.prob_out_of_cash()
+    low = float(np.median(lose_top.per_path["min_cash"]))
+    return (f"Starting with {cash} of cash, the probability that cash runs out within "
+            f"{scenario.horizon_months} months is **{base:.1%}** with ordinary churn and "
+            f"**{hit:.1%}** if the largest account leaves now (median lowest balance "
+            f"{money(low, currency)}).")
+
+
+def pricing_sentence(best: Any, breakdown: Any, *, currency: str = "€") -> str:
+    """Markdown sentences on the cost of passing gains back and the best pass-through."""
+    return (f"Passing back {breakdown.pass_through:.0%} of the efficiency gains gives away "
+            f"**{money(breakdown.passed_back_npv, currency)}** (NPV) and buys back "
+            f"{money(breakdown.retention_value_npv, currency)} in retention, keeping "
+            f"{money(breakdown.kept_npv, currency)} of the {money(breakdown.gain_npv, currency)} "
+            f"gained. Under these assumptions the pass-through with the highest expected NPV is "
+            f"**{best.pass_through:.0%}**.")
+
+
+def negotiation_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The negotiation table's columns a board reads, with readable names."""
+    view = table[["name", "revenue", "demand", "credibility", "ev_concede", "ev_refuse",
+                  "walk_away", "decision"]].copy()
+    view["demand"] = view["demand"].map("{:.1%}".format)
+    view["credibility"] = view["credibility"].map("{:.0%}".format)
+    view["walk_away"] = view["walk_away"].map(
+        lambda v: "n/a" if pd.isna(v) else f"{v:.1%}")
+    return view.rename(columns={"ev_concede": "value if we concede",
+                                "ev_refuse": "value if we refuse",
+                                "walk_away": "walk-away concession"})
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """A scenario whose churn probabilities were fitted from an account history."""
+
+    scenario: Any
+    history_file: str
+    model: str
+    n_accounts: int
+    n_churned: int
+    mean_prob: float
+
+
+def calibrate_from_history(scenario: Any, history_file: str | os.PathLike[str], *,
+                           model: str = "weibull") -> Calibration:
+    """Fit churn hazards to an account history and put them into the scenario.
+
+    The history CSV has ``account_id, start_date, end_date`` (empty end date = still
+    active). Accounts of the portfolio missing from the history get the mean fitted
+    probability (stated in the report's appendix).
+    """
+    from dataclasses import replace
+
+    from kamsim.calibrate import fit_churn, validate_history
+
+    raw = pd.read_csv(history_file, dtype={"account_id": str})
+    hist = validate_history(raw)
+    fit = fit_churn(raw, model=model)  # type: ignore[arg-type]
+    pf = fit.to_portfolio(scenario.portfolio, missing="mean", rng=0)
+    churn = replace(scenario.churn, tier_probs=None, annual_prob=None)
+    sc = replace(scenario, portfolio=pf, churn=churn)
+    return Calibration(sc, str(history_file), model, len(hist),
+                       int(hist["churned"].sum()), float(pf.column("churn_prob").mean()))
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

@@ -48,6 +48,16 @@ def test_report_runs_end_to_end(report_dir):
     assert money(r.var(0.95)) in html
     assert money(r.var(0.995)) in html
     assert f"{r.prob_below_break_even():.1%}" in html
+    # replacement: the sentence quotes the library's own timeline for the largest account
+    from kamsim.replacement import replacement_timeline
+
+    tl = replacement_timeline(float(sc.portfolio.revenue.max()), sc.replacement,
+                              horizon_months=36, n_paths=PATHS, rng=SEED,
+                              size_pool=sc.replacement_size_pool())
+    med = tl.summary().set_index("statistic").loc["median", "display"]
+    assert f"median of <strong>{med} months</strong>" in html
+    assert "walk-away concession" in html
+    assert "Which assumptions matter most" in html
     # the appendix names the input's sha256 and the seed
     from kamsim._io import sha256_file
 
@@ -170,3 +180,26 @@ def test_notebook_is_stored_without_outputs_and_documents_parameters():
         if c["cell_type"] == "code":
             assert c["outputs"] == []
             assert c["execution_count"] is None
+
+
+def test_history_calibration_feeds_the_scenario(tmp_path):
+    from kamsim.report import assumptions_table, calibrate_from_history
+
+    sc = Scenario.from_yaml(DATA / "sample_scenario.yaml")
+    rng = __import__("numpy").random.default_rng(3)
+    ids = list(sc.portfolio.account_ids)
+    start = pd.Timestamp("2018-01-01") + pd.to_timedelta(rng.integers(0, 1500, len(ids)), "D")
+    life = pd.to_timedelta(rng.exponential(365 * 6, len(ids)).astype(int), "D")
+    end = start + life
+    end = end.where(end < pd.Timestamp("2025-06-30"), pd.NaT)
+    hist = pd.DataFrame({"account_id": ids, "start_date": start.strftime("%Y-%m-%d"),
+                         "end_date": end.strftime("%Y-%m-%d")})
+    path = tmp_path / "history.csv"
+    hist.to_csv(path, index=False)
+    cal = calibrate_from_history(sc, path)
+    p = cal.scenario.portfolio.column("churn_prob")
+    assert (p > 0).all()
+    assert (p < 1).all()
+    assert cal.n_churned == int(hist["end_date"].notna().sum())
+    table = assumptions_table(cal.scenario, calibration=cal)
+    assert table["source"].str.contains("calibrated \\(weibull\\) from history file").any()
