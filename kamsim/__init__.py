@@ -31,7 +31,7 @@ from kamsim.concentration import (
     major_customers,
 )
 from kamsim.concentration import summary as concentration_summary
-from kamsim.engine import SimulationResult, risk_contributions, simulate
+from kamsim.engine import SAMPLERS, SimulationResult, risk_contributions, simulate
 from kamsim.exact import (
     ExactLossDistribution,
     loss_distribution,
@@ -87,6 +87,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "CANONICAL_COLUMNS",
     "DEFAULT_TACTICS",
+    "SAMPLERS",
     "AssumptionError",
     "CapacityRequirement",
     "ChurnAssumptions",
