@@ -22,7 +22,7 @@ from kamsim.calibrate import (
 from kamsim.exceptions import AssumptionError, InputDataError
 from kamsim.portfolio import Portfolio
 
-from .conftest import DATA, SHARED_DATA
+from .conftest import DATA
 
 AS_OF = pd.Timestamp("2024-01-01")
 
@@ -114,14 +114,11 @@ def test_weibull_aft_and_cox_recover_tier_effect_and_match_lifelines():
 
 
 def test_kaplan_meier_matches_lifelines_reference_values():
-    path = SHARED_DATA / "pysurvival_saas_churn.csv"
-    if not path.exists():
-        pytest.skip("shared/data/pysurvival_saas_churn.csv not available")
-    df = pd.read_csv(path)
+    df = pd.read_csv(DATA / "pysurvival_saas_churn.csv")
     h = history_from_durations(df["months_active"], df["churned"], unit="months")
     fit = fit_churn(h, model="kaplan_meier")
     s = fit.survival_table([0.25, 0.5, 1.0], n_draws=20, rng=0)["survival"].to_numpy()
-    # reference: shared/data/README.md (lifelines 0.30.3)
+    # reference values recorded with the data (lifelines 0.30.3), see data/README.md
     np.testing.assert_allclose(s, [0.613254, 0.477789, 0.243572], atol=5e-7)
 
 

@@ -354,24 +354,3 @@ def test_panels_update_in_place(sc36):
     assert "concede" in n.decision.value
     n.credibility.value = 0.0
     assert "refuse" in n.decision.value
-
-
-@pytest.mark.notebook
-@pytest.mark.slow
-def test_price_cuts_notebook_executes(tmp_path):
-    import nbformat
-
-    nbclient = pytest.importorskip("nbclient")
-    from .conftest import ROOT
-
-    nb = nbformat.read(ROOT / "notebooks" / "04_price_cuts.ipynb", as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == []
-            assert cell.execution_count is None
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
-    errors = [o for cell in nb.cells for o in cell.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert errors == []

@@ -86,22 +86,3 @@ def test_rescore_under_50_ms(panel):
         panel.rescore()
         times.append(time.perf_counter() - t0)
     assert float(np.median(times)) < 0.05
-
-
-@pytest.mark.notebook
-@pytest.mark.slow
-def test_concentration_notebook_executes(tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    nb = nbformat.read(ROOT / "notebooks" / "01_concentration.ipynb", as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == []
-            assert cell.execution_count is None
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
-    errors = [o for cell in nb.cells for o in cell.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert errors == []
-
