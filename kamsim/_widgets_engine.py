@@ -6,7 +6,6 @@ Re-exported by :mod:`kamsim.widgets`.
 from __future__ import annotations
 
 import html
-import io
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import numpy as np
 
+from kamsim._figures import render_png
 from kamsim.engine import simulate
 from kamsim.exact import loss_distribution
 from kamsim.scenario import Scenario
@@ -123,7 +123,9 @@ class WorstCaseExplorer(widgets.VBox):  # type: ignore[misc]
         """The scenario the sliders currently describe."""
         churn = replace(self.base.churn, level=float(self.level.value),
                         correlation=float(self.correlation.value))
-        return replace(self.base, churn=churn, horizon_months=int(self.horizon.value))
+        # churn only: the panel answers "how bad can losses get"; win-back is notebook 03's
+        return replace(self.base, churn=churn, horizon_months=int(self.horizon.value),
+                       replacement=None)
 
     def _deterministic_table(self) -> None:
         sc = self.base
@@ -160,8 +162,8 @@ class WorstCaseExplorer(widgets.VBox):  # type: ignore[misc]
             f"<b>Annual revenue lost by the horizon ({source})</b><table><tr><th>year</th>"
             "<th>VaR</th><th>ES</th></tr>" + rows + "</table>"
             f"<p>Expected loss {_money(exact.mean, self.currency)}; "
-            f"P(gross profit below fixed costs within {sc.horizon_months} months) = "
-            f"<b>{pbe:.1%}</b> (Monte Carlo, {res.n_paths:,} paths)</p>")
+            f"P(gross profit below fixed costs within {sc.horizon_months} months, before any "
+            f"replacement) = <b>{pbe:.1%}</b> (Monte Carlo, {res.n_paths:,} paths)</p>")
         top = rc.head(5)
         self.contributions.value = (
             "<b>Accounts driving the worst 5 % of futures</b><table>"
@@ -205,9 +207,7 @@ class WorstCaseExplorer(widgets.VBox):  # type: ignore[misc]
         ax.set_xlim(0.0, top * 1.02)
         ax.set_ylim(0.0, float(heights.max()) * 1.1 or 1.0)
         ax.legend(fontsize="small", frameon=False)
-        buf = io.BytesIO()
-        self.figure.savefig(buf, format="png")
-        self.image.value = buf.getvalue()
+        self.image.value = render_png(self.figure, dpi=72)
 
 
 def worst_case_explorer(scenario: Scenario, *, currency: str = "€", seed: int = 2026,

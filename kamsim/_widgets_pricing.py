@@ -7,13 +7,13 @@ figure each and redraw it in place.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import numpy as np
 
+from kamsim._figures import panel_axes, render_png
 from kamsim._plots_pricing import pass_through_curve_plot, pass_through_waterfall, walk_away_plot
 from kamsim.negotiation import (
     NegotiationAssumptions,
@@ -48,9 +48,7 @@ def _slider(value: float, lo: float, hi: float, step: float, desc: str,
 
 
 def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    return buf.getvalue()
+    return render_png(fig, dpi=80)
 
 
 class PricingExplorer(widgets.VBox):  # type: ignore[misc]
@@ -146,8 +144,7 @@ class PricingExplorer(widgets.VBox):  # type: ignore[misc]
             f"<li>best pass-through for expected NPV: <b>{opt.pass_through:.0%}</b></li>"
             "</ul>")
         fig = self.figure
-        fig.clear()
-        ax1, ax2 = fig.subplots(1, 2)
+        ax1, ax2 = panel_axes(fig, 2)
         pass_through_waterfall(b, currency=c, ax=ax1)
         pass_through_curve_plot(curve, optimum=opt, currency=c, ax=ax2)
         ax2.axvline(phi, color="#999999", ls=":", lw=1)
@@ -254,8 +251,7 @@ class NegotiationPanel(widgets.VBox):  # type: ignore[misc]
             else f"{v:,.0f}")
         curve = walk_away_curve(self.scenario, a, top=min(self.top, 5))
         fig = self.figure
-        fig.clear()
-        walk_away_plot(curve, demand=d_pct, ax=fig.add_subplot())
+        walk_away_plot(curve, demand=d_pct, ax=panel_axes(fig, 1)[0])
         self.image.value = _png(fig)
 
 

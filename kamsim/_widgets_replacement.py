@@ -10,12 +10,12 @@ with the same seed, so moving a slider shows the effect of the assumption alone
 from __future__ import annotations
 
 import dataclasses
-import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from kamsim._figures import panel_axes, render_png
 from kamsim._plots_replacement import (
     cash_path_plot,
     recovery_time_plot,
@@ -128,22 +128,18 @@ class ReplacementExplorer(widgets.VBox):  # type: ignore[misc]
             for v, u in zip(tab["value"], tab["unit"], strict=True)]
         self.table.value = ("<b>Losing " + res.scenario.name.split(": lose ")[-1]
                             + "</b>" + tab.to_html(index=False, border=0))
-        fig = self.figure
-        fig.clear()
-        ax1, ax2, ax3 = fig.subplots(1, 3)
+        ax1, ax2, ax3 = panel_axes(self.figure, 3)
         replacement_revenue_plot(res, currency=self.currency, ax=ax1)
         recovery_time_plot(res, ax=ax2)
         cash_path_plot(res, currency=self.currency, ax=ax3)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=72)
-        self.image.value = buf.getvalue()
+        self.image.value = render_png(self.figure, dpi=72)
 
 
 def replacement_explorer(
     scenario: Scenario,
     *,
     account_ids: Sequence[str] | None = None,
-    n_paths: int = 2_000,
+    n_paths: int = 1_000,
     rng: int = 0,
     currency: str = "€",
 ) -> ReplacementExplorer:

@@ -63,6 +63,9 @@ def _build_parser() -> argparse.ArgumentParser:
         pass
     else:
         report.add_report_parser(sub)
+    from kamsim.app import add_app_parser
+
+    add_app_parser(sub)
     return parser
 
 

@@ -87,12 +87,14 @@ __all__ = [
     "Parameter",
     "ScenarioComparison",
     "TornadoResult",
+    "TornadoRuns",
     "compare_scenarios",
     "default_parameters",
     "get_metric",
     "global_sensitivity",
     "price_cut_portfolio",
     "tornado",
+    "tornado_runs",
     "tornado_table",
     "with_changes",
 ]
@@ -521,7 +523,74 @@ def tornado(
     >>> bool((t.table["swing"].diff().dropna() <= 0).all())
     True
     """
-    m = get_metric(metric)
+    runs = tornado_runs(scenario, parameters=parameters, ranges=ranges, n_paths=n_paths,
+                        rng=rng)
+    return runs.tornado(metric)
+
+
+@dataclass(frozen=True, eq=False)
+class TornadoRuns:
+    """The simulations behind a tornado chart, kept so that any metric is instant.
+
+    One run of the base scenario and one per parameter value, all on the same root seed
+    (common random numbers). :meth:`tornado` evaluates a metric on them without
+    simulating again, which is what makes switching the output of an interactive tornado
+    instant.
+    """
+
+    scenario_name: str
+    n_paths: int
+    seed: int
+    base: SimulationResult = field(repr=False)
+    rows: tuple[tuple[Parameter, float, float, SimulationResult, SimulationResult], ...] = (
+        field(repr=False))
+    base_values: tuple[float, ...] = field(repr=False)
+
+    def tornado(self, metric: str | Metric = "var_95") -> TornadoResult:
+        """The tornado of ``metric`` (see :func:`tornado`)."""
+        m = get_metric(metric)
+        base_out = float(m.fn(self.base))
+        rows = []
+        for (p, lo, hi, res_lo, res_hi), base_value in zip(self.rows, self.base_values,
+                                                            strict=True):
+            out_lo = float(m.fn(res_lo))
+            out_hi = out_lo if res_hi is res_lo else float(m.fn(res_hi))
+            rows.append({
+                "parameter": p.name, "label": p.label, "unit": p.unit,
+                "base_value": base_value, "low_value": lo, "high_value": hi,
+                "output_low": out_lo, "output_high": out_hi,
+                "change_low": out_lo - base_out, "change_high": out_hi - base_out,
+                "swing": abs(out_hi - out_lo),
+            })
+        table = (pd.DataFrame(rows)
+                 .sort_values(["swing", "parameter"], ascending=[False, True], kind="stable")
+                 .reset_index(drop=True))
+        table.index.name = "rank"
+        return TornadoResult(scenario_name=self.scenario_name, metric=m.name,
+                             metric_label=m.label, metric_unit=m.unit, base_output=base_out,
+                             n_paths=self.n_paths, seed=self.seed, table=table)
+
+
+def tornado_runs(
+    scenario: Scenario,
+    *,
+    parameters: Mapping[str, Parameter] | Sequence[Parameter] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    n_paths: int = 20_000,
+    rng: np.random.Generator | int | None = None,
+) -> TornadoRuns:
+    """Run the simulations of a tornado once; evaluate any metric later.
+
+    Same arguments as :func:`tornado` (without the metric).
+
+    Examples
+    --------
+    >>> from kamsim.datasets import data_dir
+    >>> sc = Scenario.from_yaml(data_dir() / "sample_scenario.yaml")
+    >>> runs = tornado_runs(sc, n_paths=2048, rng=1)
+    >>> runs.tornado("var_95").table.equals(tornado(sc, n_paths=2048, rng=1).table)
+    True
+    """
     params = _param_map(parameters)
     if ranges is not None:
         unknown = sorted(set(ranges) - set(params))
@@ -530,29 +599,20 @@ def tornado(
             raise AssumptionError(msg, field="ranges")
     seed = _root_seed(rng)
 
-    def run(sc: Scenario) -> float:
-        return float(m.fn(simulate(sc, n_paths=n_paths, rng=seed, progress=False)))
+    def run(sc: Scenario) -> SimulationResult:
+        return simulate(sc, n_paths=n_paths, rng=seed, progress=False)
 
-    base_out = run(scenario)
+    base = run(scenario)
     rows = []
+    base_values = []
     for p in params.values():
         lo, hi = _resolve_range(p, scenario, ranges)
-        out_lo = run(p.apply(scenario, lo))
-        out_hi = out_lo if hi == lo else run(p.apply(scenario, hi))
-        rows.append({
-            "parameter": p.name, "label": p.label, "unit": p.unit,
-            "base_value": float(p.current(scenario)), "low_value": lo, "high_value": hi,
-            "output_low": out_lo, "output_high": out_hi,
-            "change_low": out_lo - base_out, "change_high": out_hi - base_out,
-            "swing": abs(out_hi - out_lo),
-        })
-    table = (pd.DataFrame(rows)
-             .sort_values(["swing", "parameter"], ascending=[False, True], kind="stable")
-             .reset_index(drop=True))
-    table.index.name = "rank"
-    return TornadoResult(scenario_name=scenario.name, metric=m.name, metric_label=m.label,
-                         metric_unit=m.unit, base_output=base_out, n_paths=n_paths,
-                         seed=seed, table=table)
+        res_lo = run(p.apply(scenario, lo))
+        res_hi = res_lo if hi == lo else run(p.apply(scenario, hi))
+        rows.append((p, lo, hi, res_lo, res_hi))
+        base_values.append(float(p.current(scenario)))
+    return TornadoRuns(scenario_name=scenario.name, n_paths=n_paths, seed=seed, base=base,
+                       rows=tuple(rows), base_values=tuple(base_values))
 
 
 def tornado_table(scenario: Scenario, **kwargs: Any) -> pd.DataFrame:

@@ -7,13 +7,13 @@ in place when a control changes, so they stay responsive.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from kamsim._figures import panel_axes, render_png
 from kamsim.concentration import (
     CRITERION_DESCRIPTIONS,
     DEFAULT_WEIGHTS,
@@ -161,15 +161,11 @@ class ConcentrationExplorer(widgets.VBox):  # type: ignore[misc]
             "<b>Top accounts: score and each criterion's contribution</b>"
             + df.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0)
         )
-        fig = self.figure
-        fig.clear()
-        ax_scores, ax_pareto = fig.subplots(1, 2, width_ratios=[1.0, 1.3])
+        ax_scores, ax_pareto = panel_axes(self.figure, 2, width_ratios=[1.0, 1.3])
         score_contribution_plot(res, top=self.top, ax=ax_scores)
-        pareto_plot(self.portfolio, top=max(self.top, 20), highlight=res,
+        pareto_plot(self.portfolio, top=self.top, highlight=res,
                     currency=self.currency, ax=ax_pareto)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=80)
-        self.image.value = buf.getvalue()
+        self.image.value = render_png(self.figure, dpi=72)
 
 
 def concentration_explorer(
@@ -237,3 +233,8 @@ __all__ += ["NegotiationPanel", "PricingExplorer", "negotiation_panel", "pricing
 from kamsim._widgets_replacement import ReplacementExplorer, replacement_explorer  # noqa: E402
 
 __all__ += ["ReplacementExplorer", "replacement_explorer"]
+
+# --- sensitivity (defined in kamsim._widgets_sensitivity) ---
+from kamsim._widgets_sensitivity import TornadoExplorer, tornado_explorer  # noqa: E402
+
+__all__ += ["TornadoExplorer", "tornado_explorer"]

@@ -1,0 +1,1 @@
+"""Browser tests: real JupyterLab and Voila servers driven by Playwright and Chromium."""
