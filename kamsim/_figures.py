@@ -14,7 +14,31 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["panel_axes", "render_png"]
+__all__ = ["figure_axes", "panel_axes", "render_png"]
+
+
+def figure_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """The given axes and its (root) figure, or a new figure with one axes (no pyplot).
+
+    Every plot function takes ``ax=None`` and uses this, so it can draw a figure of its
+    own or into an axes the caller laid out.
+
+    Examples
+    --------
+    >>> fig, ax = figure_axes(None, (4, 3))
+    >>> figure_axes(ax, (1, 1))[0] is fig
+    True
+    """
+    if ax is not None:
+        fig = ax.get_figure()
+        if fig is None:  # pragma: no cover - an axes always belongs to a figure
+            msg = "ax does not belong to a figure"
+            raise ValueError(msg)
+        return fig.get_figure(root=True) or fig, ax  # type: ignore[return-value]
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
 
 
 def panel_axes(fig: Figure, ncols: int = 1, **kwargs: Any) -> list[Axes]:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from kamsim._figures import figure_axes
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -32,17 +34,6 @@ _MEASURE_LABEL = {
 }
 
 
-def _new(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    from matplotlib.figure import Figure
-
-    if ax is not None:
-        fig = ax.get_figure()
-        assert fig is not None
-        return fig, ax  # type: ignore[return-value]
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
-
-
 def loss_histogram(result: SimulationResult, *, measure: LossMeasure = "run_rate_lost",
                    levels: Sequence[float] = (0.95, 0.995), currency: str = "€",
                    bins: int = 60, ax: Axes | None = None) -> Figure:
@@ -61,7 +52,7 @@ def loss_histogram(result: SimulationResult, *, measure: LossMeasure = "run_rate
     from kamsim.plots import currency_formatter, percent_formatter
 
     x = result.losses(measure)
-    fig, ax = _new(ax, (8, 4))
+    fig, ax = figure_axes(ax, (8, 4))
     ax.hist(x, bins=bins, color="#9ecae1", edgecolor="white", weights=np.full(x.size,
                                                                                1 / x.size))
     colors = ("#de2d26", "#756bb1", "#31a354", "#636363")
@@ -94,7 +85,7 @@ def fan_chart(result: SimulationResult, *, measure: str = "revenue", currency: s
                                  measure="gross_profit" if measure == "gross_profit"
                                  else "revenue")
     months = q.index.to_numpy()
-    fig, ax = _new(ax, (8, 4))
+    fig, ax = figure_axes(ax, (8, 4))
     ax.fill_between(months, q["q0.05"], q["q0.95"], color="#c6dbef", label="90 % of futures")
     ax.fill_between(months, q["q0.25"], q["q0.75"], color="#6baed6", label="50 % of futures")
     ax.plot(months, q["q0.5"], color="#08519c", lw=2, label="median")
@@ -123,7 +114,7 @@ def risk_contribution_plot(contributions: pd.DataFrame, *, top: int = 10,
     from kamsim.plots import currency_formatter
 
     df = contributions.head(top).iloc[::-1]
-    fig, ax = _new(ax, (8, 0.35 * len(df) + 1.2))
+    fig, ax = figure_axes(ax, (8, 0.35 * len(df) + 1.2))
     labels = [str(n) for n in df["name"]]
     ax.barh(labels, df["contribution"], color="#de2d26")
     ax.xaxis.set_major_formatter(currency_formatter(currency))
@@ -145,7 +136,7 @@ def worst_case_waterfall(table: pd.DataFrame, *, fixed_costs: float = 0.0,
 
     gp = table["gross_profit_remaining"].to_numpy(dtype=float)
     names = ["Today", *[f"- {n}" for n in table["last_account_lost"].iloc[1:]]]
-    fig, ax = _new(ax, (8, 4))
+    fig, ax = figure_axes(ax, (8, 4))
     x = np.arange(len(gp))
     ax.bar(x[:1], gp[:1], color="#3182bd")
     drops = gp[:-1] - gp[1:]

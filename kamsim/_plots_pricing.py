@@ -13,6 +13,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from kamsim._figures import figure_axes
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -34,17 +36,6 @@ __all__ = [
 ]
 
 _GOOD, _BAD, _NEUTRAL, _LINE = "#1a9850", "#d73027", "#4575b4", "#333333"
-
-
-def _new(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    from matplotlib.figure import Figure
-
-    if ax is not None:
-        fig = ax.get_figure()
-        assert fig is not None
-        return fig, ax  # type: ignore[return-value]
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
 
 
 def _fmt(currency: str) -> tuple[object, object]:
@@ -71,7 +62,7 @@ def pass_through_waterfall(breakdown: PassThroughBreakdown, *, currency: str = "
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = _new(ax, (7.5, 4.2))
+    fig, ax = figure_axes(ax, (7.5, 4.2))
     df = breakdown.to_frame()
     cur, _ = _fmt(currency)
     level = 0.0
@@ -114,7 +105,7 @@ def pass_through_curve_plot(curve: pd.DataFrame, *,
     uncertainty of the outcome) and error bars show ±2 standard errors of the Monte Carlo
     mean on common random numbers.
     """
-    fig, ax = _new(ax, (7.5, 4.2))
+    fig, ax = figure_axes(ax, (7.5, 4.2))
     cur, pct = _fmt(currency)
     x = curve["pass_through"].to_numpy()
     y = curve["net_of_pass_through"].to_numpy()
@@ -149,7 +140,7 @@ def tactic_roi_plot(result: ProgramResult, *, currency: str = "€",
     Green bars pay for themselves (standalone and marginal gains both positive).
     """
     t = result.to_frame()
-    fig, ax = _new(ax, (8.0, 0.45 * len(t) + 1.8))
+    fig, ax = figure_axes(ax, (8.0, 0.45 * len(t) + 1.8))
     cur, _ = _fmt(currency)
     y = np.arange(len(t))[::-1]
     colors = [_GOOD if p else _BAD for p in t.pays_for_itself]
@@ -174,7 +165,7 @@ def walk_away_plot(curve: pd.DataFrame, *, demand: float | None = None,
     horizontal line marks the cut asked for: where an account's line is above it,
     conceding beats refusing.
     """
-    fig, ax = _new(ax, (7.5, 4.2))
+    fig, ax = figure_axes(ax, (7.5, 4.2))
     _, pct = _fmt("")
     for (_acc, name), g in curve.groupby(["account_id", "name"], sort=False):
         ax.plot(g.credibility, g.walk_away, lw=1.8, label=str(name))
@@ -195,7 +186,7 @@ def rebate_plot(schedules: Sequence[RebateSchedule], volumes: npt.ArrayLike, *,
                 unit_price: float = 1.0, labels: Sequence[str] | None = None,
                 ax: Axes | None = None) -> Figure:
     """Effective price per unit against volume for one or more rebate schedules."""
-    fig, ax = _new(ax, (7.5, 4.0))
+    fig, ax = figure_axes(ax, (7.5, 4.0))
     v = np.asarray(volumes, dtype=np.float64)
     names = labels or [s.kind.replace("_", " ") for s in schedules]
     for s, name in zip(schedules, names, strict=True):

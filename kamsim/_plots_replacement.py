@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kamsim._figures import figure_axes
 from kamsim.engine import SimulationResult
 from kamsim.replacement import ReplacementTimeline
 
@@ -28,19 +29,6 @@ __all__ = ["cash_path_plot", "recovery_time_plot", "replacement_revenue_plot"]
 
 _BAND_COLOR = "#2166ac"
 _LINE_COLORS = ("#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214")
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is not None:
-        fig = ax.get_figure()
-        if fig is None:  # pragma: no cover - an axes always belongs to a figure
-            msg = "ax does not belong to a figure"
-            raise ValueError(msg)
-        return fig.get_figure(root=True) or fig, ax  # type: ignore[return-value]
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
 
 
 def _money(currency: str) -> Formatter:
@@ -108,7 +96,7 @@ def replacement_revenue_plot(
     >>> fig.axes[0].get_ylabel()
     'revenue per month'
     """
-    fig, ax = _axes(ax, (8, 4.2))
+    fig, ax = figure_axes(ax, (8, 4.2))
     if isinstance(result, ReplacementTimeline):
         if base_revenue is None:
             msg = "base_revenue (annual revenue before the loss) is needed for a timeline"
@@ -174,7 +162,7 @@ def recovery_time_plot(
     >>> recovery_time_plot({"base": tl}).axes[0].get_xlabel()
     'months since the first lost month'
     """
-    fig, ax = _axes(ax, (7, 4))
+    fig, ax = figure_axes(ax, (7, 4))
     runs = dict(results) if isinstance(results, Mapping) else {"": results}
     for i, (label, r) in enumerate(runs.items()):
         if isinstance(r, ReplacementTimeline):
@@ -232,7 +220,7 @@ def cash_path_plot(
     if not isinstance(result, SimulationResult):
         msg = f"result must be a SimulationResult, got {type(result).__name__}"
         raise TypeError(msg)
-    fig, ax = _axes(ax, (8, 4.2))
+    fig, ax = figure_axes(ax, (8, 4.2))
     table = result.monthly_quantiles(quantiles, measure="cash")
     qs = {q: table[f"q{q:g}"].to_numpy() for q in quantiles}
     months = np.arange(1, len(table) + 1)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kamsim._figures import figure_axes
 from kamsim.calibrate import ChurnFit
 from kamsim.sensitivity import GlobalSensitivityResult, ScenarioComparison, TornadoResult
 
@@ -31,12 +32,6 @@ __all__ = [
 _LOW = "#2166ac"
 _HIGH = "#b2182b"
 _MODEL_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
-
-
-def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    from kamsim.plots import _figure_axes
-
-    return _figure_axes(ax, figsize)
 
 
 def _value_formatter(unit: str, currency: str) -> Formatter:
@@ -101,7 +96,7 @@ def tornado_plot(
     """
     tab = result.table if top is None else result.table.head(top)
     n = tab.shape[0]
-    fig, ax = _new_axes(ax, (8.5, 0.45 * n + 1.8))
+    fig, ax = figure_axes(ax, (8.5, 0.45 * n + 1.8))
     base = result.base_output
     pos = np.arange(n)[::-1]
     lo = tab["output_low"].to_numpy(dtype=np.float64)
@@ -203,7 +198,7 @@ def global_sensitivity_plot(result: GlobalSensitivityResult, *,
     """
     tab = result.table
     n = tab.shape[0]
-    fig, ax = _new_axes(ax, (7.5, 0.45 * n + 1.8))
+    fig, ax = figure_axes(ax, (7.5, 0.45 * n + 1.8))
     pos = np.arange(n)[::-1]
     imp = tab["importance"].to_numpy(dtype=np.float64)
     if result.method == "delta":
@@ -257,7 +252,7 @@ def survival_plot(
     if not fit_list:
         msg = "give at least one ChurnFit"
         raise ValueError(msg)
-    fig, ax = _new_axes(ax, (7.0, 4.5))
+    fig, ax = figure_axes(ax, (7.0, 4.5))
     rng = np.random.default_rng(rng)
     horizon = max(f.max_follow_up for f in fit_list)
     grid = (np.linspace(0.0, horizon * 1.25, 80) if times is None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from kamsim._figures import figure_axes
 from kamsim.concentration import (
     MAJOR_CUSTOMER_THRESHOLD,
     KeyAccountScores,
@@ -98,20 +99,6 @@ def percent_formatter(decimals: int = 0) -> Formatter:
     return FuncFormatter(lambda x, _pos=None: f"{float(x) * 100:.{decimals}f}%")
 
 
-def _figure_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    """The given axes and its figure, or a new figure with one axes (no pyplot)."""
-    if ax is not None:
-        fig = ax.get_figure()
-        if fig is None:  # pragma: no cover - an axes always belongs to a figure
-            msg = "ax does not belong to a figure"
-            raise ValueError(msg)
-        return fig.get_figure(root=True) or fig, ax  # type: ignore[return-value]
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
-
-
 # --- concentration ---------------------------------------------------------------------
 
 
@@ -148,7 +135,7 @@ def lorenz_plot(
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][:1]
     ['revenue (Gini 0.68)']
     """
-    fig, ax = _figure_axes(ax, (5.5, 5.0))
+    fig, ax = figure_axes(ax, (5.5, 5.0))
     if isinstance(data, Portfolio):
         measures = [measure] if isinstance(measure, str) else list(measure)
         series = [(m, measure_values(data, m)) for m in measures]
@@ -232,7 +219,7 @@ def pareto_plot(
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         msg = f"top must be a whole number >= 1, got {top!r}"
         raise ValueError(msg)
-    fig, ax = _figure_axes(ax, (9.0, 4.8))
+    fig, ax = figure_axes(ax, (9.0, 4.8))
     x = measure_values(portfolio, measure)
     total = float(x.sum())
     order = np.argsort(-x, kind="stable")
@@ -305,7 +292,7 @@ def score_contribution_plot(
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         msg = f"top must be a whole number >= 1, got {top!r}"
         raise ValueError(msg)
-    fig, ax = _figure_axes(ax, (8.0, 0.35 * min(top, scores.score.size) + 1.8))
+    fig, ax = figure_axes(ax, (8.0, 0.35 * min(top, scores.score.size) + 1.8))
     order = np.argsort(scores.rank, kind="stable")[:top]
     pos = np.arange(order.size)[::-1]
     left = np.zeros(order.size)
