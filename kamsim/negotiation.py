@@ -46,11 +46,11 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import optimize
 
+from kamsim._validate import number as _number
+from kamsim._validate import whole as _whole
 from kamsim.exceptions import AssumptionError
 from kamsim.pricing import (
     _from_dict,
-    _number,
-    _whole,
     base_contribution,
     discount_factors,
     hazard_scaled_probs,

@@ -60,6 +60,8 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import optimize
 
+from kamsim._validate import number as _number
+from kamsim._validate import whole as _whole
 from kamsim.engine import churn_events
 from kamsim.exceptions import AssumptionError
 from kamsim.scenario import Scenario
@@ -90,32 +92,7 @@ IntArray = npt.NDArray[np.int64]
 # validation helpers (shared with kamsim.program and kamsim.negotiation)
 
 
-def _number(value: Any, name: str, *, lo: float | None = None, hi: float | None = None,
-            lo_open: bool = False, hi_open: bool = False) -> float:
-    """A finite float within bounds, or an AssumptionError naming the field."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise AssumptionError(f"must be a number, got {value!r}", field=name) from None
-    if isinstance(value, bool) or not math.isfinite(v):
-        raise AssumptionError(f"must be a finite number, got {value!r}", field=name)
-    bad = ((lo is not None and (v <= lo if lo_open else v < lo))
-           or (hi is not None and (v >= hi if hi_open else v > hi)))
-    if bad:
-        if hi is None:
-            rule = f"{'>' if lo_open else '>='} {lo:g}"
-        elif lo is None:
-            rule = f"{'<' if hi_open else '<='} {hi:g}"
-        else:
-            rule = (f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}")
-        raise AssumptionError(f"must be {rule}, got {value!r}", field=name)
-    return v
 
-
-def _whole(value: Any, name: str, *, lo: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
-        raise AssumptionError(f"must be a whole number >= {lo}, got {value!r}", field=name)
-    return int(value)
 
 
 def _tiers_field(value: Any, name: str) -> tuple[str, ...] | None:

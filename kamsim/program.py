@@ -27,14 +27,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from kamsim._validate import number as _number
+from kamsim._validate import whole as _whole
 from kamsim.exceptions import AssumptionError
 from kamsim.pricing import (
     Plan,
     PolicyComparison,
     _from_dict,
-    _number,
     _tiers_field,
-    _whole,
     base_contribution,
     discount_factors,
     evaluate_plans,

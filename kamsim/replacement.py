@@ -83,6 +83,8 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special
 
+from kamsim._validate import number as _number
+from kamsim._validate import whole as _whole
 from kamsim.exceptions import AssumptionError
 
 if TYPE_CHECKING:
@@ -123,31 +125,7 @@ _SLOTS = 32
 _REL_TOL = 1e-9
 
 
-def _number(value: Any, name: str, *, lo: float | None = None, lo_open: bool = False,
-            hi: float | None = None, hi_open: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise AssumptionError(f"must be a number, got {value!r}", field=name) from None
-    bad = not math.isfinite(v)
-    if lo is not None:
-        bad |= v <= lo if lo_open else v < lo
-    if hi is not None:
-        bad |= v >= hi if hi_open else v > hi
-    if bad or isinstance(value, bool):
-        lo_s = "" if lo is None else ("(" if lo_open else "[") + f"{lo:g}"
-        hi_s = "" if hi is None else f"{hi:g}" + (")" if hi_open else "]")
-        rng = f"{lo_s}, {hi_s}" if lo is not None and hi is not None else (
-            f"{'>' if lo_open else '>='} {lo:g}" if lo is not None else f"<= {hi:g}")
-        raise AssumptionError(f"must be a finite number {'in ' if hi is not None else ''}"
-                              f"{rng}, got {value!r}", field=name)
-    return v
 
-
-def _whole(value: Any, name: str, *, lo: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
-        raise AssumptionError(f"must be a whole number >= {lo}, got {value!r}", field=name)
-    return int(value)
 
 
 def _choice(value: Any, name: str, options: tuple[str, ...]) -> str:
@@ -213,7 +191,7 @@ class ReplacementAssumptions:
     >>> ReplacementAssumptions(win_rate=0)
     Traceback (most recent call last):
     ...
-    kamsim.exceptions.AssumptionError: win_rate: must be a finite number in (0, 1], got 0
+    kamsim.exceptions.AssumptionError: win_rate: must be in (0, 1], got 0
     """
 
     opportunities_per_month: float = 4.0
