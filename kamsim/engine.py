@@ -199,17 +199,21 @@ def _draw_events(spec: _Spec, block: int, n: int) -> _Events:
     # decision month: T = 12 log(1-U) / log(1-p), month = ceil(T), at least 1
     t = np.log1p(-u)
     t *= spec.month_scale[account]
-    month = np.ceil(t).astype(np.int64)
-    np.maximum(month, 1, out=month)
-    stop = month + spec.notice
+    stop = np.ceil(t).astype(np.int64)
+    np.maximum(stop, 1, out=stop)  # decision month
+    if spec.notice:
+        stop += spec.notice
     np.minimum(stop, spec.horizon, out=stop)  # q guarantees <= horizon; guards rounding
     k = path.size
-    frac = np.ones(k)
+    frac: FloatArray
     if k and np.any(spec.partial > 0):
+        frac = np.ones(k)
         is_partial = g.random(k) < spec.partial[account]
         n_part = int(is_partial.sum())
         if n_part:
             frac[is_partial] = g.beta(spec.beta_a, spec.beta_b, n_part)
+    else:  # full losses only: a read-only view, no allocation
+        frac = np.broadcast_to(np.float64(1.0), (k,))
     return _Events(path, account, stop, frac, weight)
 
 
@@ -311,9 +315,12 @@ def _run_blocks(spec: _Spec, first_block: int, n_blocks: int, n_total: int) -> d
         outs["partial_losses"].append(
             np.bincount(ev.path, (ev.frac < 1.0).astype(np.float64), minlength=n)
             .astype(np.int64) if has_partial else np.zeros(n, dtype=np.int64))
-        lost_count += np.bincount(ev.account, minlength=m)
+        counts = np.bincount(ev.account, minlength=m)
+        lost_count += counts
         if pw is None:
-            lost_rev += np.bincount(ev.account, r_loss, minlength=m)
+            # full losses: each lost account loses its whole revenue
+            lost_rev += (np.bincount(ev.account, r_loss, minlength=m) if has_partial
+                         else counts * spec.revenue)
         else:
             outs["weights"].append(pw)
             weight_sum += float(pw.sum())
@@ -808,7 +815,7 @@ def churn_events(
         ev = _draw_events(spec, b, n)
         parts.append(pd.DataFrame({
             "path": ev.path + b * BLOCK_SIZE, "account": ev.account,
-            "stop_month": ev.stop, "fraction": ev.frac}))
+            "stop_month": ev.stop, "fraction": np.array(ev.frac)}))
     df = pd.concat(parts, ignore_index=True)
     df.insert(2, "account_id", scenario.portfolio.account_ids[df["account"].to_numpy()])
     df.insert(3, "decision_month", df["stop_month"] - spec.notice)
