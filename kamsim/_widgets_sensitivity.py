@@ -11,6 +11,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from kamsim._figures import render_png
+from kamsim.exceptions import KamsimError
 from kamsim.scenario import Scenario
 from kamsim.sensitivity import METRICS, Metric, TornadoRuns, tornado_runs
 
@@ -66,7 +67,8 @@ class TornadoExplorer(widgets.VBox):  # type: ignore[misc]
         self.currency = currency
         self.metric = widgets.Dropdown(
             options=[(v, k) for k, v in LEVEL_METRICS.items()]
-            + [(METRICS[k].label, k) for k in sorted(METRICS)], value=metric,
+            + [(METRICS[k].label, k) for k in sorted(METRICS) if self._applies(k)],
+            value=metric,
             description="output", layout=widgets.Layout(width="460px"),
             style={"description_width": "60px"})
         self.level = widgets.FloatSlider(
@@ -80,6 +82,14 @@ class TornadoExplorer(widgets.VBox):  # type: ignore[misc]
         self.metric.observe(self._on_change, names="value")
         self.level.observe(self._on_change, names="value")
         self.update()
+
+    def _applies(self, name: str) -> bool:
+        """Whether a built-in output is defined here (cash needs replacement and cash)."""
+        try:
+            value = METRICS[name].fn(self.runs.base)
+        except (KamsimError, ValueError):
+            return False
+        return bool(value == value)  # NaN: not defined here
 
     def _on_change(self, _change: Any) -> None:
         self.update()

@@ -93,6 +93,7 @@ __all__ = [
     "get_metric",
     "global_sensitivity",
     "price_cut_portfolio",
+    "replacement_parameters",
     "tornado",
     "tornado_runs",
     "tornado_table",
@@ -172,6 +173,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            fn=lambda r: r.prob_below_break_even(), unit="probability"),
     Metric(name="expected_accounts_lost", label="expected accounts lost",
            fn=_mean("accounts_lost"), unit="count"),
+    # these two need replacement assumptions (and opening cash) in the scenario
+    Metric(name="prob_out_of_cash", label="P(cash below zero within horizon)",
+           fn=lambda r: r.prob_out_of_cash(), unit="probability"),
+    Metric(name="expected_revenue_gap", label="expected cumulative revenue gap",
+           fn=lambda r: r.expected_gap("revenue")),
 )}
 
 
@@ -289,6 +295,55 @@ def _set_notice(sc: Scenario, v: float) -> Scenario:
 
 def _set_fixed(sc: Scenario, v: float) -> Scenario:
     return replace(sc, fixed_costs=float(v))
+
+
+def _set_replacement(field_name: str) -> Callable[[Scenario, float], Scenario]:
+    def apply(sc: Scenario, v: float) -> Scenario:
+        if sc.replacement is None:
+            msg = f"{field_name} needs replacement assumptions in the scenario"
+            raise AssumptionError(msg, field=field_name)
+        changes: dict[str, Any] = {
+            field_name: round(v) if field_name == "ramp_months" else float(v)}
+        return replace(sc, replacement=replace(sc.replacement, **changes))
+
+    return apply
+
+
+def _replacement_now(field_name: str) -> Callable[[Scenario], float]:
+    def current(sc: Scenario) -> float:
+        if sc.replacement is None:
+            msg = f"{field_name} needs replacement assumptions in the scenario"
+            raise AssumptionError(msg, field=field_name)
+        return float(getattr(sc.replacement, field_name))
+
+    return current
+
+
+def replacement_parameters() -> dict[str, Parameter]:
+    """Tornado parameters of the replacement assumptions (scenarios with ``replacement``).
+
+    ``opportunities_per_month``, ``win_rate`` (in [0.01, 1]), ``cycle_mean_months`` and
+    ``ramp_months`` (whole months, at least 1), each ±50 %. They move how fast lost revenue
+    is won back, so they show in outputs such as ``prob_out_of_cash``,
+    ``expected_revenue_gap`` or ``prob_below_break_even``, and leave churn losses (VaR of
+    revenue lost) unchanged: a zero-width bar is then the right answer.
+
+    Examples
+    --------
+    >>> sorted(replacement_parameters())
+    ['cycle_mean_months', 'opportunities_per_month', 'ramp_months', 'win_rate']
+    """
+    specs = (
+        ("opportunities_per_month", "sales capacity (opportunities a month)", (0.0, math.inf),
+         False, "count per month"),
+        ("win_rate", "win rate", (0.01, 1.0), False, "probability"),
+        ("cycle_mean_months", "sales cycle (months)", (0.0, math.inf), False, "months"),
+        ("ramp_months", "ramp-up (months)", (1.0, math.inf), True, "months"),
+    )
+    return {name: Parameter(name=name, label=label, apply=_set_replacement(name),
+                            current=_replacement_now(name), spread=0.5, bounds=bounds,
+                            integer=integer, unit=unit)
+            for name, label, bounds, integer, unit in specs}
 
 
 def _set_price_cut(sc: Scenario, v: float) -> Scenario:
@@ -501,7 +556,8 @@ def tornado(
         Output measured (see :data:`METRICS`), default the 95 % VaR of run-rate revenue
         lost.
     parameters : mapping or sequence of Parameter, optional
-        Assumptions to move; default :func:`default_parameters`.
+        Assumptions to move; default :func:`default_parameters`, plus
+        :func:`replacement_parameters` when the scenario has replacement assumptions.
     ranges : mapping of str to (low, high), optional
         Ranges by parameter name; others use their default range.
     n_paths : int
@@ -592,6 +648,8 @@ def tornado_runs(
     True
     """
     params = _param_map(parameters)
+    if parameters is None and scenario.replacement is not None:
+        params.update(replacement_parameters())
     if ranges is not None:
         unknown = sorted(set(ranges) - set(params))
         if unknown:

@@ -55,7 +55,12 @@ def test_tornado_ordered_reproducible_and_monotone(base):
     pd.testing.assert_frame_equal(t1.table, t2.table)
     tab = t1.table
     assert list(tab["swing"]) == sorted(tab["swing"], reverse=True)
-    assert set(tab["parameter"]) == set(default_parameters())
+    expected = set(default_parameters())
+    if base.replacement is not None:
+        from kamsim.sensitivity import replacement_parameters
+
+        expected |= set(replacement_parameters())
+    assert set(tab["parameter"]) == expected
     by = tab.set_index("parameter")
     # churn level dominates expected loss; fixed costs do not touch it at all
     assert tab["parameter"].iloc[0] == "churn_level"
@@ -196,3 +201,22 @@ def test_plots_return_figures(base):
     fig = survival_plot(fits, n_draws=10, rng=0)
     assert len(fig.axes[0].get_lines()) == 3
     assert set(METRICS) >= {"expected_loss", "var_95", "es_95", "prob_below_break_even"}
+
+
+def test_replacement_parameters_join_the_tornado_and_move_cash_not_losses():
+    from kamsim.datasets import data_dir
+    from kamsim.sensitivity import replacement_parameters, tornado_runs
+
+    sc = Scenario.from_yaml(data_dir() / "sample_scenario.yaml")
+    runs = tornado_runs(sc, n_paths=2048, rng=5)
+    names = {p.name for p, *_ in runs.rows}
+    assert set(replacement_parameters()) <= names
+    var = runs.tornado("var_95").table.set_index("parameter")
+    gap = runs.tornado("expected_revenue_gap").table.set_index("parameter")
+    for name in replacement_parameters():
+        # churn losses use the same random numbers whatever the sales team does
+        assert var.loc[name, "swing"] == 0.0
+    # faster win-back shrinks the revenue hole
+    assert gap.loc["opportunities_per_month", "change_high"] < 0
+    assert gap.loc["win_rate", "change_high"] < 0
+    assert gap.loc["cycle_mean_months", "change_high"] > 0
