@@ -86,3 +86,11 @@ def test_public_names_have_docstrings(modname):
 def test_top_level_exports_resolve():
     for name in kamsim.__all__:
         assert hasattr(kamsim, name), name
+
+
+def test_readme_python_quick_start_runs():
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, "the README has no Python example"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
