@@ -405,10 +405,12 @@ class _Slots:
     assumptions but the same stream sees the same slot values.
     """
 
-    def __init__(self, g: np.random.Generator, n: int, fixed: bool) -> None:
+    def __init__(self, g: np.random.Generator, n: int, fixed: bool, expected: int = 0
+                 ) -> None:
         self.g, self.n, self.fixed = g, n, fixed
         self.size = 0
-        alloc = 4 * _SLOTS
+        # room for the slots a path is expected to use, so the arrays rarely grow
+        alloc = max(4, -(-int(expected) // _SLOTS)) * _SLOTS
         self.arrival = np.empty((n, alloc))
         self.win = np.empty((n, alloc))
         self.cycle = np.empty((n, alloc))
@@ -451,7 +453,8 @@ def _replace(p: _Params, lost: FloatArray, g: np.random.Generator) -> _Paths:
     ptr = np.zeros(n, dtype=np.int64)  # opportunities opened so far
     effort = np.zeros(n, dtype=np.int64)  # months of effort so far
     won = np.zeros(n)
-    slots = _Slots(g, n, p.fixed_arrivals)
+    expected = min(p.cap, p.rate * h + 4.0 * math.sqrt(p.rate * h) + 16.0)
+    slots = _Slots(g, n, p.fixed_arrivals, int(expected) if math.isfinite(expected) else 0)
     window = int(p.rate + 4 * math.sqrt(p.rate) + 4)
     offsets = np.arange(window)
     if p.rate > 0 and p.cap > 0:
