@@ -49,6 +49,7 @@ __all__ = [
     "assumptions_table",
     "calibrate_from_history",
     "cash_sentence",
+    "concentration_view",
     "executive_summary",
     "md_escape",
     "money",
@@ -307,9 +308,9 @@ def executive_summary(scenario: Any, result: Any, *, currency: str = "€",
     v200 = result.var(0.995)
     h = scenario.horizon_months
     lines.append(
-        f"Over the next {h} months, in a **1-in-20 year** we lose at least "
-        f"**{money(v20, currency)}** of annual revenue ({v20 / pf.total_revenue:.1%}); in a "
-        f"**1-in-200 year** at least **{money(v200, currency)}** "
+        f"Over the next {h} months, in **one future in 20** we lose at least "
+        f"**{money(v20, currency)}** of annual revenue ({v20 / pf.total_revenue:.1%}, the "
+        f"95 % VaR); in **one in 200**, at least **{money(v200, currency)}** "
         f"({v200 / pf.total_revenue:.1%}). On average we lose "
         f"{money(result.losses().mean(), currency)}.")
     if scenario.fixed_costs > 0 and pf.has_gross_profit:
@@ -389,6 +390,48 @@ def reproducibility_footer(*, seed: int, n_paths: int, accounts_file: str,
     return (f"*Reproducibility: kamsim {md_escape(__version__)}; seed {int(seed)}; "
             f"{int(n_paths):,} paths; accounts file {md_escape(Path(accounts_file).name)} "
             f"(sha256 {md_escape(sha)}); run {md_escape(date)}.*")
+
+
+_CONCENTRATION_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("total", "total (a year)", "money"),
+    ("largest_account", "largest account", "text"),
+    ("cr1", "largest account's share", "pct"),
+    ("cr5", "top 5 accounts' share", "pct"),
+    ("cr10", "top 10 accounts' share", "pct"),
+    ("hhi_points", "HHI (points, 0 to 10,000)", "int"),
+    ("effective_accounts", "effective number of accounts (1/HHI)", "one"),
+    ("gini", "Gini coefficient", "three"),
+    ("theil", "Theil index", "three"),
+    ("n_class_A", "A accounts (first 80 % of the total)", "int"),
+    ("n_major_customers", "major customers (10 % or more)", "int"),
+    ("hmg2010_band_reference", "US merger guidelines 2010 band (reference only)", "text"),
+    ("hmg2023_band_reference", "US merger guidelines 2023 band (reference only)", "text"),
+)
+
+
+def concentration_view(summary: pd.DataFrame, *, currency: str = "€") -> pd.DataFrame:
+    """The concentration summary as a readable table of formatted text.
+
+    One row per figure, one column per measure (percentages, points, money).
+    ``summary`` is :func:`kamsim.concentration.summary` output (one row per measure).
+    """
+    fmt = {
+        "money": lambda v: money(float(v), currency),
+        "pct": lambda v: f"{float(v):.1%}",
+        "int": lambda v: f"{float(v):,.0f}",
+        "one": lambda v: f"{float(v):,.1f}",
+        "three": lambda v: f"{float(v):.3f}",
+        "text": lambda v: str(v),
+    }
+    rows = []
+    for key, label, kind in _CONCENTRATION_ROWS:
+        if key not in summary.columns:
+            continue
+        row = {"figure": label}
+        for _, r in summary.iterrows():
+            row[str(r["measure"]).replace("_", " ")] = fmt[kind](r[key])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def replacement_sentence(timeline: Any, portfolio: Any, *, currency: str = "€") -> str:
