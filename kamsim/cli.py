@@ -1,9 +1,11 @@
-"""Command line: ``kamsim summary`` and ``kamsim report`` (also ``python -m kamsim``)."""
+"""Command line: ``kamsim summary``, ``kamsim report`` and ``kamsim app``.
+
+Also available as ``python -m kamsim``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,14 +59,10 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--paths", type=int, default=20_000, help="Monte Carlo paths")
     s.add_argument("--seed", type=int, default=2026, help="random seed")
     s.set_defaults(func=_summary)
-    try:
-        report = importlib.import_module("kamsim.report")
-    except ImportError:  # pragma: no cover - report module not available
-        pass
-    else:
-        report.add_report_parser(sub)
     from kamsim.app import add_app_parser
+    from kamsim.report import add_report_parser
 
+    add_report_parser(sub)
     add_app_parser(sub)
     return parser
 
