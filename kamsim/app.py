@@ -457,7 +457,8 @@ def add_app_parser(sub: Any) -> None:
     p.add_argument("--ip", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only; "
                         "another address lets other computers run the notebooks)")
-    p.add_argument("--token", help="access token (default: a random one, shown in the URL)")
+    p.add_argument("--token", help="access token (default: a random one, shown in the URL); "
+                   "write --token=VALUE when VALUE starts with -")
     p.add_argument("--no-token", action="store_true",
                    help="no token (only allowed on a loopback address)")
     p.add_argument("--theme", choices=["light", "dark"], default="light")

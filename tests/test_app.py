@@ -180,3 +180,10 @@ def test_run_app_without_voila_says_how_to_install(monkeypatch):
     monkeypatch.setattr(app.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(KamsimError, match=r"pip install \"kamsim\[app\]\""):
         app.run_app(_cfg(token="t"))
+
+
+def test_token_starting_with_a_dash_is_accepted():
+    from kamsim.app import main
+
+    # secrets.token_urlsafe can start with "-": the documented --token=VALUE form works
+    assert main(["--dry-run", "--no-browser", "--token=-abc123"]) == 0

@@ -44,7 +44,7 @@ def _start_app(tmp: Path, *args: str) -> App:
     with log.open("wb") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "kamsim.app", "--no-browser", "--port", str(port),
-             "--token", token, *args],
+             f"--token={token}", *args],  # "=": a random token may start with "-"
             cwd=tmp, stdout=fh, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
