@@ -64,7 +64,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from kamsim.exceptions import AssumptionError, InputDataError
-from kamsim.portfolio import Portfolio
+from kamsim.portfolio import Portfolio, ledger_lines
+from kamsim.portfolio import parse_dates as _to_datetime
 
 __all__ = [
     "CHURN_MODELS",
@@ -113,17 +114,6 @@ def _is_blank(v: Any) -> bool:
     if isinstance(v, float) and math.isnan(v):
         return True
     return isinstance(v, str) and v.strip() == ""
-
-
-def _to_datetime(values: pd.Series) -> pd.Series:
-    """Parse dates: ISO 8601 fast path, other spellings element by element; bad -> NaT."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return pd.Series(values)
-    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
-    retry = parsed.isna() & values.notna()
-    if retry.any():
-        parsed[retry] = pd.to_datetime(values[retry], errors="coerce", format="mixed")
-    return parsed
 
 
 def _parse_dates(col: pd.Series, name: str, *, required: bool) -> pd.Series:
@@ -863,42 +853,15 @@ def fit_churn(
 
 def _ledger_lines(ledger: pd.DataFrame, customer: str, date: str, amount: str | None,
                   quantity: str | None, unit_price: str | None) -> pd.DataFrame:
-    """Order lines (customer, date, money) of a ledger; returns, credits, blanks dropped."""
-    needed = [customer, date] + ([amount] if amount and quantity is None else [])
-    if quantity is not None or unit_price is not None:
-        if quantity is None or unit_price is None:
-            msg = "give both quantity= and unit_price=, or amount="
-            raise InputDataError(msg)
-        needed += [quantity, unit_price]
-    missing = [c for c in needed if c not in ledger.columns]
-    if missing:
-        msg = (f"ledger is missing column(s) {missing}; found "
-               f"{[str(c) for c in ledger.columns]}")
-        raise InputDataError(msg)
-    if quantity is not None and unit_price is not None:
-        q = pd.to_numeric(ledger[quantity], errors="coerce")
-        money = q * pd.to_numeric(ledger[unit_price], errors="coerce")
-        money_col = quantity
-    else:
-        assert amount is not None
-        money = pd.to_numeric(ledger[amount], errors="coerce")
-        money_col = amount
-    bad = money.isna().to_numpy()
-    if bad.any():
-        raise InputDataError(f"has {int(bad.sum())} missing or non-numeric amount(s)",
-                             column=money_col, rows=_rows(bad))
-    dates = _to_datetime(ledger[date])
-    bad_d = dates.isna().to_numpy()
-    if bad_d.any():
-        raise InputDataError(f"has {int(bad_d.sum())} missing or unparseable date(s)",
-                             column=date, rows=_rows(bad_d))
-    cust = ledger[customer].astype(object)
-    keep = ~cust.map(_is_blank).to_numpy(dtype=bool) & (money.to_numpy() > 0)
-    ids = cust[keep].map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer()
-                         else str(v).strip())
-    return pd.DataFrame({"account_id": ids.to_numpy(dtype=object),
-                         "date": dates[keep].to_numpy(),
-                         "money": money[keep].to_numpy(dtype=np.float64)})
+    """Order lines (customer, date, money) of a ledger; returns, credits, blanks dropped.
+
+    Parsing and checks are :func:`kamsim.portfolio.ledger_lines`, shared with
+    :func:`kamsim.portfolio.from_ledger`.
+    """
+    lines = ledger_lines(ledger, customer=customer, date=date, amount=amount,
+                         quantity=quantity, unit_price=unit_price)
+    keep = (lines["account_id"] != "") & (lines["money"] > 0)
+    return lines.loc[keep].reset_index(drop=True)
 
 
 def histories_from_ledger(

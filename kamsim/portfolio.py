@@ -34,6 +34,8 @@ __all__ = [
     "ColumnSpec",
     "Portfolio",
     "from_ledger",
+    "ledger_lines",
+    "parse_dates",
     "read_accounts",
 ]
 
@@ -749,6 +751,95 @@ def _slug(text: str) -> str:
     return s or "unnamed"
 
 
+def parse_dates(values: pd.Series) -> pd.Series:
+    """Parse dates: ISO 8601 fast path, other spellings element by element; bad -> NaT.
+
+    Examples
+    --------
+    >>> parse_dates(pd.Series(["2024-01-31", "31 Jan 2024", "soon"])).dt.day.tolist()
+    [31.0, 31.0, nan]
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return pd.Series(values)
+    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    retry = parsed.isna() & values.notna()
+    if retry.any():
+        parsed[retry] = pd.to_datetime(values[retry], errors="coerce", format="mixed")
+    return parsed
+
+
+def ledger_lines(
+    ledger: pd.DataFrame,
+    *,
+    customer: str,
+    date: str,
+    amount: str | None,
+    quantity: str | None = None,
+    unit_price: str | None = None,
+    extra: Iterable[str] = (),
+    path: str | None = None,
+) -> pd.DataFrame:
+    """Every line of a ledger as ``account_id`` (text, ``""`` when blank), ``date``, ``money``.
+
+    Shared by :func:`from_ledger` and the ledger readers of :mod:`kamsim.calibrate`, so
+    both check columns, amounts, dates and customer ids alike. Money is ``amount``, or
+    ``quantity * unit_price``; ids are written as in :func:`read_accounts` (integral
+    floats such as ``17850.0`` lose the ``.0``). Nothing is dropped here.
+
+    Raises
+    ------
+    InputDataError
+        Missing columns (including ``extra`` ones), missing or non-numeric amounts and
+        unparseable dates, naming the column and spreadsheet rows.
+
+    Examples
+    --------
+    >>> led = pd.DataFrame({"c": [17850.0, None], "d": ["2024-01-01", "2024-01-02"],
+    ...                     "q": [2, 1], "p": [1.5, 3.0]})
+    >>> ledger_lines(led, customer="c", date="d", amount=None, quantity="q",
+    ...              unit_price="p")["account_id"].tolist()
+    ['17850', '']
+    """
+    if ledger.shape[0] == 0:
+        raise InputDataError("ledger holds no lines", path=path)
+    needed = [customer, date] + ([amount] if amount and quantity is None else [])
+    if quantity is not None or unit_price is not None:
+        if quantity is None or unit_price is None:
+            raise InputDataError("give both quantity= and unit_price=, or amount=", path=path)
+        needed += [quantity, unit_price]
+    needed += list(extra)
+    missing = [c for c in needed if c not in ledger.columns]
+    if missing:
+        raise InputDataError(
+            f"ledger is missing column(s) {missing}; found {[str(c) for c in ledger.columns]}",
+            path=path,
+        )
+    if quantity is not None and unit_price is not None:
+        q = _parse_numeric(ledger[quantity], quantity, path=path, decimal=".", thousands=None)
+        up = _parse_numeric(ledger[unit_price], unit_price, path=path, decimal=".",
+                            thousands=None)
+        money = q * up
+    else:
+        if amount is None:
+            raise InputDataError("give amount=, or quantity= and unit_price=", path=path)
+        money = _parse_numeric(ledger[amount], amount, path=path, decimal=".", thousands=None)
+    dates = parse_dates(ledger[date])
+    bad_dates = dates.isna().to_numpy()
+    if bad_dates.any():
+        raise InputDataError(
+            f"has {int(bad_dates.sum())} missing or unparseable date(s): "
+            f"{_examples(ledger.loc[bad_dates, date].tolist())}",
+            path=path, column=date, rows=_row_numbers(bad_dates),
+        )
+    ids = [
+        "" if v is None or (isinstance(v, float) and math.isnan(v))
+        or (isinstance(v, str) and v.strip() == "") else _id_text(v)
+        for v in ledger[customer].astype(object).tolist()
+    ]
+    return pd.DataFrame({"account_id": np.array(ids, dtype=object),
+                         "date": dates.to_numpy(), "money": money})
+
+
 def from_ledger(
     ledger: pd.DataFrame | str | os.PathLike[str],
     *,
@@ -842,45 +933,17 @@ def from_ledger(
             ledger = pd.read_parquet(p)
         else:
             ledger = _read_table(p, sheet=None, sep=None, encoding="utf-8")
-    if ledger.shape[0] == 0:
-        raise InputDataError("ledger holds no lines", path=path)
-    needed = [customer, date] + ([amount] if amount and quantity is None else [])
-    if quantity is not None or unit_price is not None:
-        if quantity is None or unit_price is None:
-            raise InputDataError("give both quantity= and unit_price=, or amount=", path=path)
-        needed += [quantity, unit_price]
-    needed += [c for c in (invoice, product, segment, region) if c]
-    missing = [c for c in needed if c not in ledger.columns]
-    if missing:
-        raise InputDataError(
-            f"ledger is missing column(s) {missing}; found {[str(c) for c in ledger.columns]}",
-            path=path,
-        )
     if returns not in ("net", "exclude"):
         raise InputDataError(f"returns must be 'net' or 'exclude', not {returns!r}",
                              path=path)
+    lines = ledger_lines(ledger, customer=customer, date=date, amount=amount,
+                         quantity=quantity, unit_price=unit_price,
+                         extra=[c for c in (invoice, product, segment, region) if c],
+                         path=path)
     n = ledger.shape[0]
-    if quantity is not None and unit_price is not None:
-        q = _parse_numeric(ledger[quantity], quantity, path=path, decimal=".", thousands=None)
-        up = _parse_numeric(ledger[unit_price], unit_price, path=path, decimal=".",
-                            thousands=None)
-        money = q * up
-    else:
-        assert amount is not None
-        money = _parse_numeric(ledger[amount], amount, path=path, decimal=".", thousands=None)
-    dates = pd.to_datetime(ledger[date], errors="coerce")
-    bad_dates = dates.isna().to_numpy()
-    if bad_dates.any():
-        raise InputDataError(
-            f"has {int(bad_dates.sum())} missing or unparseable date(s): "
-            f"{_examples(ledger.loc[bad_dates, date].tolist())}",
-            path=path, column=date, rows=_row_numbers(bad_dates),
-        )
-    cust_raw = ledger[customer].astype(object)
-    no_cust = cust_raw.map(
-        lambda v: v is None or (isinstance(v, float) and math.isnan(v))
-        or (isinstance(v, str) and v.strip() == "")
-    ).to_numpy(dtype=bool)
+    money = lines["money"].to_numpy(dtype=np.float64)
+    dates = lines["date"]
+    no_cust = lines["account_id"].to_numpy(dtype=object) == ""
     reason = np.full(n, "", dtype=object)
     reason[no_cust] = "no customer id"
     d_all = dates.to_numpy()
@@ -907,8 +970,7 @@ def from_ledger(
             reason[(reason == "") & inv] = "cancelled invoice"
         reason[(reason == "") & (money < 0)] = "return or credit note"
     kept = reason == ""
-    cust = np.array([_id_text(v) if k else "" for v, k in zip(cust_raw.tolist(), kept,
-                                                                   strict=True)], dtype=object)
+    cust = np.where(kept, lines["account_id"].to_numpy(dtype=object), "")
     per_cust = pd.Series(money[kept]).groupby(cust[kept], sort=False).sum()
     nonpos = set(per_cust.index[per_cust.to_numpy() <= 0].tolist())
     if nonpos:
