@@ -672,7 +672,7 @@ def run_report(
         params["scenario_file"] = str(scenario)
     values = validate_parameters(params, notebook=notebook)
     nb_in = Path(notebook) if notebook is not None else notebook_path()
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()  # the kernel runs in notebooks/: no relative paths
     out.mkdir(parents=True, exist_ok=True)
     if values.get("accounts_file"):
         values["input_sha256"] = sha256_file(values["accounts_file"])

@@ -17,7 +17,7 @@ from kamsim.engine import simulate
 from kamsim.report import ReportError, money, notebook_path, run_report, validate_parameters
 from kamsim.scenario import Scenario
 
-from .conftest import DATA
+from .conftest import DATA, ROOT
 
 pytestmark = [pytest.mark.notebook, pytest.mark.timeout(300)]
 
@@ -67,10 +67,16 @@ def test_report_runs_end_to_end(report_dir):
     assert {"risk_table.csv", "worst_cases_top_k.csv", "key_account_scores.csv"} <= tables
 
 
-def test_rerun_with_same_seed_gives_same_numbers(report_dir, tmp_path):
+def test_rerun_with_same_seed_gives_same_numbers(report_dir, tmp_path, monkeypatch):
     out, _ = report_dir
-    res = run_report(out_dir=tmp_path, progress=False,
+    # a relative --out (as in the README's `kamsim report --out reports`) lands where the
+    # user runs the command, tables included, not beside the notebook the kernel runs in
+    monkeypatch.chdir(tmp_path)
+    res = run_report(out_dir="rel_reports", progress=False,
                      parameters={"n_paths": PATHS, "seed": SEED, "sections": ["monte_carlo"]})
+    assert res.html == tmp_path / "rel_reports" / "board_report.html"
+    assert (tmp_path / "rel_reports" / "tables" / "risk_table.csv").exists()
+    assert not list((ROOT / "notebooks").glob("rel_reports"))
     a = pd.read_csv(out / "tables" / "risk_table.csv")
     b = pd.read_csv(res.tables[0].parent / "risk_table.csv")
     pd.testing.assert_frame_equal(a, b)
