@@ -6,9 +6,12 @@ Also available as ``python -m kamsim``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,14 +70,60 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_out(args: argparse.Namespace) -> None:
+    """``--out`` must name a folder (or a path where one can be made), not a file."""
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    p = Path(out).expanduser()
+    for q in (p, *p.parents):
+        if q.exists():
+            if not q.is_dir():
+                what = "is an existing file" if q == p else f"is inside {q}, which is a file"
+                msg = f"--out {out} {what}; give a folder, e.g. --out reports"
+                raise KamsimError(msg)
+            break
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    sys.stderr.write(f"kamsim: warning: {message}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``kamsim`` command."""
+    """Entry point of the ``kamsim`` command.
+
+    Every error ends as one ``kamsim: error: ...`` line on stderr with advice in
+    command-line words and exit status 2; no traceback reaches the user. An unexpected
+    exception (a bug) exits with status 3 and a one-line message; set the environment
+    variable ``KAMSIM_DEBUG=1`` to see its traceback.
+    """
     parser = _build_parser()
     args = parser.parse_args(argv)
     np.set_printoptions(suppress=True)
+    debug = bool(os.environ.get("KAMSIM_DEBUG"))
     try:
-        code: int = args.func(args)
+        with warnings.catch_warnings():
+            if not debug:
+                warnings.showwarning = _show_warning
+            _check_out(args)
+            code: int = args.func(args)
     except KamsimError as exc:
-        sys.stderr.write(f"kamsim: error: {exc}\n")
+        sys.stderr.write(f"kamsim: error: {exc.for_cli()}\n")
         return 2
+    except OSError as exc:  # permission denied, disk full, ... while reading or writing
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"kamsim: error: {where}{exc.strerror or exc}; check the path and "
+                         "that you may read (and, for --out, write) it\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("kamsim: interrupted\n")
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"kamsim: internal error ({type(exc).__name__}: {exc}); this is a "
+                         "bug in kamsim, please report it with the command you ran (set "
+                         "KAMSIM_DEBUG=1 to see the traceback)\n")
+        return 3
     return code

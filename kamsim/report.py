@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import html
 import logging
+import math
 import os
 import re
 import shutil
@@ -166,6 +167,75 @@ def _check_type(name: str, value: Any, type_name: str) -> Any:
     return value
 
 
+#: Bounds of the numeric report parameters: (low, high, low_open, high_open); the same
+#: bounds as the library objects they feed (pricing, negotiation), checked up front.
+_BOUNDS: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "n_paths": (100, 10_000_000, False, False),
+    "top_k": (1, 1000, False, False),
+    "seed": (0, None, False, False),
+    "efficiency_gain": (0.0, 1.0, False, True),
+    "pass_through": (0.0, 1.0, False, False),
+    "retention_per_point": (-1.0, 0.0, True, False),
+    "discount_rate": (0.0, 1.0, False, False),
+    "demand_cut": (0.0, 1.0, False, False),
+    "threat_credibility": (0.0, 1.0, False, False),
+}
+
+
+def _g(x: float | None) -> str:
+    return str(int(x)) if x is not None and float(x).is_integer() else f"{x:g}"
+
+
+def _bad(name: str, rule: str, value: Any) -> ReportError:
+    return ReportError(f"parameter {name!r} must be {rule}, got {value!r}",
+                       cli_fix=f"set it with -p {name} VALUE")
+
+
+def _check_values(values: dict[str, Any]) -> None:
+    """Range checks of every report parameter whose type is already right."""
+    from kamsim.sensitivity import METRICS
+
+    for name, (lo, hi, lo_open, hi_open) in _BOUNDS.items():
+        if name not in values:
+            continue
+        v = values[name]
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        if ok and lo is not None:
+            ok = v > lo if lo_open else v >= lo
+        if ok and hi is not None:
+            ok = v < hi if hi_open else v <= hi
+        if not ok:
+            if hi is None:
+                rule = f"a finite number {'>' if lo_open else '>='} {_g(lo)}"
+            else:
+                rule = (f"a finite number in {'(' if lo_open else '['}{_g(lo)}, {_g(hi)}"
+                        f"{')' if hi_open else ']'}")
+            raise _bad(name, rule, v)
+    if "levels" in values:
+        levels = values["levels"]
+        if not levels:
+            raise _bad("levels", "a non-empty list of probabilities such as [0.95, 0.99]",
+                       levels)
+        for a in levels:
+            if not (isinstance(a, int | float) and not isinstance(a, bool) and 0 < a < 1):
+                raise _bad("levels", "a list of numbers in (0, 1) such as [0.95, 0.99]",
+                           levels)
+    if "sections" in values:
+        secs = values["sections"]
+        bad = sorted({str(x) for x in secs} - set(SECTIONS))
+        if bad or not all(isinstance(x, str) for x in secs):
+            msg = f"unknown section(s) {bad or secs}; sections are {list(SECTIONS)}"
+            raise ReportError(msg)
+    metric = values.get("tornado_metric")
+    if metric is not None and metric not in METRICS:
+        raise _bad("tornado_metric", f"one of {sorted(METRICS)}", metric)
+    mapping = values.get("column_mapping")
+    if mapping and not all(isinstance(k, str) and isinstance(v, str)
+                           for k, v in mapping.items()):
+        raise _bad("column_mapping", "a mapping of column names to kamsim names, e.g. "
+                   "{Customer: account_id}", mapping)
+
+
 def validate_parameters(parameters: Mapping[str, Any], *,
                         notebook: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Check report parameters before any kernel starts; return the full parameter set.
@@ -190,23 +260,7 @@ def validate_parameters(parameters: Mapping[str, Any], *,
     values = {k: p.default for k, p in spec.items()}
     for k, v in parameters.items():
         values[k] = _check_type(k, v, spec[k].type_name)
-    if values.get("n_paths", 1) < 100:
-        msg = f"parameter 'n_paths' must be >= 100, got {values['n_paths']}"
-        raise ReportError(msg)
-    if values.get("top_k", 1) < 1:
-        msg = f"parameter 'top_k' must be >= 1, got {values['top_k']}"
-        raise ReportError(msg)
-    if values.get("seed", 0) < 0:
-        msg = f"parameter 'seed' must be >= 0, got {values['seed']}"
-        raise ReportError(msg)
-    for a in values.get("levels", []):
-        if not (isinstance(a, int | float) and 0 < a < 1):
-            msg = f"parameter 'levels' must hold numbers in (0, 1), got {a!r}"
-            raise ReportError(msg)
-    bad = sorted(set(values.get("sections", [])) - set(SECTIONS))
-    if bad:
-        msg = f"unknown section(s) {bad}; sections are {list(SECTIONS)}"
-        raise ReportError(msg)
+    _check_values(values)
     for key in ("accounts_file", "scenario_file", "history_file"):
         v = values.get(key)
         if v:
