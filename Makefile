@@ -5,8 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.kamsim-run-installed
 DEV_STAMP := $(VENV)/.kamsim-dev-installed
+# -E: a fresh environment every time, so warnings of unchanged pages are reported too
+SPHINX = $(BIN)/python -m sphinx -b html -E -W --keep-going -q docs docs/_build/html
 
-.PHONY: report summary test lint typecheck pytest bench notebooks clean
+.PHONY: report summary test test-fast test-notebooks test-browser docs lint typecheck pytest bench \
+	notebooks clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "kamsim needs Python >= 3.11"'
@@ -35,6 +38,24 @@ test: $(DEV_STAMP)
 	$(BIN)/mypy kamsim
 	$(BIN)/pytest
 
+## The quick loop while coding: ruff, mypy and pytest without notebooks and browser tests
+test-fast: $(DEV_STAMP)
+	$(BIN)/ruff check kamsim tests benchmarks
+	$(BIN)/mypy kamsim
+	$(BIN)/pytest -m "not notebook and not browser"
+
+## Only the tests that execute notebooks (explorers and the board report)
+test-notebooks: $(DEV_STAMP)
+	$(BIN)/pytest -m notebook
+
+## Only the browser tests (JupyterLab and Voila in headless Chromium)
+test-browser: $(DEV_STAMP)
+	$(BIN)/pytest -m browser
+
+## The documentation site -> docs/_build/html/index.html (warnings are errors; no network)
+docs: $(DEV_STAMP)
+	$(SPHINX)
+
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check kamsim tests benchmarks
 
@@ -46,4 +67,5 @@ bench: $(DEV_STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache docs/_build docs/_generated \
+		docs/api/generated

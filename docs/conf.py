@@ -1,0 +1,170 @@
+"""Sphinx configuration for the kamsim documentation.
+
+Built offline (no intersphinx, no remote images); ``make docs`` treats every warning as an
+error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Document the checkout being built, not another installed copy.
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "kamsim"
+author = "kamsim developers"
+copyright = "kamsim developers, BSD-3-Clause"
+try:
+    release = version("kamsim")
+except PackageNotFoundError:  # building from a checkout that is not installed
+    release = "unknown"
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+]
+
+# No network at build time: no intersphinx inventories, mathjax from the theme's copy only if
+# a page uses maths (none of ours needs it to read well without).
+intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
+
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+root_doc = "index"
+default_role = "py:obj"
+nitpicky = False
+
+# API reference: one page per public module, generated from the docstrings.
+autosummary_generate = True
+autosummary_imported_members = False
+autosummary_ignore_module_all = False
+autodoc_default_options = {"member-order": "bysource"}
+autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
+autodoc_mock_imports: list[str] = []
+
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+numpydoc_validation_checks: set[str] = set()
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"kamsim {release}"
+html_static_path = ["_static"]
+html_css_files = ["kamsim.css"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "navbar_align": "left",
+    "header_links_before_dropdown": 6,
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+    "secondary_sidebar_items": ["page-toc"],
+}
+html_sidebars: dict[str, list[str]] = {"index": []}
+html_show_sourcelink = False
+html_copy_source = False
+
+
+# --- Re-exported names -------------------------------------------------------------------
+# kamsim re-exports its public names from the package root and from each sub-package
+# (``kamsim.simulate``), while the API pages document every object once, in the module that
+# defines it. A reference to a re-exported name is sent to that home page.
+
+
+def _resolve_reexport(app, env, node, contnode):
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    if not target.startswith("kamsim."):
+        # a short name in a docstring (``AssumptionError``): look it up in that module
+        context = node.get("py:module") or ""
+        if not context.startswith("kamsim") or not target.isidentifier():
+            return None
+        target = f"{context}.{target}"
+    import importlib
+
+    parts = target.split(".")
+    obj = None
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        break
+    home_mod = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if not home_mod or not qualname:
+        return None
+    home = f"{home_mod}.{qualname}"
+    if home == target:
+        return None
+    domain = env.get_domain("py")
+    builder = app.builder
+    for role in ("obj", node.get("reftype", "obj")):
+        found = domain.resolve_xref(env, node["refdoc"], builder, role, home, node, contnode)
+        if found is not None:
+            return found
+    return None
+
+
+def setup(app):
+    """Register the resolver for re-exported names."""
+    app.connect("missing-reference", _resolve_reexport)
+
+
+# --- Tables generated from the code, so the guide cannot drift from it ------------------
+GENERATED = Path(__file__).parent / "_generated"
+
+
+def _rst_table(header: list[str], rows: list[list[str]]) -> str:
+    def line(cells: list[str]) -> str:
+        return "   * - " + "\n     - ".join(c.replace("\n", " ") or " " for c in cells)
+
+    out = [".. list-table::", "   :header-rows: 1", "   :widths: auto", ""]
+    out += [line(header)] + [line(r) for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def _write_generated() -> None:
+    import json
+    import re
+
+    import kamsim
+
+    GENERATED.mkdir(exist_ok=True)
+    rows = []
+    for name, spec in kamsim.CANONICAL_COLUMNS.items():
+        rows.append([f"``{name}``", "required" if spec.required else "optional", spec.unit,
+                     spec.description])
+    rows.append(["``line_*``", "optional", "currency per year",
+                 "Revenue of one product line (``line_core``, ``line_service``, ...)."])
+    (GENERATED / "columns.inc").write_text(
+        _rst_table(["column", "", "unit", "meaning"], rows), encoding="utf-8")
+
+    nb = json.loads((ROOT / "notebooks" / "board_report.ipynb").read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    pat = re.compile(r"^(\w+)\s*:\s*([\w\[\], |]+?)\s*=\s*(.+?)\s*#\s*(.*)$")
+    rows = []
+    for src in "".join(cell["source"]).splitlines():
+        m = pat.match(src)
+        if m:
+            name, typ, default, comment = m.groups()
+            rows.append([f"``{name}``", typ, f"``{default}``", comment])
+    (GENERATED / "report_parameters.inc").write_text(
+        _rst_table(["parameter", "type", "default", "meaning"], rows), encoding="utf-8")
+
+
+_write_generated()
