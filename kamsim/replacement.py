@@ -519,7 +519,7 @@ def _recovery(revenue_m: FloatArray, base_m: float, first_loss: IntArray
 
 def survival_curve(months_to_recover: npt.ArrayLike, recovered: npt.ArrayLike,
                    horizon_months: int) -> pd.DataFrame:
-    """Share of paths still not recovered after each month, ``m = 0 .. horizon``.
+    """Share of paths still not recovered after each month, ``m`` from 0 to ``horizon``.
 
     Censoring is at a fixed time (the horizon), so the share is exact: a censored path is
     still "not recovered" at every month it was observed.
