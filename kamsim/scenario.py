@@ -16,6 +16,11 @@ A :class:`Scenario` bundles a :class:`~kamsim.portfolio.Portfolio` with
     replacement:                         # optional, see kamsim.replacement
       opportunities_per_month: 4
       win_rate: 0.25
+    plans:                               # optional retention plans, see kamsim.plans
+      tiers: [key, strategic]
+      menu:
+        - {name: standard KAM, monthly_cost: 1400, hazard_multiplier: 0.8}
+    budget: 400000                       # optional retention budget (or a mapping)
 
 The churn model
 ---------------
@@ -48,6 +53,7 @@ import numpy.typing as npt
 import yaml
 
 from kamsim.exceptions import AssumptionError
+from kamsim.plans import RetentionBudget, RetentionPlans, check_plan_inputs
 from kamsim.portfolio import Portfolio, read_accounts
 from kamsim.replacement import ReplacementAssumptions
 
@@ -243,6 +249,10 @@ class Scenario:
     opening_cash : float, optional
         Cash at the start of month 1 (currency); None = cash not modelled (cash paths then
         start from 0 and no probability of running out of cash is reported).
+    plans : RetentionPlans, optional
+        A menu of retention plans for the budget optimiser (:mod:`kamsim.retention`).
+    budget : RetentionBudget, optional
+        The retention budget and its constraints (needs ``plans``).
 
     Examples
     --------
@@ -262,6 +272,8 @@ class Scenario:
     name: str = "baseline"
     replacement: ReplacementAssumptions | None = None
     opening_cash: float | None = None
+    plans: RetentionPlans | None = None
+    budget: RetentionBudget | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.portfolio, Portfolio):
@@ -306,6 +318,38 @@ class Scenario:
         self.annual_probs()
         self.factor_loadings()
         self.partial_probs()
+        self._check_plans()
+
+    def _check_plans(self) -> None:
+        if self.plans is not None and not isinstance(self.plans, RetentionPlans):
+            raise AssumptionError(f"must be RetentionPlans or None, got "
+                                  f"{type(self.plans).__name__}", field="plans")
+        if self.budget is not None and not isinstance(self.budget, RetentionBudget):
+            raise AssumptionError(f"must be RetentionBudget or None, got "
+                                  f"{type(self.budget).__name__}", field="budget")
+        if self.plans is None and self.budget is not None:
+            raise AssumptionError("a retention budget needs a menu of plans: add 'plans:'",
+                                  field="budget")
+
+    def check_plans(self) -> None:
+        """Check that ``plans`` and ``budget`` name tiers, accounts and plans that exist.
+
+        Run when a scenario is read from a dict or YAML; the optimiser
+        (:mod:`kamsim.retention`) checks again. Not run on every copy, so that analyses
+        that change the portfolio (a worst case without some account, say) keep working.
+        """
+        if self.plans is None:
+            return
+        tiers = self.tiers()
+        if self.plans.tiers is not None:
+            unknown = sorted(set(self.plans.tiers) - set(tiers))
+            if unknown:
+                raise AssumptionError(f"unknown tier(s) {unknown}; the portfolio's tiers are "
+                                      f"{sorted(set(tiers))}", field="plans.tiers")
+        ids = [str(a) for a in self.portfolio.account_ids]
+        wanted = None if self.plans.tiers is None else set(self.plans.tiers)
+        scope = [a for a, t in zip(ids, tiers, strict=True) if wanted is None or t in wanted]
+        check_plan_inputs(self.plans, self.budget, ids, scope)
 
     # -- resolved per-account quantities ------------------------------------------------
     def tiers(self) -> list[str]:
@@ -409,6 +453,10 @@ class Scenario:
             d["opening_cash"] = float(self.opening_cash)
         if self.replacement is not None:
             d["replacement"] = self.replacement.to_dict()
+        if self.plans is not None:
+            d["plans"] = self.plans.to_dict()
+        if self.budget is not None:
+            d["budget"] = self.budget.to_dict()
         return d
 
     @classmethod
@@ -420,14 +468,15 @@ class Scenario:
         ----------
         d : mapping
             Keys ``name, accounts, horizon_months, fixed_costs, churn`` and optionally
-            ``opening_cash, replacement``.
+            ``opening_cash, replacement, plans, budget`` (``budget`` may be a number: the
+            amount alone).
         portfolio : Portfolio, optional
             Use this portfolio instead of reading ``d["accounts"]``.
         base_dir : path, optional
             Folder that a relative ``accounts`` path is relative to.
         """
         known = {"name", "accounts", "horizon_months", "fixed_costs", "churn",
-                 "opening_cash", "replacement"}
+                 "opening_cash", "replacement", "plans", "budget"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise AssumptionError(f"unknown field(s) {unknown}; valid fields are "
@@ -454,7 +503,13 @@ class Scenario:
             if not isinstance(d["churn"], Mapping):
                 raise AssumptionError("must be a mapping of churn fields", field="churn")
             kw["churn"] = ChurnAssumptions.from_dict(d["churn"])
-        return cls(**kw)
+        if d.get("plans") is not None:
+            kw["plans"] = RetentionPlans.from_dict(d["plans"])
+        if d.get("budget") is not None:
+            kw["budget"] = RetentionBudget.from_dict(d["budget"])
+        sc = cls(**kw)
+        sc.check_plans()
+        return sc
 
     def to_yaml(self) -> str:
         """YAML text of :meth:`to_dict`."""
