@@ -20,9 +20,13 @@ with ``O_s`` the NPV of the accounts out of scope, ``V_ij`` the NPV of account `
 plan ``j`` if it never left (profit minus the plan's costs, discounted monthly as in
 :mod:`kamsim.pricing`), ``D_ijs`` what its churn in that future takes away, and ``F_j``
 the NPV of plan ``j``'s fixed cost (``y_j = 1`` when any account is on it). The loss of a
-future is ``L_s = C - NPV_s``, with ``C`` the NPV if no account left and none got a plan;
-its Expected Shortfall ``ES`` at ``level`` is the mean loss in the worst ``1 - level`` of
-futures.
+future is, with ``risk="churn"`` (the default), the NPV that churn takes away,
+``L_s = (O_full - O_s) + sum_ij x_ij D_ijs``: how bad the bad years' churn is, while the
+plans' costs are charged to the expected NPV and the budget. With ``risk="npv"`` it is the
+shortfall of the whole NPV, ``L_s = C - NPV_s`` (``C`` the NPV if no account left and none
+got a plan), costs included: a plan then lowers ES only if what it saves in the bad
+futures exceeds what it costs. Either way the loss is linear in ``x``; its Expected
+Shortfall ``ES`` at ``level`` is the mean loss in the worst ``1 - level`` of futures.
 
 The optimiser
 -------------
@@ -110,6 +114,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 Objective = Literal["mean_es", "min_es"]
+Risk = Literal["churn", "npv"]
+_RISK_LABEL = {"churn": "NPV lost to churn", "npv": "NPV shortfall (churn and plan costs)"}
 RngLike = np.random.Generator | np.random.SeedSequence | int | None
 
 
@@ -156,6 +162,8 @@ class RetentionFutures:
         Its exact expectation.
     reference : float
         ``C``: the NPV if no account left and every account stayed on the default plan.
+    other_full : float
+        NPV of the accounts out of scope if none of them left.
     probs : numpy.ndarray
         ``(n, J)`` annual churn probability of the account on each plan.
     seed : int or tuple of int
@@ -178,6 +186,7 @@ class RetentionFutures:
     other: FloatArray = field(repr=False)
     other_expected: float = field(repr=False)
     reference: float = field(repr=False)
+    other_full: float = field(repr=False)
     probs: FloatArray = field(repr=False)
     seed: int | tuple[int, ...] = 0
 
@@ -232,9 +241,25 @@ class RetentionFutures:
         return np.asarray(self.other + kept - self.lost[:, rows, c].sum(axis=1),
                           dtype=np.float64)
 
-    def loss(self, allocation: Allocation | npt.ArrayLike) -> FloatArray:
-        """Loss ``C - NPV`` in each future (positive = worse), ``(S,)``."""
-        return np.asarray(self.reference - self.npv(allocation), dtype=np.float64)
+    def loss(self, allocation: Allocation | npt.ArrayLike, risk: Risk = "churn"
+             ) -> FloatArray:
+        """Loss in each future (positive = worse), ``(S,)``.
+
+        ``risk="churn"``: the NPV that churn takes away (in scope and out of scope); the
+        plans' costs are not in it (they are in the expected NPV and the budget).
+        ``risk="npv"``: the shortfall ``C - NPV`` of the portfolio's NPV, costs included.
+        """
+        match risk:
+            case "churn":
+                c = self._choice(allocation)
+                rows = np.arange(self.n_accounts)
+                return np.asarray(self.other_full - self.other
+                                  + self.lost[:, rows, c].sum(axis=1), dtype=np.float64)
+            case "npv":
+                return np.asarray(self.reference - self.npv(allocation), dtype=np.float64)
+            case _:
+                msg = f"risk must be 'churn' or 'npv', got {risk!r}"
+                raise ValueError(msg)
 
     def allocation(self, plans: Mapping[str, str] | Sequence[str] | npt.ArrayLike,
                    label: str = "allocation") -> Allocation:
@@ -528,7 +553,7 @@ def retention_futures(
         plan_names=plans.names, default=d, allowed=menu.allowed, spend=spend,
         fixed_spend=menu.fixed_monthly * h, fixed_npv=fixed_npv, full=full,
         expected=expected, lost=lost, other=other, other_expected=other_expected,
-        reference=reference, probs=probs, seed=seed)
+        reference=reference, other_full=float(pv_out[out].sum()), probs=probs, seed=seed)
 
 
 def scenario_plans(scenario: Scenario, plans: RetentionPlans | None) -> RetentionPlans:
@@ -603,7 +628,8 @@ class _Solution:
 
 def _solve(fut: RetentionFutures, budget: RetentionBudget, *, objective: Objective,
            risk_aversion: float, level: float, npv_floor: float | None, time_limit: float,
-           mip_rel_gap: float, use_caps: bool = True, tail: bool = True) -> _Solution:
+           mip_rel_gap: float, risk: Risk = "churn", use_caps: bool = True,
+           tail: bool = True) -> _Solution:
     """Build and solve the MILP (``use_caps=False`` / ``tail=False``: for diagnosis)."""
     n, nplans, s_n = fut.n_accounts, fut.n_plans, fut.n_paths
     scale = max(abs(fut.reference), 1.0) / 1e3
@@ -664,10 +690,16 @@ def _solve(fut: RetentionFutures, budget: RetentionBudget, *, objective: Objecti
               np.concatenate([-fut.full.ravel() / scale, fixed, [1.0]]), 1, 0.0, 0.0)
         lost = fut.lost.reshape(s_n, nx) / scale
         ps, px = np.nonzero(lost)
-        rr = np.concatenate([ps, np.arange(s_n), np.arange(s_n), np.arange(s_n)])
-        cc = np.concatenate([px, iu + np.arange(s_n), np.full(s_n, ie), np.full(s_n, ia)])
-        vv = np.concatenate([-lost[ps, px], np.ones(3 * s_n)])
-        block(rr, cc, vv, s_n, (fut.reference - fut.other) / scale, np.inf)
+        # u_s + eta >= L_s:  "npv": L_s = C - O_s - A + sum lost x;
+        #                    "churn": L_s = (O_full - O_s) + sum lost x
+        with_a = risk == "npv"
+        k = 3 if with_a else 2
+        rr = np.concatenate([ps, *[np.arange(s_n)] * k])
+        cc = np.concatenate([px, iu + np.arange(s_n), np.full(s_n, ie),
+                             *([np.full(s_n, ia)] if with_a else [])])
+        vv = np.concatenate([-lost[ps, px], np.ones(k * s_n)])
+        rhs = (fut.reference - fut.other) if with_a else (fut.other_full - fut.other)
+        block(rr, cc, vv, s_n, rhs / scale, np.inf)
         w = 1.0 / ((1.0 - level) * s_n)
         if objective == "min_es":
             c[ie], c[iu:] = 1.0, w
@@ -770,14 +802,16 @@ class RetentionOptimum:
         ``lambda`` of ``E[NPV] - lambda ES`` (``"mean_es"``).
     level : float
         ES level (0.95 = the worst 5 % of futures).
+    risk : {"churn", "npv"}
+        What the ES is of (see :meth:`RetentionFutures.loss`).
     npv_floor : float or None
     value : float
         The objective at the allocation (currency): ``E[NPV] - lambda ES`` or ``ES``.
     expected_npv : float
         Exact expected NPV of the portfolio under the allocation.
     es : float
-        In-sample ES of the loss ``C - NPV`` (an optimistic estimate: see
-        :func:`plan_retention` for an honest one).
+        In-sample ES of the loss (an optimistic estimate: see :func:`plan_retention` for
+        an honest one).
     spend : float
         Planned spend against the budget.
     gap : float
@@ -802,6 +836,7 @@ class RetentionOptimum:
     objective: Objective
     risk_aversion: float
     level: float
+    risk: Risk
     npv_floor: float | None
     value: float
     expected_npv: float
@@ -820,7 +855,8 @@ class RetentionOptimum:
         return pd.DataFrame([
             ("objective", self.value, "currency"),
             ("expected NPV", self.expected_npv, "currency"),
-            (f"ES {self.level:.0%} of NPV lost (in-sample)", self.es, "currency"),
+            (f"ES {self.level:.0%} of {_RISK_LABEL[self.risk]} (in-sample)", self.es,
+             "currency"),
             ("planned spend", self.spend, "currency"),
             ("budget", self.budget.amount, "currency"),
             ("proved optimality gap", self.gap, "currency"),
@@ -859,9 +895,12 @@ def _budget_table(fut: RetentionFutures, alloc: Allocation) -> pd.DataFrame:
 
 
 def _check_common(objective: str, risk_aversion: float, level: float,
-                  npv_floor: float | None) -> tuple[float, float, float | None]:
+                  npv_floor: float | None, risk: str) -> tuple[float, float, float | None]:
     if objective not in ("mean_es", "min_es"):
         msg = f"objective must be 'mean_es' or 'min_es', got {objective!r}"
+        raise ValueError(msg)
+    if risk not in ("churn", "npv"):
+        msg = f"risk must be 'churn' or 'npv', got {risk!r}"
         raise ValueError(msg)
     lam = _number(risk_aversion, "risk_aversion", lo=0.0)
     lev = _number(level, "level", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
@@ -879,6 +918,7 @@ def optimise_retention(
     objective: Objective = "mean_es",
     risk_aversion: float = 1.0,
     level: float = 0.95,
+    risk: Risk = "churn",
     npv_floor: float | None = None,
     time_limit: float = 60.0,
     mip_rel_gap: float = 1e-6,
@@ -898,6 +938,12 @@ def optimise_retention(
         ``lambda >= 0``; 0 maximises expected NPV alone.
     level : float
         ES level in (0, 1).
+    risk : {"churn", "npv"}
+        What the ES is of (:meth:`RetentionFutures.loss`): ``"churn"`` (default) the NPV
+        that churn takes away in the bad futures, with the plans' costs charged to the
+        expected NPV and the budget; ``"npv"`` the shortfall of the portfolio's NPV with
+        the costs in it too (then a plan lowers ES only if what it saves in the bad
+        futures exceeds what it costs).
     npv_floor : float, optional
         Floor on the exact expected NPV (``"min_es"`` only).
     time_limit : float
@@ -928,11 +974,11 @@ def optimise_retention(
     >>> opt.spend <= 100_000, opt.gap <= 1e-6 * abs(opt.value) + 1.0
     (True, True)
     """
-    lam, lev, floor = _check_common(objective, risk_aversion, level, npv_floor)
+    lam, lev, floor = _check_common(objective, risk_aversion, level, npv_floor, risk)
     b = _scenario_budget(futures, budget)
     t0 = time.perf_counter()
     sol = _solve(futures, b, objective=objective, risk_aversion=lam, level=lev,
-                 npv_floor=floor, time_limit=time_limit, mip_rel_gap=mip_rel_gap)
+                 npv_floor=floor, time_limit=time_limit, mip_rel_gap=mip_rel_gap, risk=risk)
     total = time.perf_counter() - t0
     if sol.choice is None:
         if sol.status == 2:
@@ -942,12 +988,12 @@ def optimise_retention(
         raise AssumptionError(msg, field="time_limit")
     alloc = futures.allocation(sol.choice, label="optimised")
     e = futures.expected_npv(alloc)
-    es = expected_shortfall(futures.loss(alloc), lev)
+    es = expected_shortfall(futures.loss(alloc, risk), lev)
     value = es if objective == "min_es" else e - lam * es
     gap = max(sol.fun - sol.dual_bound, 0.0) if np.isfinite(sol.dual_bound) else math.inf
     return RetentionOptimum(
         allocation=alloc, futures=futures, budget=b, objective=objective, risk_aversion=lam,
-        level=lev, npv_floor=floor, value=float(value), expected_npv=e, es=float(es),
+        level=lev, risk=risk, npv_floor=floor, value=float(value), expected_npv=e, es=float(es),
         spend=futures.spend_of(alloc), gap=float(gap),
         relative_gap=float(gap / max(abs(value), 1e-300)), solver_gap=sol.mip_gap,
         status="optimal" if sol.status == 0 else "time limit",
@@ -960,8 +1006,8 @@ def optimise_retention(
 
 
 def _objective_of(fut: RetentionFutures, c: IntArray, objective: Objective, lam: float,
-                  level: float) -> float:
-    es = expected_shortfall(fut.loss(c), level)
+                  level: float, risk: Risk) -> float:
+    es = expected_shortfall(fut.loss(c, risk), level)
     return -es if objective == "min_es" else fut.expected_npv(c) - lam * es
 
 
@@ -1006,6 +1052,7 @@ def simple_rules(
     objective: Objective = "mean_es",
     risk_aversion: float = 1.0,
     level: float = 0.95,
+    risk: Risk = "churn",
 ) -> dict[str, Allocation]:
     """The allocations a strategist would make without an optimiser, at the same budget.
 
@@ -1036,7 +1083,7 @@ def simple_rules(
     >>> sorted(simple_rules(fut, 100_000))
     ['pro rata', 'top-k by key-account score (KAM)', 'top-k by revenue (KAM)']
     """
-    lam, lev, _ = _check_common(objective, risk_aversion, level, None)
+    lam, lev, _ = _check_common(objective, risk_aversion, level, None, risk)
     b = _scenario_budget(futures, budget)
     pf = futures.scenario.portfolio
     rev = np.asarray(pf.revenue, dtype=np.float64)[futures.positions]
@@ -1051,7 +1098,7 @@ def simple_rules(
             c = _greedy(futures, b, order.astype(np.int64), np.full(futures.n_accounts, j))
             if c is None:
                 continue
-            v = _objective_of(futures, c, objective, lam, lev)
+            v = _objective_of(futures, c, objective, lam, lev, risk)
             if best is None or v > best[0]:
                 best = (v, f"{label} ({futures.plan_names[j]})", c)
         if best is not None:
@@ -1083,6 +1130,7 @@ def evaluate_allocations(
     *,
     level: float = 0.95,
     risk_aversion: float = 1.0,
+    risk: Risk = "churn",
     reference: str | None = None,
 ) -> pd.DataFrame:
     """Expected NPV and ES of allocations on a set of futures, with Monte Carlo errors.
@@ -1097,6 +1145,8 @@ def evaluate_allocations(
         ES level.
     risk_aversion : float
         ``lambda`` of the ``objective`` column ``E[NPV] - lambda ES``.
+    risk : {"churn", "npv"}
+        What the ES is of (see :meth:`RetentionFutures.loss`).
     reference : str, optional
         Label that the difference columns compare against (default: the first).
 
@@ -1138,7 +1188,7 @@ def evaluate_allocations(
                               field="reference")
     s_n = futures.n_paths
     npv = np.vstack([futures.npv(a) for a in items])
-    loss = futures.reference - npv
+    loss = np.vstack([futures.loss(a, risk) for a in items])
     psi = np.vstack([_es_influence(x, level) for x in loss])
     k = labels.index(ref)
     exp = np.array([futures.expected_npv(a) for a in items])
@@ -1229,6 +1279,7 @@ def plan_retention(
     objective: Objective = "mean_es",
     risk_aversion: float = 1.0,
     level: float = 0.95,
+    risk: Risk = "churn",
     npv_floor: float | None = None,
     tactics: Sequence[Tactic] = DEFAULT_TACTICS,
     time_limit: float = 60.0,
@@ -1258,17 +1309,18 @@ def plan_retention(
     ss_fit, ss_eval = np.random.SeedSequence(seed).spawn(2)
     fut = retention_futures(scenario, plans, n_paths=n_paths, rng=ss_fit, tactics=tactics)
     opt = optimise_retention(fut, budget, objective=objective, risk_aversion=risk_aversion,
-                             level=level, npv_floor=npv_floor, time_limit=time_limit,
-                             mip_rel_gap=mip_rel_gap)
+                             level=level, risk=risk, npv_floor=npv_floor,
+                             time_limit=time_limit, mip_rel_gap=mip_rel_gap)
     rules = simple_rules(fut, opt.budget, objective=objective, risk_aversion=risk_aversion,
-                         level=level)
+                         level=level, risk=risk)
     fresh = retention_futures(scenario, fut.plans, n_paths=n_eval_paths, rng=ss_eval,
                               tactics=tactics)
     allocs = {"optimised": opt.allocation, **rules}
     fresh_allocs = {k: fresh.allocation(a.choice, label=k) for k, a in allocs.items()}
-    ins = evaluate_allocations(fut, allocs, level=level, risk_aversion=opt.risk_aversion)
+    ins = evaluate_allocations(fut, allocs, level=level, risk_aversion=opt.risk_aversion,
+                               risk=risk)
     oos = evaluate_allocations(fresh, fresh_allocs, level=level,
-                               risk_aversion=opt.risk_aversion)
+                               risk_aversion=opt.risk_aversion, risk=risk)
     return RetentionStudy(optimum=opt, rules=rules, fresh=fresh, in_sample=ins,
                           out_of_sample=oos, seed=seed)
 
@@ -1332,6 +1384,8 @@ def retention_frontier(
     objective: Objective = "mean_es",
     risk_aversion: float = 1.0,
     level: float = 0.95,
+    risk: Risk = "churn",
+    npv_floor: float | None = None,
     time_limit: float = 60.0,
     mip_rel_gap: float = 1e-6,
 ) -> RetentionFrontier:
@@ -1347,7 +1401,7 @@ def retention_frontier(
         Amounts to sweep (default: nine from 0 to twice ``budget.amount``).
     risk_aversions : sequence of float, optional
         Sweep ``lambda`` at ``budget.amount`` instead.
-    objective, risk_aversion, level, time_limit, mip_rel_gap
+    objective, risk_aversion, level, risk, npv_floor, time_limit, mip_rel_gap
         As :func:`optimise_retention`.
 
     Returns
@@ -1373,7 +1427,7 @@ def retention_frontier(
     >>> bool(fr.points.objective.is_monotonic_increasing)
     True
     """
-    lam, lev, _ = _check_common(objective, risk_aversion, level, None)
+    lam, lev, floor = _check_common(objective, risk_aversion, level, npv_floor, risk)
     b = _scenario_budget(futures, budget)
     if budgets is not None and risk_aversions is not None:
         raise AssumptionError("sweep either budgets or risk_aversions, not both",
@@ -1383,7 +1437,7 @@ def retention_frontier(
     if risk_aversions is not None:
         for lam_k in sorted(float(x) for x in risk_aversions):
             opt = optimise_retention(futures, b, objective="mean_es", risk_aversion=lam_k,
-                                     level=lev, time_limit=time_limit,
+                                     level=lev, risk=risk, time_limit=time_limit,
                                      mip_rel_gap=mip_rel_gap)
             allocs.append(replace(opt.allocation, label=f"lambda {lam_k:g}"))
             rows.append({"budget": b.amount, "risk_aversion": lam_k, "objective": opt.value,
@@ -1401,16 +1455,17 @@ def retention_frontier(
         bk = b.with_amount(amount)
         try:
             opt = optimise_retention(futures, bk, objective=objective, risk_aversion=lam,
-                                     level=lev, time_limit=time_limit,
-                                     mip_rel_gap=mip_rel_gap)
+                                     level=lev, risk=risk, npv_floor=floor,
+                                     time_limit=time_limit, mip_rel_gap=mip_rel_gap)
         except AssumptionError as e:
-            if e.field in ("budget.amount", "budget.force_in"):
+            if e.field in ("budget.amount", "budget.force_in", "npv_floor"):
                 continue
             raise
         c, value, carried = opt.allocation.choice, opt.value, False
-        if prev is not None and prev[0] > value:
+        sign = -1.0 if objective == "min_es" else 1.0  # min_es: lower ES is better
+        if prev is not None and sign * prev[0] > sign * value:
             c, value, carried = prev[1], prev[0], True
-        es = expected_shortfall(futures.loss(c), lev)
+        es = expected_shortfall(futures.loss(c, risk), lev)
         allocs.append(futures.allocation(c, label=f"budget {amount:,.0f}"))
         rows.append({"budget": amount, "risk_aversion": lam, "objective": value,
                      "expected_npv": futures.expected_npv(c), "es": float(es),
@@ -1427,6 +1482,7 @@ def retention_budget_table(
     rng: np.random.Generator | int | None = None,
     risk_aversion: float = 1.0,
     level: float = 0.95,
+    risk: Risk = "churn",
     time_limit: float = 60.0,
 ) -> pd.DataFrame:
     """"Where the retention budget goes": the optimised plan per account, for reports.
@@ -1457,7 +1513,7 @@ def retention_budget_table(
     True
     """
     fut = retention_futures(scenario, None, n_paths=n_paths, rng=rng)
-    opt = optimise_retention(fut, None, risk_aversion=risk_aversion, level=level,
+    opt = optimise_retention(fut, None, risk_aversion=risk_aversion, level=level, risk=risk,
                              time_limit=time_limit)
     table = opt.to_frame()
     table.attrs.update({"budget": opt.budget.amount, "spend": opt.spend,

@@ -53,7 +53,7 @@ def small():
     return retention_futures(sc, MENU, n_paths=300, rng=5)
 
 
-def _brute_force(fut, budget, *, objective, lam=0.0, level=0.9, floor=None):
+def _brute_force(fut, budget, *, objective, lam=0.0, level=0.9, floor=None, risk="churn"):
     n, nplans = fut.n_accounts, fut.n_plans
     choices = np.array(list(itertools.product(range(nplans), repeat=n)))
     rows = np.arange(n)
@@ -69,7 +69,7 @@ def _brute_force(fut, budget, *, objective, lam=0.0, level=0.9, floor=None):
     lost = sum(fut.lost[:, i, choices[:, i]] for i in range(n))  # (S, allocations)
     kept = fut.full[rows, choices].sum(axis=1) - used @ fut.fixed_npv
     npv = fut.other[:, None] + kept[None, :] - lost
-    loss = fut.reference - npv
+    loss = fut.reference - npv if risk == "npv" else fut.other_full - fut.other[:, None] + lost
     idx = np.flatnonzero(ok)
     es = np.array([expected_shortfall(loss[:, k], level) for k in idx])
     value = es if objective == "min_es" else exp[idx] - lam * es
@@ -77,11 +77,13 @@ def _brute_force(fut, budget, *, objective, lam=0.0, level=0.9, floor=None):
     return choices[idx[best]], float(value[best])
 
 
-@pytest.mark.parametrize("lam", [0.0, 0.5, 2.0])
-def test_milp_equals_brute_force_mean_es(small, lam):
+@pytest.mark.parametrize(("lam", "risk"), [(0.0, "churn"), (0.5, "churn"), (2.0, "churn"),
+                                           (0.5, "npv"), (3.0, "npv")])
+def test_milp_equals_brute_force_mean_es(small, lam, risk):
     budget = RetentionBudget(amount=150_000, caps={"standard KAM": 3})
-    choice, best = _brute_force(small, budget, objective="mean_es", lam=lam)
-    opt = optimise_retention(small, budget, risk_aversion=lam, level=0.9, mip_rel_gap=1e-9)
+    choice, best = _brute_force(small, budget, objective="mean_es", lam=lam, risk=risk)
+    opt = optimise_retention(small, budget, risk_aversion=lam, level=0.9, risk=risk,
+                             mip_rel_gap=1e-9)
     assert opt.status == "optimal"
     assert opt.value == pytest.approx(best, rel=1e-7, abs=1e-3)
     np.testing.assert_array_equal(opt.allocation.choice, choice)
@@ -89,13 +91,14 @@ def test_milp_equals_brute_force_mean_es(small, lam):
     assert 0 <= opt.gap <= 1e-6 * abs(opt.value)
 
 
-def test_milp_equals_brute_force_min_es_with_floor(small):
+@pytest.mark.parametrize("risk", ["churn", "npv"])
+def test_milp_equals_brute_force_min_es_with_floor(small, risk):
     budget = RetentionBudget(amount=200_000)
     free = small.expected_npv(np.zeros(small.n_accounts, dtype=int))
     floor = free - 40_000  # allow some mean to be traded for tail protection
-    choice, best = _brute_force(small, budget, objective="min_es", floor=floor)
+    choice, best = _brute_force(small, budget, objective="min_es", floor=floor, risk=risk)
     opt = optimise_retention(small, budget, objective="min_es", npv_floor=floor, level=0.9,
-                             mip_rel_gap=1e-9)
+                             risk=risk, mip_rel_gap=1e-9)
     assert opt.value == pytest.approx(best, rel=1e-7)
     np.testing.assert_array_equal(opt.allocation.choice, choice)
     assert opt.expected_npv >= floor - 1e-6
@@ -127,6 +130,9 @@ def test_exact_expectation_agrees_with_monte_carlo(small):
     assert abs(row.mc_mean - row.expected_npv) < 4 * row.mc_se  # 4 SE: fixed seed
     # the ES error is the influence-function error of kamsim.risk
     assert row.es_se == pytest.approx(es_standard_error(fut.loss(alloc), 0.9), rel=1e-9)
+    # the two loss measures differ by the plans' deterministic part only
+    d = fut.loss(alloc, "npv") - fut.loss(alloc, "churn")
+    np.testing.assert_allclose(d, d[0], rtol=0, atol=1e-6 * abs(d[0]))
 
 
 def test_frontier_is_monotone_in_budget(small):
@@ -290,3 +296,41 @@ def test_round_trips():
     b = RetentionBudget(amount=1e5, caps={"x": 2}, force_in=["A"], fixed={"B": "x"})
     assert RetentionBudget.from_dict(b.to_dict()) == b
     assert RetentionBudget.from_dict(250_000) == RetentionBudget(amount=250_000)
+
+
+# ---------------------------------------------------------------------------------------
+# the YAML form
+
+
+def test_sample_scenario_names_plans_and_a_budget():
+    from tests.conftest import DATA
+
+    sc = Scenario.from_yaml(DATA / "sample_scenario.yaml")
+    assert sc.plans is not None
+    assert sc.budget is not None
+    assert sc.plans.names == ("none", "standard KAM", "dedicated team", "price concession 2 %")
+    assert sc.budget.amount == 400_000
+    assert Scenario.from_dict(sc.to_dict(), portfolio=sc.portfolio) == sc
+    fut = retention_futures(sc, n_paths=2000, rng=1)
+    assert fut.n_accounts == 30
+    # a real trade-off: some plans pay on average for some accounts, not for others
+    gain = fut.expected - fut.expected[:, [0]]
+    assert (gain[:, 1:] > 0).any()
+    assert (gain[:, 1:] < 0).any()
+    opt = optimise_retention(fut)
+    assert 0 < opt.spend <= 400_000
+    assert 0 < (opt.allocation.choice != 0).sum() < 30
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    ({"budget": -1}, r"budget\.amount: must be >= 0"),
+    ({"budget": {"amount": 1, "caps": {"gold": 1}}}, r"budget\.caps: unknown plan"),
+    ({"plans": {"tiers": ["vip"], "menu": [{"name": "x"}]}}, r"plans\.tiers: unknown tier"),
+    ({"plans": {"menu": [{"name": "x", "cost": 1}]}}, r"plans\.menu\[0\]: plan: unknown"),
+    ({"plans": None, "budget": 5}, r"budget: a retention budget needs a menu of plans"),
+])
+def test_bad_yaml_plans_name_the_field(sample, change, match):
+    d = {"horizon_months": 24, "churn": {"correlation": 0.1},
+         "plans": {"menu": [{"name": "KAM", "monthly_cost": 1000}]}, "budget": 1e5} | change
+    with pytest.raises(AssumptionError, match=match):
+        Scenario.from_dict(d, portfolio=sample)
