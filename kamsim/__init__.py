@@ -40,6 +40,7 @@ from kamsim.exact import (
     vasicek_ppf,
 )
 from kamsim.exceptions import AssumptionError, InputDataError, KamsimError
+from kamsim.plans import PlanOverride, RetentionBudget, RetentionPlan, RetentionPlans
 from kamsim.portfolio import CANONICAL_COLUMNS, Portfolio, from_ledger, read_accounts
 from kamsim.pricing import (
     EfficiencyGains,
@@ -61,6 +62,14 @@ from kamsim.replacement import (
     required_capacity,
     survival_curve,
     with_certain_loss,
+)
+from kamsim.retention import (
+    optimise_retention,
+    plan_retention,
+    retention_budget_table,
+    retention_frontier,
+    retention_futures,
+    simple_rules,
 )
 from kamsim.risk import expected_shortfall, value_at_risk
 from kamsim.scenario import ChurnAssumptions, Scenario
@@ -108,11 +117,15 @@ __all__ = [
     "MissingCriterionWarning",
     "Parameter",
     "PartialChurnEstimate",
+    "PlanOverride",
     "Portfolio",
     "PricingAssumptions",
     "RebateSchedule",
     "ReplacementAssumptions",
     "ReplacementTimeline",
+    "RetentionBudget",
+    "RetentionPlan",
+    "RetentionPlans",
     "RetentionResponse",
     "Scenario",
     "ScenarioComparison",
@@ -148,14 +161,20 @@ __all__ = [
     "loss_distribution_from_arrays",
     "major_customers",
     "optimal_pass_through",
+    "optimise_retention",
     "partial_churn_from_ledger",
     "pass_through_breakdown",
+    "plan_retention",
     "read_accounts",
     "recovery_summary",
     "replacement_parameters",
     "replacement_timeline",
     "required_capacity",
+    "retention_budget_table",
+    "retention_frontier",
+    "retention_futures",
     "risk_contributions",
+    "simple_rules",
     "simulate",
     "survival_curve",
     "tornado",
