@@ -54,18 +54,19 @@ Journal of Interactive Marketing 23(1), 61-69 (contractual vs non-contractual ch
 from __future__ import annotations
 
 import logging
-import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from kamsim._tables import dayfirst_of, is_missing, parse_dates, read_table, table_rows
 from kamsim.exceptions import AssumptionError, InputDataError
 from kamsim.portfolio import Portfolio, ledger_lines
-from kamsim.portfolio import parse_dates as _to_datetime
 
 __all__ = [
     "CHURN_MODELS",
@@ -76,6 +77,7 @@ __all__ = [
     "histories_from_ledger",
     "history_from_durations",
     "partial_churn_from_ledger",
+    "read_history",
     "validate_history",
 ]
 
@@ -108,28 +110,21 @@ def _examples(values: Sequence[Any], limit: int = 5) -> str:
     return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
 
 
-def _is_blank(v: Any) -> bool:
-    if v is None or v is pd.NaT:
-        return True
-    if isinstance(v, float) and math.isnan(v):
-        return True
-    return isinstance(v, str) and v.strip() == ""
-
-
-def _parse_dates(col: pd.Series, name: str, *, required: bool) -> pd.Series:
+def _parse_dates(col: pd.Series, name: str, *, required: bool, dayfirst: bool | None,
+                 path: str | None, rows: npt.NDArray[np.int64]) -> pd.Series:
     raw = col.astype(object)
-    blank = raw.map(_is_blank).to_numpy(dtype=bool)
-    parsed = _to_datetime(raw.where(~blank, None))
+    blank = np.array([is_missing(v) for v in raw.tolist()], dtype=bool)
+    parsed = parse_dates(col, dayfirst=dayfirst, column=name, path=path, rows=rows)
     bad = parsed.isna().to_numpy() & ~blank
     if bad.any():
         raise InputDataError(
-            f"has {int(bad.sum())} unparseable date(s): "
-            f"{_examples(raw[bad].tolist())}; write dates as YYYY-MM-DD",
-            column=name, rows=_rows(bad))
+            f"has {int(bad.sum())} unparseable date(s): {_examples(raw[bad].tolist())}",
+            path=path, column=name, rows=rows[bad].tolist(),
+            fix="write dates as YYYY-MM-DD (Excel date cells and serial numbers work too)")
     if required and blank.any():
         raise InputDataError(f"has {int(blank.sum())} missing date(s); every account needs "
-                             "one", column=name, rows=_rows(blank))
-    return parsed
+                             "one", path=path, column=name, rows=rows[blank].tolist())
+    return parsed.reset_index(drop=True)
 
 
 def _as_of(as_of: str | pd.Timestamp | None) -> pd.Timestamp:
@@ -151,6 +146,9 @@ def validate_history(
     churned: str | None = None,
     covariates: Sequence[str] = (),
     as_of: str | pd.Timestamp | None = None,
+    dayfirst: bool | None = None,
+    path: str | None = None,
+    rows: npt.ArrayLike | None = None,
 ) -> pd.DataFrame:
     """Check an account history table and compute durations and censoring.
 
@@ -170,6 +168,13 @@ def validate_history(
     as_of : date-like, optional
         Observation date: the day the history was extracted. Default: today. Dates after
         it are errors ("in the future").
+    dayfirst : bool, optional
+        Read ``01/02/2024``-style dates day first (True) or month first (False); by
+        default decided from each whole date column (see
+        :func:`kamsim.portfolio.parse_dates`), and refused when it cannot be.
+    path, rows : optional
+        The file the history came from and the spreadsheet rows of its records, for
+        messages (:func:`read_history` passes them).
 
     Returns
     -------
@@ -201,22 +206,24 @@ def validate_history(
     """
     if not isinstance(history, pd.DataFrame):
         msg = f"history must be a pandas DataFrame, got {type(history).__name__}"
-        raise InputDataError(msg)
+        raise InputDataError(msg, path=path)
     if history.shape[0] == 0:
         msg = "history holds no accounts"
-        raise InputDataError(msg)
+        raise InputDataError(msg, path=path)
     needed = [account_id, start, end, *([churned] if churned else []), *covariates]
     missing = [c for c in needed if c not in history.columns]
     if missing:
         msg = (f"history is missing column(s) {missing}; found "
                f"{[str(c) for c in history.columns]}")
-        raise InputDataError(msg)
+        raise InputDataError(msg, path=path)
     ts_as_of = _as_of(as_of)
+    rws = (table_rows(history.shape[0]) if rows is None
+           else np.asarray(rows, dtype=np.int64))
     ids_raw = history[account_id].astype(object)
-    blank_id = ids_raw.map(_is_blank).to_numpy(dtype=bool)
+    blank_id = np.array([is_missing(v) for v in ids_raw.tolist()], dtype=bool)
     if blank_id.any():
         raise InputDataError(f"has {int(blank_id.sum())} empty account id(s)",
-                             column=account_id, rows=_rows(blank_id))
+                             path=path, column=account_id, rows=rws[blank_id].tolist())
     ids = ids_raw.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer()
                       else str(v).strip())
     dup = ids.duplicated(keep=False).to_numpy()
@@ -224,34 +231,43 @@ def validate_history(
         raise InputDataError(
             f"duplicate account id(s): {_examples(sorted(set(ids[dup])))}; give each "
             "account one row (its first start and last end)",
-            column=account_id, rows=_rows(dup))
-    s = _parse_dates(history[start], start, required=True)
-    e = _parse_dates(history[end], end, required=False)
+            path=path, column=account_id, rows=rws[dup].tolist())
+    if dayfirst is None:  # one file writes its dates one way: let each column settle both
+        df_s, df_e = dayfirst_of(history[start]), dayfirst_of(history[end])
+        dayfirst = df_s if df_s is not None else df_e
+    s = _parse_dates(history[start], start, required=True, dayfirst=dayfirst, path=path,
+                     rows=rws)
+    e = _parse_dates(history[end], end, required=False, dayfirst=dayfirst, path=path,
+                     rows=rws)
     before = (e < s).to_numpy()
     if before.any():
         raise InputDataError(
             f"{int(before.sum())} end date(s) before the start date; swap or fix them",
-            column=end, rows=_rows(before))
+            path=path, column=end, rows=rws[before].tolist())
     for name, col in ((start, s), (end, e)):
         future = (col > ts_as_of).to_numpy()
         if future.any():
             raise InputDataError(
                 f"{int(future.sum())} date(s) in the future (after as_of "
                 f"{ts_as_of.date()}); fix them or pass the extraction date as as_of",
-                column=name, rows=_rows(future))
+                path=path, column=name, rows=rws[future].tolist())
     has_end = e.notna().to_numpy()
     if churned is not None:
-        flag_raw = history[churned]
+        words = {"true": True, "false": False, "1": True, "0": False, "yes": True,
+                 "no": False}
+        flag_raw = history[churned].map(
+            lambda v: words.get(v.strip().lower(), v) if isinstance(v, str) else v)
         bad = ~flag_raw.isin([True, False, 0, 1]).to_numpy()
         if bad.any():
             raise InputDataError(f"must be True/False (or 1/0); got "
                                  f"{_examples(flag_raw[bad].tolist())}",
-                                 column=churned, rows=_rows(bad))
+                                 path=path, column=churned, rows=rws[bad].tolist())
         flag = flag_raw.astype(bool).to_numpy()
         no_end = flag & ~has_end
         if no_end.any():
             raise InputDataError("churned account(s) without an end date; give the date "
-                                 "the account left", column=end, rows=_rows(no_end))
+                                 "the account left", path=path, column=end,
+                                 rows=rws[no_end].tolist())
     else:
         flag = has_end
     stop = e.where(e.notna(), ts_as_of)
@@ -268,10 +284,40 @@ def validate_history(
         na = col.isna().to_numpy()
         if na.any():
             raise InputDataError(f"covariate has {int(na.sum())} missing value(s)",
-                                 column=c, rows=_rows(na))
+                                 path=path, column=c, rows=rws[na].tolist())
         out[c] = col.to_numpy()
     out.attrs["as_of"] = ts_as_of
     return out
+
+
+def read_history(
+    path: str | os.PathLike[str],
+    *,
+    sheet: str | int | None = None,
+    dayfirst: bool | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    r"""Read an account history file (CSV or Excel) and validate it.
+
+    The file is read as :func:`kamsim.portfolio.read_accounts` reads accounts (dialect
+    sniffed, byte-order mark, trailing delimiters, Excel dates and serial numbers), ids
+    are kept as text, and the table is checked by :func:`validate_history`, whose keyword
+    arguments (``account_id=``, ``start=``, ``end=``, ``churned=``, ``as_of=``, ...) pass
+    through. Messages name the file and its spreadsheet rows.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "history.csv"
+    >>> _ = p.write_text("account_id;start_date;end_date\n007;13/01/2020;\n"
+    ...                  "008;02/03/2020;01/02/2021\n")
+    >>> h = read_history(p, as_of="2022-01-01")
+    >>> h["account_id"].tolist(), h["end_date"].dt.strftime("%Y-%m-%d").tolist()
+    (['007', '008'], [nan, '2021-02-01'])
+    """
+    table = read_table(Path(path), sheet=sheet, what="history file")
+    return validate_history(table.frame, dayfirst=dayfirst, path=str(path), rows=table.rows,
+                            **kwargs)
 
 
 def history_from_durations(
@@ -852,14 +898,15 @@ def fit_churn(
 
 
 def _ledger_lines(ledger: pd.DataFrame, customer: str, date: str, amount: str | None,
-                  quantity: str | None, unit_price: str | None) -> pd.DataFrame:
+                  quantity: str | None, unit_price: str | None,
+                  dayfirst: bool | None = None) -> pd.DataFrame:
     """Order lines (customer, date, money) of a ledger; returns, credits, blanks dropped.
 
     Parsing and checks are :func:`kamsim.portfolio.ledger_lines`, shared with
     :func:`kamsim.portfolio.from_ledger`.
     """
     lines = ledger_lines(ledger, customer=customer, date=date, amount=amount,
-                         quantity=quantity, unit_price=unit_price)
+                         quantity=quantity, unit_price=unit_price, dayfirst=dayfirst)
     keep = (lines["account_id"] != "") & (lines["money"] > 0)
     return lines.loc[keep].reset_index(drop=True)
 
@@ -874,6 +921,7 @@ def histories_from_ledger(
     unit_price: str | None = None,
     inactivity_days: int = 365,
     as_of: str | pd.Timestamp | None = None,
+    dayfirst: bool | None = None,
 ) -> pd.DataFrame:
     """Account histories from a transaction ledger, by an inactivity rule.
 
@@ -903,6 +951,8 @@ def histories_from_ledger(
         Days without an order after which an account counts as churned (> 0).
     as_of : date-like, optional
         Observation date; default the day after the last ledger date.
+    dayfirst : bool, optional
+        Day-first (True) or month-first (False) dates; default: from the date column.
 
     Returns
     -------
@@ -924,7 +974,7 @@ def histories_from_ledger(
     if not isinstance(inactivity_days, int | np.integer) or inactivity_days <= 0:
         raise AssumptionError(f"must be a whole number of days > 0, got {inactivity_days!r}",
                               field="inactivity_days")
-    lines = _ledger_lines(ledger, customer, date, amount, quantity, unit_price)
+    lines = _ledger_lines(ledger, customer, date, amount, quantity, unit_price, dayfirst)
     if lines.empty:
         msg = "the ledger has no order lines (customer and positive amount)"
         raise InputDataError(msg)
@@ -1019,6 +1069,7 @@ def partial_churn_from_ledger(
     period_months: int = 12,
     threshold: float = 0.2,
     as_of: str | pd.Timestamp | None = None,
+    dayfirst: bool | None = None,
 ) -> PartialChurnEstimate:
     """Calibrate partial churn from period-over-period revenue drops (share of wallet).
 
@@ -1045,7 +1096,7 @@ def partial_churn_from_ledger(
                               f"{period_months!r}", field="period_months")
     if not 0 < threshold < 1:
         raise AssumptionError(f"must be in (0, 1), got {threshold!r}", field="threshold")
-    lines = _ledger_lines(ledger, customer, date, amount, quantity, unit_price)
+    lines = _ledger_lines(ledger, customer, date, amount, quantity, unit_price, dayfirst)
     end_ts = (pd.Timestamp(lines["date"].max()).normalize() + pd.Timedelta(days=1)
               if as_of is None else _as_of(as_of))
     mid = end_ts - pd.DateOffset(months=int(period_months))

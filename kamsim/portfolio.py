@@ -11,6 +11,7 @@ account is row 2, whatever the source (CSV, Excel or DataFrame).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import math
@@ -26,6 +27,17 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from kamsim._tables import (
+    CellError,
+    NumberFormat,
+    UncachedFormula,
+    detect_number_format,
+    is_missing,
+    parse_dates,
+    parse_numbers,
+    read_table,
+    table_rows,
+)
 from kamsim.exceptions import InputDataError
 
 __all__ = [
@@ -93,13 +105,8 @@ CANONICAL_COLUMNS: dict[str, ColumnSpec] = {
     "sales_unit": ColumnSpec("text", "text", "Unit the account buys in (piece, carton, ...)."),
 }
 
-_TRUE = {"true", "yes", "y", "1", "t"}
-_FALSE = {"false", "no", "n", "0", "f"}
-
-
-def _row_numbers(mask: npt.NDArray[np.bool_]) -> list[int]:
-    """Spreadsheet row numbers (header = row 1) of the True entries of ``mask``."""
-    return [int(i) + 2 for i in np.flatnonzero(mask)]
+_TRUE = {"true", "yes", "y", "1", "t", "wahr", "vrai", "ja", "oui", "si", "sí"}
+_FALSE = {"false", "no", "n", "0", "f", "falsch", "faux", "nein", "non"}
 
 
 def _examples(values: Iterable[Any], limit: int = 5) -> str:
@@ -108,70 +115,27 @@ def _examples(values: Iterable[Any], limit: int = 5) -> str:
     return shown + (f", ... ({len(vals)} in all)" if len(vals) > limit else "")
 
 
-def _parse_numeric(
-    col: pd.Series,
-    name: str,
-    *,
-    path: str | None,
-    decimal: str,
-    thousands: str | None,
-) -> FloatArray:
-    """Parse one column to float64, naming every value that is not a number."""
-    if pd.api.types.is_bool_dtype(col.dtype):
-        raise InputDataError(
-            "holds true/false values; expected numbers", path=path, column=name
-        )
-    if pd.api.types.is_numeric_dtype(col.dtype):
-        out = col.to_numpy(dtype=np.float64, na_value=np.nan)
-    else:
-        raw = col.astype(object)
-        text = raw.map(lambda v: v.strip() if isinstance(v, str) else v)
-        is_str = text.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
-        cleaned = text.copy()
-        if is_str.any():
-            s = text[is_str].astype(str)
-            if thousands:
-                s = s.str.replace(thousands, "", regex=False)
-            if decimal != ".":
-                s = s.str.replace(decimal, ".", regex=False)
-            s = s.mask(s == "")
-            cleaned[is_str] = s
-        out = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64)
-        bad = np.isnan(out) & text.map(lambda v: isinstance(v, str) and v != "").to_numpy(
-            dtype=bool
-        )
-        if bad.any():
-            hint = ""
-            if decimal == "." and text[bad].astype(str).str.contains(",").any():
-                hint = "; for numbers like '1.234,56' pass decimal=',' and thousands='.'"
-            raise InputDataError(
-                f"holds text where a number is expected: {_examples(text[bad])}{hint}",
-                path=path,
-                column=name,
-                rows=_row_numbers(bad),
-            )
-    nan = np.isnan(out)
-    if nan.any():
-        raise InputDataError(
-            f"has {int(nan.sum())} missing value(s); fill them, or leave the column out "
-            "if it does not apply",
-            path=path,
-            column=name,
-            rows=_row_numbers(nan),
-        )
-    inf = np.isinf(out)
-    if inf.any():
-        raise InputDataError(
-            "holds infinite values; every value must be a finite number",
-            path=path,
-            column=name,
-            rows=_row_numbers(inf),
-        )
+def _number_columns(df: pd.DataFrame) -> list[str]:
+    """Canonical numeric columns of a table with canonical names."""
+    out = []
+    for c in df.columns:
+        spec = CANONICAL_COLUMNS.get(str(c))
+        if (spec is not None and spec.kind == "float") or str(c).startswith(LINE_PREFIX):
+            out.append(str(c))
     return out
 
 
+def _number_format(df: pd.DataFrame, cols: list[str], rows: npt.NDArray[np.int64], *,
+                   path: str | None, decimal: str | None, thousands: str | None
+                   ) -> NumberFormat:
+    text_cols = {c: (df[c], rows) for c in cols
+                 if not pd.api.types.is_numeric_dtype(df[c].dtype)
+                 and not pd.api.types.is_bool_dtype(df[c].dtype)}
+    return detect_number_format(text_cols, decimal=decimal, thousands=thousands, path=path)
+
+
 def _check_bounds(values: FloatArray, name: str, spec: ColumnSpec, path: str | None,
-                  ids: npt.NDArray[np.object_]) -> None:
+                  ids: npt.NDArray[np.object_], rows: npt.NDArray[np.int64]) -> None:
     bad = np.zeros(values.shape, dtype=bool)
     rule: list[str] = []
     if spec.lower is not None:
@@ -187,12 +151,22 @@ def _check_bounds(values: FloatArray, name: str, spec: ColumnSpec, path: str | N
             f"{name} must be {' and '.join(rule)} ({spec.unit})",
             path=path,
             column=name,
-            rows=_row_numbers(bad),
+            rows=rows[bad].tolist(),
+            fix=_BOUND_FIX.get(name),
         )
 
 
-def _parse_bool(col: pd.Series, name: str, path: str | None) -> npt.NDArray[np.bool_]:
+_BOUND_FIX = {
+    "gross_margin": "give margins as fractions of revenue (35 % as 0.35)",
+    "churn_prob": "give annual probabilities as fractions (8 % as 0.08)",
+}
+
+
+def _parse_bool(col: pd.Series, name: str, path: str | None,
+                rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
     def conv(v: Any) -> bool | None:
+        if is_missing(v):
+            return None
         if isinstance(v, bool | np.bool_):
             return bool(v)
         if isinstance(v, int | np.integer) and v in (0, 1):
@@ -215,40 +189,73 @@ def _parse_bool(col: pd.Series, name: str, path: str | None) -> npt.NDArray[np.b
             "use true/false, yes/no or 1/0",
             path=path,
             column=name,
-            rows=_row_numbers(bad),
+            rows=rows[bad].tolist(),
         )
     return np.array(parsed, dtype=bool)
 
 
-def _parse_text(col: pd.Series, name: str, path: str | None) -> list[str]:
+def _parse_text(col: pd.Series, name: str, path: str | None,
+                rows: npt.NDArray[np.int64]) -> list[str]:
     vals = col.astype(object).tolist()
-    missing = np.array(
-        [v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str)
-         and v.strip() == "") for v in vals],
-        dtype=bool,
-    )
+    missing = np.array([is_missing(v) for v in vals], dtype=bool)
     if missing.any():
         raise InputDataError(
-            f"has {int(missing.sum())} empty value(s); fill them, or leave the column out",
+            f"has {int(missing.sum())} empty value(s)",
             path=path,
             column=name,
-            rows=_row_numbers(missing),
+            rows=rows[missing].tolist(),
+            fix="fill them, or leave the column out" if name != "account_id"
+            else "give every account an id",
         )
-    return [_id_text(v) if name == "account_id" else str(v).strip() for v in vals]
+    is_id = name == "account_id"
+
+    def odd(v: Any) -> bool:
+        if isinstance(v, CellError | UncachedFormula):
+            return True
+        return is_id and (isinstance(v, bool | np.bool_ | float | np.floating | dt.date
+                                     | dt.time | np.datetime64)
+                          and not (isinstance(v, float | np.floating)
+                                   and float(v).is_integer()))
+
+    bad = np.array([odd(v) for v in vals], dtype=bool)
+    if bad.any():
+        shown = [str(v) if isinstance(v, CellError | UncachedFormula) else v
+                 for v in (vals[i] for i in np.flatnonzero(bad))]
+        what = ("Excel errors or uncalculated formulas" if any(
+            isinstance(v, CellError | UncachedFormula) for v in vals) else
+            "values that are not ids (yes/no values, dates or fractions)")
+        raise InputDataError(
+            f"holds {what}: {_examples(shown)}", path=path, column=name,
+            rows=rows[bad].tolist(), values=shown,
+            fix="type the values (ids as text, e.g. '007')")
+    return [_id_text(v) if is_id else str(v).strip() for v in vals]
 
 
 def _id_text(v: Any) -> str:
     """Account id as text; integral floats (17850.0, from spreadsheets) lose the '.0'."""
     if isinstance(v, float | np.floating) and float(v).is_integer():
         return str(int(v))
+    if isinstance(v, np.integer):
+        return str(int(v))
     return str(v).strip()
 
 
-def _validate_frame(df: pd.DataFrame, *, path: str | None, decimal: str = ".",
-                    thousands: str | None = None) -> pd.DataFrame:
-    """Validate a raw accounts table with canonical column names; return a clean copy."""
+def _validate_frame(df: pd.DataFrame, *, path: str | None, decimal: str | None = None,
+                    thousands: str | None = None,
+                    rows: npt.NDArray[np.int64] | None = None) -> pd.DataFrame:
+    """Validate a raw accounts table with canonical column names; return a clean copy.
+
+    ``rows`` are the spreadsheet rows of the table's records (default: header row 1, data
+    from row 2). Text numbers follow one format, detected from the data (see
+    :func:`kamsim._tables.detect_number_format`) or given as ``decimal``/``thousands``.
+    """
+    if isinstance(df.columns, pd.MultiIndex):
+        raise InputDataError("has column headers on several levels", path=path,
+                             fix="flatten them first, e.g. df.columns = ['_'.join(c) for c "
+                                 "in df.columns]")
     if df.shape[0] == 0:
         raise InputDataError("holds no accounts (the table is empty)", path=path)
+    rows = table_rows(df.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
     cols = [str(c) for c in df.columns]
     dup_cols = sorted({c for c in cols if cols.count(c) > 1})
     if dup_cols:
@@ -258,31 +265,44 @@ def _validate_frame(df: pd.DataFrame, *, path: str | None, decimal: str = ".",
         )
     missing = [c for c, s in CANONICAL_COLUMNS.items() if s.required and c not in cols]
     if missing:
+        index_names = [str(n) for n in df.index.names if n is not None]
+        in_index = [c for c in missing if c in index_names]
+        if in_index:
+            raise InputDataError(
+                f"has {in_index} as the DataFrame's index, not as a column", path=path,
+                fix="call df.reset_index() first")
         raise InputDataError(
-            f"missing required column(s) {missing}; found columns {cols}. If your file uses "
-            "other names, map them, e.g. columns={'Customer': 'account_id', 'Sales': 'revenue'}",
+            f"missing required column(s) {missing}; found columns {cols}",
             path=path,
+            fix="if the table uses other names, map them, e.g. "
+                "columns={'Customer': 'account_id', 'Sales': 'revenue'}",
+            cli_fix="name the header cells account_id and revenue (kamsim report also "
+                    "takes -p column_mapping '{Customer: account_id, Sales: revenue}')",
         )
     df = df.reset_index(drop=True)
     out: dict[str, Any] = {}
-    ids_list = _parse_text(df["account_id"], "account_id", path)
+    fmt = _number_format(df, _number_columns(df), rows, path=path, decimal=decimal,
+                         thousands=thousands)
+    ids_list = _parse_text(df["account_id"], "account_id", path, rows)
     ids = np.array(ids_list, dtype=object)
     seen: dict[str, int] = {}
     dup_rows: list[int] = []
     dup_ids: list[str] = []
     for i, a in enumerate(ids_list):
         if a in seen:
-            dup_rows.extend([seen[a] + 2, i + 2])
+            dup_rows.extend([int(rows[seen[a]]), int(rows[i])])
             dup_ids.append(a)
         else:
             seen[a] = i
     if dup_rows:
         raise InputDataError(
             f"has duplicate account ids {_examples(sorted(set(dup_ids)))}; each account "
-            "must appear once (aggregate transactions with from_ledger)",
+            "must appear once",
             path=path,
             column="account_id",
             rows=sorted(set(dup_rows)),
+            fix="give each account one row (aggregate transaction lines with from_ledger)",
+            cli_fix="give each account one row",
         )
     out["account_id"] = ids_list
     for c in cols:
@@ -291,18 +311,23 @@ def _validate_frame(df: pd.DataFrame, *, path: str | None, decimal: str = ".",
         spec = CANONICAL_COLUMNS.get(c)
         if spec is None and c.startswith(LINE_PREFIX):
             spec = ColumnSpec("float", "currency per year", "product-line revenue", lower=0.0)
-        if spec is None:
-            out[c] = df[c].to_numpy()  # user column: kept untouched
+        if spec is None:  # user column: kept as read (spreadsheet errors as their text)
+            col = df[c]
+            if col.dtype == object:
+                out[c] = np.array([str(v) if isinstance(v, CellError | UncachedFormula)
+                                   else v for v in col.tolist()], dtype=object)
+            else:
+                out[c] = col.to_numpy()
             continue
         match spec.kind:
             case "float":
-                vals = _parse_numeric(df[c], c, path=path, decimal=decimal, thousands=thousands)
-                _check_bounds(vals, c, spec, path, ids)
+                vals = parse_numbers(df[c], c, fmt=fmt, path=path, rows=rows)
+                _check_bounds(vals, c, spec, path, ids, rows)
                 out[c] = vals
             case "bool":
-                out[c] = _parse_bool(df[c], c, path)
+                out[c] = _parse_bool(df[c], c, path, rows)
             case "text" | "id":
-                out[c] = _parse_text(df[c], c, path)
+                out[c] = _parse_text(df[c], c, path, rows)
     total = float(np.sum(out["revenue"]))
     if not total > 0:
         raise InputDataError(
@@ -317,7 +342,7 @@ def _validate_frame(df: pd.DataFrame, *, path: str | None, decimal: str = ".",
             raise InputDataError(
                 "gross_profit exceeds revenue for accounts "
                 f"{_examples(ids[over])}; gross profit is revenue minus cost of sales",
-                path=path, column="gross_profit", rows=_row_numbers(over),
+                path=path, column="gross_profit", rows=rows[over].tolist(),
             )
         if "gross_margin" in out:
             implied = out["revenue"] * out["gross_margin"]
@@ -326,7 +351,7 @@ def _validate_frame(df: pd.DataFrame, *, path: str | None, decimal: str = ".",
                 raise InputDataError(
                     "gross_profit disagrees with revenue * gross_margin for accounts "
                     f"{_examples(ids[off])}; give one of the two columns, or make them agree",
-                    path=path, column="gross_profit", rows=_row_numbers(off),
+                    path=path, column="gross_profit", rows=rows[off].tolist(),
                 )
     frame = pd.DataFrame(out)
     frame.index = pd.RangeIndex(len(frame))
@@ -576,7 +601,7 @@ class Portfolio:
 
 
 def _normalise_header(name: object) -> str:
-    s = str(name).strip()
+    s = str(name).replace("\ufeff", "").replace("\u200b", "").strip()
     key = re.sub(r"[\s\-]+", "_", s.lower())
     if key in CANONICAL_COLUMNS or key.startswith(LINE_PREFIX):
         return key
@@ -585,7 +610,7 @@ def _normalise_header(name: object) -> str:
 
 def _apply_mapping(df: pd.DataFrame, columns: Mapping[str, str] | None,
                    path: str | None) -> pd.DataFrame:
-    df = df.rename(columns={c: str(c).strip() for c in df.columns})
+    df = df.rename(columns={c: str(c).replace("\ufeff", "").strip() for c in df.columns})
     if columns:
         unknown = [k for k in columns if k not in df.columns]
         if unknown:
@@ -617,72 +642,15 @@ def _apply_mapping(df: pd.DataFrame, columns: Mapping[str, str] | None,
     return df
 
 
-def _read_table(path: Path, *, sheet: str | int | None, sep: str | None,
-                encoding: str) -> pd.DataFrame:
-    shown = str(path)
-    if not path.exists():
-        raise InputDataError("file not found", path=shown)
-    if path.is_dir():
-        raise InputDataError("is a directory; give the path of a CSV or Excel file", path=shown)
-    if path.stat().st_size == 0:
-        raise InputDataError("is empty (0 bytes); expected a header row and accounts",
-                             path=shown)
-    suffix = path.suffix.lower()
-    if suffix in {".xlsx", ".xlsm"}:
-        try:
-            book = pd.ExcelFile(path, engine="openpyxl")
-        except Exception as exc:  # openpyxl raises several unrelated types
-            raise InputDataError(f"cannot be read as an Excel workbook ({exc})",
-                                 path=shown) from exc
-        with book:
-            names = [str(s) for s in book.sheet_names]
-            target: str | int = 0 if sheet is None else sheet
-            if isinstance(target, str) and target not in names:
-                raise InputDataError(
-                    f"has no sheet {target!r}; sheets are {names}", path=shown
-                )
-            if isinstance(target, int) and not 0 <= target < len(names):
-                raise InputDataError(
-                    f"has no sheet number {target}; it has {len(names)} sheet(s): {names}",
-                    path=shown,
-                )
-            df = pd.read_excel(book, sheet_name=target, dtype=object)
-        return df
-    if suffix in {".csv", ".txt", ".tsv"}:
-        if sheet is not None:
-            raise InputDataError("sheet= applies to Excel files only", path=shown)
-        delimiter = sep if sep is not None else ("\t" if suffix == ".tsv" else None)
-        try:
-            return pd.read_csv(
-                path, sep=delimiter, dtype=str, keep_default_na=False, encoding=encoding,
-                engine="python" if delimiter is None else "c", skipinitialspace=True,
-            )
-        except UnicodeDecodeError as exc:
-            raise InputDataError(
-                f"is not valid {encoding} text (byte {exc.start}: "
-                f"{exc.object[exc.start:exc.start + 1]!r}); "
-                "save it as UTF-8, or pass encoding='cp1252' (or the file's real encoding)",
-                path=shown,
-            ) from exc
-        except pd.errors.EmptyDataError as exc:
-            raise InputDataError("is empty; expected a header row and accounts",
-                                 path=shown) from exc
-        except pd.errors.ParserError as exc:
-            raise InputDataError(f"is not a well-formed CSV file ({exc})", path=shown) from exc
-    raise InputDataError(
-        f"has an unsupported extension {suffix!r}; use .csv, .tsv, .txt or .xlsx", path=shown
-    )
-
-
 def read_accounts(
     source: str | os.PathLike[str] | pd.DataFrame,
     *,
     columns: Mapping[str, str] | None = None,
     sheet: str | int | None = None,
-    decimal: str = ".",
+    decimal: str | None = None,
     thousands: str | None = None,
     sep: str | None = None,
-    encoding: str = "utf-8",
+    encoding: str | None = None,
 ) -> Portfolio:
     """Read an accounts table (CSV, Excel or DataFrame) into a validated Portfolio.
 
@@ -698,13 +666,18 @@ def read_accounts(
         recognised without a mapping.
     sheet : str or int, optional
         Excel sheet name or 0-based number (default: the first sheet).
-    decimal, thousands : str
+    decimal, thousands : str, optional
         Number format of text cells, e.g. ``decimal=",", thousands="."`` for
-        ``"1.234,56"``.
+        ``"1.234,56"`` (``thousands=""``: no separator). By default detected from the
+        data: every text number of the table must follow one format (decimal point or
+        comma; thousands separated by ``,`` ``.`` space or ``'`` in groups of three), and
+        a table whose numbers can be read two ways (``"1,500"`` alone: 1500 or 1.5) is
+        refused rather than guessed.
     sep : str, optional
-        CSV delimiter; sniffed from the file by default.
-    encoding : str
-        Text encoding of CSV files (default UTF-8).
+        CSV delimiter; by default sniffed from the data (``,`` ``;`` tab ``|``; an Excel
+        ``sep=;`` first line is honoured).
+    encoding : str, optional
+        Text encoding of CSV files (default UTF-8, with or without a byte-order mark).
 
     Returns
     -------
@@ -713,10 +686,20 @@ def read_accounts(
     Raises
     ------
     InputDataError
-        Naming the file, column, spreadsheet rows (header = row 1) and values, for: a
-        missing file, an empty file, a non-UTF-8 file, an unknown sheet, a missing required
-        column, duplicate ids, text in a numeric column, NaN or infinite values, and values
-        out of range (e.g. negative revenue).
+        Naming the file, column, spreadsheet rows (header = row 1) and values, with the
+        fix, for: a missing, empty or binary file, a non-UTF-8 file, a row with more values
+        than the header, an unknown sheet, merged cells, a missing required column,
+        duplicate ids, numbers written in two formats or readable two ways, text, yes/no
+        values, dates, Excel errors or uncalculated formulas in a numeric column, missing
+        or infinite values, and values out of range (e.g. negative revenue).
+
+    Notes
+    -----
+    CSV rows are numbered as the file's lines (the record's first line); Excel rows as
+    the sheet's rows. A trailing delimiter on every line, blank lines and a byte-order
+    mark are handled; Excel ``TRUE``/``FALSE``, dates, ``#DIV/0!`` and formulas saved
+    without results are refused in numeric columns for what they are; ids shown with a
+    ``000`` number format keep their leading zeros.
 
     Examples
     --------
@@ -727,18 +710,23 @@ def read_accounts(
     >>> pf.revenue.tolist()
     [1234.5, 765.5]
     """
+    rows = None
     if isinstance(source, pd.DataFrame):
         path = None
         df = source.copy()
-    else:
+    elif isinstance(source, str | os.PathLike):
         p = Path(source)
         path = str(p)
-        df = _read_table(p, sheet=sheet, sep=sep, encoding=encoding)
-    if decimal == thousands:
+        table = read_table(p, sheet=sheet, sep=sep, encoding=encoding, what="accounts file")
+        df, rows = table.frame, table.rows
+    else:
+        raise InputDataError(f"source must be a file path or a DataFrame, got "
+                             f"{type(source).__name__}")
+    if decimal is not None and decimal == thousands:
         raise InputDataError(f"decimal and thousands separators are both {decimal!r}",
                              path=path)
     df = _apply_mapping(df, columns, path)
-    frame = _validate_frame(df, path=path, decimal=decimal, thousands=thousands)
+    frame = _validate_frame(df, path=path, decimal=decimal, thousands=thousands, rows=rows)
     return Portfolio(frame, source=path, _validated=True)
 
 
@@ -751,23 +739,6 @@ def _slug(text: str) -> str:
     return s or "unnamed"
 
 
-def parse_dates(values: pd.Series) -> pd.Series:
-    """Parse dates: ISO 8601 fast path, other spellings element by element; bad -> NaT.
-
-    Examples
-    --------
-    >>> parse_dates(pd.Series(["2024-01-31", "31 Jan 2024", "soon"])).dt.day.tolist()
-    [31.0, 31.0, nan]
-    """
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return pd.Series(values)
-    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
-    retry = parsed.isna() & values.notna()
-    if retry.any():
-        parsed[retry] = pd.to_datetime(values[retry], errors="coerce", format="mixed")
-    return parsed
-
-
 def ledger_lines(
     ledger: pd.DataFrame,
     *,
@@ -778,6 +749,8 @@ def ledger_lines(
     unit_price: str | None = None,
     extra: Iterable[str] = (),
     path: str | None = None,
+    rows: npt.NDArray[np.int64] | None = None,
+    dayfirst: bool | None = None,
 ) -> pd.DataFrame:
     """Every line of a ledger as ``account_id`` (text, ``""`` when blank), ``date``, ``money``.
 
@@ -786,11 +759,17 @@ def ledger_lines(
     ``quantity * unit_price``; ids are written as in :func:`read_accounts` (integral
     floats such as ``17850.0`` lose the ``.0``). Nothing is dropped here.
 
+    Amounts follow one number format, detected from the data as in :func:`read_accounts`;
+    dates are parsed one way for the whole column (:func:`parse_dates`: ISO text, Excel
+    serial numbers, day-first or month-first decided from the column, ``dayfirst`` to
+    force it). ``rows`` are the spreadsheet rows of the lines (default: from row 2).
+
     Raises
     ------
     InputDataError
-        Missing columns (including ``extra`` ones), missing or non-numeric amounts and
-        unparseable dates, naming the column and spreadsheet rows.
+        Missing columns (including ``extra`` ones), missing or non-numeric amounts,
+        unparseable dates and date columns that mix or leave open the day/month order,
+        naming the column and spreadsheet rows.
 
     Examples
     --------
@@ -814,22 +793,30 @@ def ledger_lines(
             f"ledger is missing column(s) {missing}; found {[str(c) for c in ledger.columns]}",
             path=path,
         )
+    rows = table_rows(ledger.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+    num_cols = [quantity, unit_price] if quantity is not None and unit_price is not None \
+        else [amount]
+    if amount is None and quantity is None:
+        raise InputDataError("give amount=, or quantity= and unit_price=", path=path)
+    fmt = detect_number_format(
+        {c: (ledger[c], rows) for c in num_cols
+         if c is not None and not pd.api.types.is_numeric_dtype(ledger[c].dtype)},
+        path=path)
     if quantity is not None and unit_price is not None:
-        q = _parse_numeric(ledger[quantity], quantity, path=path, decimal=".", thousands=None)
-        up = _parse_numeric(ledger[unit_price], unit_price, path=path, decimal=".",
-                            thousands=None)
+        q = parse_numbers(ledger[quantity], quantity, fmt=fmt, path=path, rows=rows)
+        up = parse_numbers(ledger[unit_price], unit_price, fmt=fmt, path=path, rows=rows)
         money = q * up
     else:
-        if amount is None:
-            raise InputDataError("give amount=, or quantity= and unit_price=", path=path)
-        money = _parse_numeric(ledger[amount], amount, path=path, decimal=".", thousands=None)
-    dates = parse_dates(ledger[date])
+        assert amount is not None
+        money = parse_numbers(ledger[amount], amount, fmt=fmt, path=path, rows=rows)
+    dates = parse_dates(ledger[date], dayfirst=dayfirst, column=date, path=path, rows=rows)
     bad_dates = dates.isna().to_numpy()
     if bad_dates.any():
         raise InputDataError(
             f"has {int(bad_dates.sum())} missing or unparseable date(s): "
             f"{_examples(ledger.loc[bad_dates, date].tolist())}",
-            path=path, column=date, rows=_row_numbers(bad_dates),
+            path=path, column=date, rows=rows[bad_dates].tolist(),
+            fix="write dates as YYYY-MM-DD (Excel date cells and serial numbers work too)",
         )
     ids = [
         "" if v is None or (isinstance(v, float) and math.isnan(v))
@@ -838,6 +825,15 @@ def ledger_lines(
     ]
     return pd.DataFrame({"account_id": np.array(ids, dtype=object),
                          "date": dates.to_numpy(), "money": money})
+
+
+def _one_date(value: Any, name: str, dayfirst: bool | None) -> pd.Timestamp:
+    """A period bound: a date, or text parsed as :func:`parse_dates` would."""
+    ts = parse_dates(pd.Series([value], dtype=object), dayfirst=dayfirst, column=name,
+                     rows=np.array([0]))[0]
+    if pd.isna(ts):
+        raise InputDataError(f"{name}={value!r} is not a date", fix="give YYYY-MM-DD")
+    return pd.Timestamp(ts)
 
 
 def from_ledger(
@@ -857,6 +853,7 @@ def from_ledger(
     cancelled_prefix: str | None = "C",
     returns: Literal["net", "exclude"] = "net",
     max_product_lines: int = 50,
+    dayfirst: bool | None = None,
 ) -> Portfolio:
     """Aggregate a transaction ledger (invoice lines) into a Portfolio.
 
@@ -899,6 +896,9 @@ def from_ledger(
     max_product_lines : int
         With ``product``, revenue is split into ``line_<product>`` columns; more distinct
         products than this raises, since thousands of stock codes are not product lines.
+    dayfirst : bool, optional
+        Read ``01/02/2024``-style dates day first (True) or month first (False); by
+        default decided from the whole date column, and refused when it cannot be.
 
     Returns
     -------
@@ -924,22 +924,28 @@ def from_ledger(
     5.0
     """
     path: str | None = None
+    rows = None
     if not isinstance(ledger, pd.DataFrame):
         p = Path(ledger)
         path = str(p)
         if not p.exists():
             raise InputDataError("file not found", path=path)
         if p.suffix.lower() == ".parquet":
-            ledger = pd.read_parquet(p)
+            try:
+                ledger = pd.read_parquet(p)
+            except Exception as exc:  # pyarrow raises many types
+                raise InputDataError(f"cannot be read as a Parquet file ({exc})",
+                                     path=path) from None
         else:
-            ledger = _read_table(p, sheet=None, sep=None, encoding="utf-8")
+            table = read_table(p, what="ledger")
+            ledger, rows = table.frame, table.rows
     if returns not in ("net", "exclude"):
         raise InputDataError(f"returns must be 'net' or 'exclude', not {returns!r}",
                              path=path)
     lines = ledger_lines(ledger, customer=customer, date=date, amount=amount,
                          quantity=quantity, unit_price=unit_price,
                          extra=[c for c in (invoice, product, segment, region) if c],
-                         path=path)
+                         path=path, rows=rows, dayfirst=dayfirst)
     n = ledger.shape[0]
     money = lines["money"].to_numpy(dtype=np.float64)
     dates = lines["date"]
@@ -951,8 +957,10 @@ def from_ledger(
         end_ts = (dates.max().normalize() + pd.Timedelta(days=1))
         start_ts = end_ts - pd.DateOffset(months=12)
     else:
-        start_ts = pd.Timestamp(start) if start is not None else dates.min()
-        end_ts = pd.Timestamp(end) if end is not None else dates.max() + pd.Timedelta(days=1)
+        start_ts = (_one_date(start, "start", dayfirst) if start is not None
+                    else dates.min())
+        end_ts = (_one_date(end, "end", dayfirst) if end is not None
+                  else dates.max() + pd.Timedelta(days=1))
     if not start_ts < end_ts:
         raise InputDataError(f"period start {start_ts} is not before end {end_ts}", path=path)
     days = (end_ts - start_ts).days

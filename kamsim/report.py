@@ -248,6 +248,7 @@ def validate_parameters(parameters: Mapping[str, Any], *,
     kamsim.exceptions.InputDataError, kamsim.exceptions.AssumptionError
         If the accounts file or the scenario cannot be used (same messages as the library).
     """
+    from kamsim.calibrate import read_history
     from kamsim.datasets import data_dir
     from kamsim.portfolio import read_accounts
     from kamsim.scenario import Scenario
@@ -269,6 +270,8 @@ def validate_parameters(parameters: Mapping[str, Any], *,
                 msg = f"parameter {key!r}: file not found: {p}"
                 raise ReportError(msg)
             values[key] = str(p.resolve())
+    if values.get("history_file"):
+        read_history(values["history_file"])  # bad history files fail before the kernel
     scenario_file = values.get("scenario_file") or str(data_dir() / "sample_scenario.yaml")
     values["scenario_file"] = scenario_file
     portfolio = None
@@ -565,11 +568,10 @@ def calibrate_from_history(scenario: Any, history_file: str | os.PathLike[str], 
     """
     from dataclasses import replace
 
-    from kamsim.calibrate import fit_churn, validate_history
+    from kamsim.calibrate import fit_churn, read_history
 
-    raw = pd.read_csv(history_file, dtype={"account_id": str})
-    hist = validate_history(raw)
-    fit = fit_churn(raw, model=model)  # type: ignore[arg-type]
+    hist = read_history(history_file)
+    fit = fit_churn(hist, model=model)  # type: ignore[arg-type]
     pf = fit.to_portfolio(scenario.portfolio, missing="mean", rng=0)
     churn = replace(scenario.churn, tier_probs=None, annual_prob=None)
     sc = replace(scenario, portfolio=pf, churn=churn)

@@ -43,7 +43,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -52,20 +53,115 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from kamsim.exceptions import AssumptionError
+from kamsim._io import decode_text
+from kamsim._validate import number, whole
+from kamsim.exceptions import AssumptionError, InputDataError
 from kamsim.plans import RetentionBudget, RetentionPlans, check_plan_inputs
 from kamsim.portfolio import Portfolio, read_accounts
 from kamsim.replacement import ReplacementAssumptions
 
-__all__ = ["TIERS", "ChurnAssumptions", "Scenario", "account_tiers"]
+__all__ = ["TIERS", "ChurnAssumptions", "Scenario", "account_tiers", "load_yaml"]
 
 FloatArray = npt.NDArray[np.float64]
 
 #: Tier names used by churn assumptions, from most to least important.
 TIERS = ("key", "strategic", "standard")
 
+_MAX_NAME = 200
+_MAX_YAML_BYTES = 1 << 20
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that also refuses aliases and duplicate keys."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            ev = self.peek_event()  # type: ignore[no-untyped-call]
+            raise _YamlRefusal(f"uses an alias ('*{ev.anchor}'); anchors and aliases are "
+                               "not allowed in scenario files: write each value out",
+                               ev.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise _YamlRefusal("has a key that is not a name", key_node.start_mark) from None
+            if key in seen:
+                raise _YamlRefusal(
+                    f"repeats the key {key!r} (first on line {seen[key] + 1}); give each "
+                    "field once", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _YamlRefusal(yaml.YAMLError):
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = mark
+
+
+def load_yaml(path: str | os.PathLike[str]) -> Any:
+    r"""Read a YAML file strictly: plain values only, each key once, no aliases.
+
+    Safer than :func:`yaml.safe_load`: no ``!!python/...`` tags (nothing is executed),
+    no anchors/aliases (no "billion laughs" expansion), no duplicate keys (the last would
+    silently win), UTF-8 text only, at most 1 MB.
+
+    Raises
+    ------
+    InputDataError
+        Naming the file, line and column, with the fix.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "s.yaml").write_text("horizon_months: 24\nhorizon_months: 36\n")
+    >>> load_yaml(d / "s.yaml")
+    Traceback (most recent call last):
+    ...
+    kamsim.exceptions.InputDataError: .../s.yaml: line 2, column 1: repeats the key ...
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputDataError("scenario file not found", path=p)
+    if p.is_dir():
+        raise InputDataError("is a folder; give the path of a scenario YAML file", path=p)
+    if p.stat().st_size > _MAX_YAML_BYTES:
+        raise InputDataError(f"is {p.stat().st_size:,} bytes; a scenario file is a few "
+                             "lines of settings (at most 1 MB)", path=p)
+    text = decode_text(p.read_bytes(), path=p, what="scenario file")
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = str(getattr(exc, "problem", None) or exc)
+        where = ""
+        hint = ""
+        if mark is not None:
+            where = f"line {mark.line + 1}, column {mark.column + 1}: "
+            lines = text.splitlines()
+            line = lines[mark.line] if mark.line < len(lines) else ""
+            if "\t" in line or ("\t" in text and "tab" in problem):
+                hint = "; indent with spaces, not tabs"
+        tag = re.search(r"for the tag '([^']+)'", problem)
+        if tag:
+            problem = (f"holds the tag {tag.group(1).replace('tag:yaml.org,2002:', '!!')!r}; "
+                       "scenario files hold plain numbers, text, lists and mappings only "
+                       "(tags are refused, nothing is executed)")
+        raise InputDataError(f"{where}{problem}{hint}", path=p,
+                             fix="fix the YAML; see the sample data/sample_scenario.yaml"
+                             ) from None
+
 
 def _prob(value: float, name: str, *, upper_open: bool = False) -> float:
+    if isinstance(value, bool | np.bool_):
+        raise AssumptionError(f"must be a number, got {value!r} (a yes/no value)", field=name)
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -75,6 +171,30 @@ def _prob(value: float, name: str, *, upper_open: bool = False) -> float:
         rng = "[0, 1)" if upper_open else "[0, 1]"
         raise AssumptionError(f"must be in {rng}, got {value!r}", field=name)
     return v
+
+
+def _mapping(value: Any, name: str, example: str) -> dict[str, Any]:
+    """A mapping with text keys, or an :class:`AssumptionError` showing the expected form."""
+    if not isinstance(value, Mapping):
+        raise AssumptionError(
+            f"must be a mapping such as {example}, got {value!r} ({type(value).__name__})",
+            field=name)
+    bad = [k for k in value if not isinstance(k, str)]
+    if bad:
+        raise AssumptionError(f"keys must be names (text), got {bad!r}", field=name)
+    return dict(value)
+
+
+def _known_fields(d: Mapping[Any, Any], known: set[str], name: str) -> None:
+    """Refuse keys that are not text or not among ``known`` (listing the valid ones)."""
+    unknown = sorted(repr(k) if not isinstance(k, str) else k for k in d
+                     if not isinstance(k, str) or k not in known)
+    if unknown:
+        raise AssumptionError(f"unknown field(s) {unknown}; valid fields are {sorted(known)}",
+                              field=name)
+
+
+_TIER_EXAMPLE = "{key: 0.05, strategic: 0.08, standard: 0.1}"
 
 
 def account_tiers(portfolio: Portfolio, n_key: int = 10, n_strategic: int = 20) -> list[str]:
@@ -163,38 +283,43 @@ class ChurnAssumptions:
         if self.annual_prob is not None:
             object.__setattr__(self, "annual_prob", _prob(self.annual_prob, "annual_prob"))
         if self.tier_probs is not None:
+            tp = _mapping(self.tier_probs, "tier_probs", _TIER_EXAMPLE)
             object.__setattr__(self, "tier_probs", {
-                str(k): _prob(v, f"tier_probs[{k!r}]") for k, v in self.tier_probs.items()})
-        if not (isinstance(self.level, int | float) and self.level >= 0
-                and math.isfinite(self.level)):
-            raise AssumptionError(f"must be a finite number >= 0, got {self.level!r}",
-                                  field="level")
+                k: _prob(v, f"tier_probs[{k!r}]") for k, v in tp.items()})
+        object.__setattr__(self, "level", number(self.level, "level", lo=0.0))
         object.__setattr__(self, "correlation",
                            _prob(self.correlation, "correlation", upper_open=True))
+        sc = _mapping(self.segment_correlation, "segment_correlation",
+                      "{retail: 0.3, wholesale: 0.1}")
         object.__setattr__(self, "segment_correlation", {
-            str(k): _prob(v, f"segment_correlation[{k!r}]", upper_open=True)
-            for k, v in dict(self.segment_correlation).items()})
-        if not isinstance(self.notice_months, int | np.integer) or self.notice_months < 0:
+            k: _prob(v, f"segment_correlation[{k!r}]", upper_open=True) for k, v in sc.items()})
+        if (isinstance(self.notice_months, bool)
+                or not isinstance(self.notice_months, int | np.integer)
+                or self.notice_months < 0):
             raise AssumptionError(f"must be a whole number of months >= 0, got "
                                   f"{self.notice_months!r}", field="notice_months")
         if isinstance(self.partial_prob, Mapping):
+            pp = _mapping(self.partial_prob, "partial_prob", _TIER_EXAMPLE)
             object.__setattr__(self, "partial_prob", {
-                str(k): _prob(v, f"partial_prob[{k!r}]") for k, v in self.partial_prob.items()})
+                k: _prob(v, f"partial_prob[{k!r}]") for k, v in pp.items()})
+        elif isinstance(self.partial_prob, list | tuple | set):
+            raise AssumptionError(f"must be a probability or a mapping such as "
+                                  f"{_TIER_EXAMPLE}, got {self.partial_prob!r}",
+                                  field="partial_prob")
         else:
             object.__setattr__(self, "partial_prob", _prob(self.partial_prob, "partial_prob"))
-        try:
-            a, b = (float(x) for x in self.partial_beta)
-        except (TypeError, ValueError):
-            raise AssumptionError(f"must be two numbers (a, b), got {self.partial_beta!r}",
-                                  field="partial_beta") from None
-        if not (a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)):
-            raise AssumptionError(f"Beta parameters must be > 0, got {self.partial_beta!r}",
+        pb = self.partial_beta
+        if isinstance(pb, str | bytes | Mapping) or not isinstance(pb, Iterable):
+            raise AssumptionError(f"must be two numbers [a, b], got {pb!r}",
                                   field="partial_beta")
+        pb_list = list(pb)
+        if len(pb_list) != 2:
+            raise AssumptionError(f"must be two numbers [a, b], got {pb!r}",
+                                  field="partial_beta")
+        a, b = (number(x, "partial_beta", lo=0.0, lo_open=True) for x in pb_list)
         object.__setattr__(self, "partial_beta", (a, b))
         for name in ("n_key", "n_strategic"):
-            v = getattr(self, name)
-            if not isinstance(v, int | np.integer) or v < 0:
-                raise AssumptionError(f"must be a whole number >= 0, got {v!r}", field=name)
+            object.__setattr__(self, name, whole(getattr(self, name), name))
 
     @property
     def has_partial(self) -> bool:
@@ -215,14 +340,8 @@ class ChurnAssumptions:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ChurnAssumptions:
         """Build from a plain dict; unknown keys raise :class:`AssumptionError`."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise AssumptionError(
-                f"unknown field(s) {unknown}; valid fields are {sorted(known)}", field="churn")
-        kw = dict(d)
-        if "partial_beta" in kw and kw["partial_beta"] is not None:
-            kw["partial_beta"] = tuple(kw["partial_beta"])
+        _known_fields(d, {f.name for f in fields(cls)}, "churn")
+        kw = {k: v for k, v in d.items() if v is not None or k in ("annual_prob", "tier_probs")}
         return cls(**kw)
 
 
@@ -286,29 +405,20 @@ class Scenario:
         if not isinstance(h, int | np.integer) or isinstance(h, bool) or not 1 <= h <= 600:
             raise AssumptionError(f"must be a whole number of months in [1, 600], got {h!r}",
                                   field="horizon_months")
-        try:
-            fc = float(self.fixed_costs)
-        except (TypeError, ValueError):
-            raise AssumptionError(f"must be a number, got {self.fixed_costs!r}",
-                                  field="fixed_costs") from None
-        if not (fc >= 0 and math.isfinite(fc)):
-            raise AssumptionError(f"must be a finite number >= 0, got {self.fixed_costs!r}",
-                                  field="fixed_costs")
-        object.__setattr__(self, "fixed_costs", fc)
+        object.__setattr__(self, "fixed_costs", number(self.fixed_costs, "fixed_costs",
+                                                       lo=0.0))
+        if isinstance(self.name, bool) or not isinstance(self.name, str | int | float):
+            raise AssumptionError(f"must be text, got {self.name!r}", field="name")
+        if len(str(self.name)) > _MAX_NAME:
+            raise AssumptionError(f"must be at most {_MAX_NAME} characters, got "
+                                  f"{len(str(self.name))}", field="name")
+        object.__setattr__(self, "name", str(self.name))
         if self.replacement is not None and not isinstance(self.replacement,
                                                            ReplacementAssumptions):
             raise AssumptionError(f"must be ReplacementAssumptions or None, got "
                                   f"{type(self.replacement).__name__}", field="replacement")
         if self.opening_cash is not None:
-            try:
-                oc = float(self.opening_cash)
-            except (TypeError, ValueError):
-                raise AssumptionError(f"must be a number, got {self.opening_cash!r}",
-                                      field="opening_cash") from None
-            if not math.isfinite(oc):
-                raise AssumptionError(f"must be a finite number, got {self.opening_cash!r}",
-                                      field="opening_cash")
-            object.__setattr__(self, "opening_cash", oc)
+            object.__setattr__(self, "opening_cash", number(self.opening_cash, "opening_cash"))
         if self.churn.notice_months >= h:
             raise AssumptionError(
                 f"notice_months={self.churn.notice_months} leaves no month of the "
@@ -475,24 +585,31 @@ class Scenario:
         base_dir : path, optional
             Folder that a relative ``accounts`` path is relative to.
         """
-        known = {"name", "accounts", "horizon_months", "fixed_costs", "churn",
-                 "opening_cash", "replacement", "plans", "budget"}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise AssumptionError(f"unknown field(s) {unknown}; valid fields are "
-                                  f"{sorted(known)}", field="scenario")
+        if not isinstance(d, Mapping):
+            raise AssumptionError(f"must be a mapping of scenario fields, got "
+                                  f"{type(d).__name__}", field="scenario")
+        _known_fields(d, {"name", "accounts", "horizon_months", "fixed_costs", "churn",
+                          "opening_cash", "replacement", "plans", "budget"}, "scenario")
         if portfolio is None:
             acc = d.get("accounts")
-            if not acc:
+            if acc is None or acc == "":
                 raise AssumptionError("no accounts file given and no portfolio passed",
-                                      field="accounts")
+                                      field="accounts",
+                                      fix="add 'accounts: path/to/accounts.csv' to the "
+                                          "scenario, or pass portfolio=",
+                                      cli_fix="add 'accounts: path/to/accounts.csv' to the "
+                                              "scenario file, or give --accounts FILE")
+            if not isinstance(acc, str | os.PathLike):
+                raise AssumptionError(
+                    f"must be the path of an accounts file (text), got {acc!r}",
+                    field="accounts", fix="write e.g. 'accounts: data/accounts.csv'")
             p = Path(acc)
             if base_dir is not None and not p.is_absolute():
                 p = Path(base_dir) / p
             portfolio = read_accounts(p)
         kw: dict[str, Any] = {"portfolio": portfolio}
         for k in ("name", "horizon_months", "fixed_costs", "opening_cash"):
-            if k in d:
+            if k in d and (d[k] is not None or k == "opening_cash"):
                 kw[k] = d[k]
         if d.get("replacement") is not None:
             if not isinstance(d["replacement"], Mapping):
@@ -520,13 +637,16 @@ class Scenario:
                   portfolio: Portfolio | None = None) -> Scenario:
         """Read a scenario YAML file (safe loader); relative paths are file-relative."""
         p = Path(path)
-        if not p.exists():
-            raise AssumptionError(f"scenario file not found: {p}", field="scenario")
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        data = load_yaml(p)
         if not isinstance(data, Mapping):
-            raise AssumptionError(f"{p} must hold a mapping of scenario fields",
-                                  field="scenario")
-        return cls.from_dict(data, portfolio=portfolio, base_dir=p.parent)
+            raise InputDataError(
+                f"must hold a mapping of scenario fields (lines such as 'horizon_months: "
+                f"24'), got {type(data).__name__}", path=p)
+        try:
+            return cls.from_dict(data, portfolio=portfolio, base_dir=p.parent)
+        except AssumptionError as exc:
+            raise AssumptionError(f"{exc.message} (in {p})", field=exc.field, fix=exc.fix,
+                                  cli_fix=exc.cli_fix) from exc
 
     def with_churn(self, **changes: Any) -> Scenario:
         """Copy with some churn fields changed (e.g. ``level=1.5``)."""

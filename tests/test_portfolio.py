@@ -78,7 +78,10 @@ def test_dataframe_input_is_not_modified():
         ("account_id,revenue\nA,1\nB,inf\n", r"infinite", "revenue", [3]),
         ("account_id,revenue\nA,1\nB,lots\n", r"text where a number is expected: 'lots'",
          "revenue", [3]),
-        ("account_id,revenue\nA,\"1,5\"\n", r"decimal=','", "revenue", [2]),
+        ("account_id,revenue\nA,\"1,500\"\n", r"can be read two ways.*decimal=','", "revenue",
+         [2]),
+        ("account_id,revenue\nA,\"1,234.50\"\nB,\"1.234,50\"\n", r"writes numbers in two ways",
+         "revenue", [3]),
         ("account_id,revenue,churn_prob\nA,1,1.5\n", r"churn_prob must be >= 0 and <= 1",
          "churn_prob", [2]),
         ("account_id,revenue\nA,0\nB,0\n", r"total revenue is zero", "revenue", None),
@@ -111,7 +114,7 @@ def test_missing_file(tmp_path):
 
 def test_non_utf8_file(tmp_path):
     p = write(tmp_path, "account_id,revenue\nCaf\u00e9,1\n", encoding="latin-1")
-    with pytest.raises(InputDataError, match=r"not valid utf-8 .*encoding='cp1252'"):
+    with pytest.raises(InputDataError, match=r"is not UTF-8 text .*encoding='cp1252'"):
         read_accounts(p)
     assert read_accounts(p, encoding="latin-1").account_ids.tolist() == ["Caf\u00e9"]
 
