@@ -3,7 +3,8 @@
 Prints absolute times (best of several runs, after one warm-up) for the exact loss
 distribution of 1,000 accounts on a 10,000-point lattice, independent and with shared
 shocks (adaptive Gauss–Kronrod over the factor), relative to scipy.stats.poisson_binom
-(count only, the same probabilities), plus widget-sized cases and the FFT-vs-recursion tail agreement.
+(count only, the same probabilities), plus widget-sized cases and the FFT-vs-recursion
+tail agreement.
 """
 
 from __future__ import annotations
