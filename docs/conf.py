@@ -36,16 +36,14 @@ extensions = [
 # a page uses maths (none of ours needs it to read well without).
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 
-templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 root_doc = "index"
 default_role = "py:obj"
 nitpicky = False
 
-# API reference: one page per public module, generated from the docstrings.
-autosummary_generate = True
-autosummary_imported_members = False
-autosummary_ignore_module_all = False
+# API reference: one page per public package and module, written by _ext/kamsim_api.py
+# from the package itself (autosummary only draws the summary tables).
+autosummary_generate = False
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
 autodoc_mock_imports: list[str] = []
@@ -68,7 +66,7 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
     "secondary_sidebar_items": ["page-toc"],
 }
-html_sidebars: dict[str, list[str]] = {"index": []}
+html_sidebars: dict[str, list[str]] = {"index": [], "architecture": [], "development": []}
 html_show_sourcelink = False
 html_copy_source = False
 
@@ -168,3 +166,9 @@ def _write_generated() -> None:
 
 
 _write_generated()
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
+import kamsim_api  # noqa: E402  (docs/_ext is on the path only from here)
+
+kamsim_api.write_index(Path(__file__).parent / "api" / "index.rst",
+                       kamsim_api.write_pages(Path(__file__).parent / "api" / "generated"))
