@@ -1280,7 +1280,7 @@ def plan_retention(
     risk_aversion: float = 1.0,
     level: float = 0.95,
     risk: Risk = "churn",
-    npv_floor: float | None = None,
+    npv_floor: float | Literal["rules"] | None = None,
     tactics: Sequence[Tactic] = DEFAULT_TACTICS,
     time_limit: float = 60.0,
     mip_rel_gap: float = 1e-6,
@@ -1289,6 +1289,26 @@ def plan_retention(
 
     The root seed is split with :meth:`numpy.random.SeedSequence.spawn` into one stream
     for the optimisation futures and an independent one for the evaluation futures.
+
+    Parameters
+    ----------
+    scenario, plans, budget
+        As :func:`retention_futures` and :func:`optimise_retention` (default: the
+        scenario's own ``plans:`` and ``budget:``).
+    n_paths : int
+        Futures the allocation is chosen on.
+    n_eval_paths : int
+        Fresh, independent futures it is judged on.
+    rng : numpy.random.Generator, int or None
+        Root seed (SPEC 7), recorded in ``seed``.
+    objective, risk_aversion, level, risk, time_limit, mip_rel_gap
+        As :func:`optimise_retention`.
+    npv_floor : float, "rules" or None
+        Floor on expected NPV for ``objective="min_es"``. ``"rules"``: the exact expected
+        NPV of the simple rule with the lowest ES on the optimisation futures, so the
+        optimum must earn at least what that rule of thumb earns on average, and the
+        question is how much less bad its bad years are.
+    tactics : sequence of Tactic
 
     Returns
     -------
@@ -1308,11 +1328,25 @@ def plan_retention(
     seed = resolve_seed(rng)
     ss_fit, ss_eval = np.random.SeedSequence(seed).spawn(2)
     fut = retention_futures(scenario, plans, n_paths=n_paths, rng=ss_fit, tactics=tactics)
-    opt = optimise_retention(fut, budget, objective=objective, risk_aversion=risk_aversion,
-                             level=level, risk=risk, npv_floor=npv_floor,
-                             time_limit=time_limit, mip_rel_gap=mip_rel_gap)
-    rules = simple_rules(fut, opt.budget, objective=objective, risk_aversion=risk_aversion,
+    b = _scenario_budget(fut, budget)
+    rules = simple_rules(fut, b, objective=objective, risk_aversion=risk_aversion,
                          level=level, risk=risk)
+    floor: float | None
+    if isinstance(npv_floor, str):
+        if npv_floor != "rules":
+            msg = f"npv_floor must be a number, 'rules' or None, got {npv_floor!r}"
+            raise ValueError(msg)
+        if not rules:
+            raise AssumptionError("no simple rule fits the budget, so there is no rule's "
+                                  "expected NPV to match; give a number", field="npv_floor")
+        safest = min(rules.values(),
+                     key=lambda a: expected_shortfall(fut.loss(a, risk), level))
+        floor = fut.expected_npv(safest)
+    else:
+        floor = npv_floor
+    opt = optimise_retention(fut, b, objective=objective, risk_aversion=risk_aversion,
+                             level=level, risk=risk, npv_floor=floor,
+                             time_limit=time_limit, mip_rel_gap=mip_rel_gap)
     fresh = retention_futures(scenario, fut.plans, n_paths=n_eval_paths, rng=ss_eval,
                               tactics=tactics)
     allocs = {"optimised": opt.allocation, **rules}

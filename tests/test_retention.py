@@ -334,3 +334,16 @@ def test_bad_yaml_plans_name_the_field(sample, change, match):
          "plans": {"menu": [{"name": "KAM", "monthly_cost": 1000}]}, "budget": 1e5} | change
     with pytest.raises(AssumptionError, match=match):
         Scenario.from_dict(d, portfolio=sample)
+
+
+def test_floor_at_the_safest_rule_dominates_it_in_sample(small):
+    st = plan_retention(small.scenario, MENU, 150_000, n_paths=300, n_eval_paths=500, rng=6,
+                        objective="min_es", npv_floor="rules", level=0.9)
+    ins = st.in_sample.set_index("allocation")
+    rules = ins.drop(index="optimised")
+    safest = rules.es.idxmin()
+    assert ins.expected_npv["optimised"] >= ins.expected_npv[safest] - 1e-6
+    assert ins.es["optimised"] <= ins.es[safest] + 1e-6
+    with pytest.raises(ValueError, match="npv_floor must be a number, 'rules' or None"):
+        plan_retention(small.scenario, MENU, 1e5, n_paths=50, n_eval_paths=50, rng=6,
+                       objective="min_es", npv_floor="best")
