@@ -365,3 +365,8 @@ from kamsim._plots_sensitivity import (  # noqa: E402
 
 __all__ += ["global_sensitivity_plot", "scenario_comparison_plot", "survival_plot",
             "tornado_plot"]
+
+# --- retention budget (defined in kamsim._plots_retention) ---
+from kamsim._plots_retention import retention_frontier_plot  # noqa: E402
+
+__all__ += ["retention_frontier_plot"]

@@ -1376,11 +1376,17 @@ class RetentionFrontier:
     allocations : list of Allocation
         The allocation of each point.
     futures : RetentionFutures
+    level : float
+        ES level.
+    risk : {"churn", "npv"}
+        What the ES is of.
     """
 
     points: pd.DataFrame = field(repr=False)
     allocations: list[Allocation] = field(repr=False)
     futures: RetentionFutures = field(repr=False)
+    level: float = 0.95
+    risk: Risk = "churn"
 
     def to_frame(self) -> pd.DataFrame:
         """The points, with the number of accounts on each plan (``n_<plan>``)."""
@@ -1479,7 +1485,7 @@ def retention_frontier(
                          "gap": opt.gap, "carried_forward": False,
                          "solve_seconds": opt.solve_seconds})
         return RetentionFrontier(points=pd.DataFrame(rows), allocations=allocs,
-                                 futures=futures)
+                                 futures=futures, level=lev, risk=risk)
     if budgets is None:
         top = b.amount * 2 if b.amount > 0 else float(futures.spend.max(axis=1).sum()
                                                       + futures.fixed_spend.sum())
@@ -1506,7 +1512,8 @@ def retention_frontier(
                      "spend": futures.spend_of(c), "gap": opt.gap,
                      "carried_forward": carried, "solve_seconds": opt.solve_seconds})
         prev = (value, c)
-    return RetentionFrontier(points=pd.DataFrame(rows), allocations=allocs, futures=futures)
+    return RetentionFrontier(points=pd.DataFrame(rows), allocations=allocs, futures=futures,
+                             level=lev, risk=risk)
 
 
 def retention_budget_table(

@@ -238,3 +238,8 @@ __all__ += ["ReplacementExplorer", "replacement_explorer"]
 from kamsim._widgets_sensitivity import TornadoExplorer, tornado_explorer  # noqa: E402
 
 __all__ += ["TornadoExplorer", "tornado_explorer"]
+
+# --- retention budget (defined in kamsim._widgets_retention) ---
+from kamsim._widgets_retention import RetentionExplorer, retention_explorer  # noqa: E402
+
+__all__ += ["RetentionExplorer", "retention_explorer"]

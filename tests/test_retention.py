@@ -347,3 +347,25 @@ def test_floor_at_the_safest_rule_dominates_it_in_sample(small):
     with pytest.raises(ValueError, match="npv_floor must be a number, 'rules' or None"):
         plan_retention(small.scenario, MENU, 1e5, n_paths=50, n_eval_paths=50, rng=6,
                        objective="min_es", npv_floor="best")
+
+
+def test_frontier_plot_marks_the_choice_and_the_rules(small):
+    from kamsim.plots import retention_frontier_plot
+
+    st = plan_retention(small.scenario, MENU, 150_000, n_paths=300, n_eval_paths=300, rng=4,
+                        level=0.9)
+    fr = retention_frontier(st.optimum.futures, st.optimum.budget,
+                            budgets=[0, 75_000, 150_000, 300_000], level=0.9)
+    fig = retention_frontier_plot(fr, st, highlight=2)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:3] == ["optimum at each budget", "selected", "chosen (budget €150k)"]
+    assert set(labels[3:]) == set(st.rules)
+    assert "Expected Shortfall 90%" in ax.get_xlabel()
+    assert "30 accounts" not in ax.get_title()
+    assert f"{small.n_accounts} accounts" in ax.get_title()
+    # the chosen point sits on the frontier at its budget (same futures)
+    star = next(line for line in ax.get_lines() if line.get_marker() == "*")
+    on = next(line for line in ax.get_lines() if line.get_label() == "optimum at each budget")
+    assert star.get_xdata()[0] == pytest.approx(on.get_xdata()[2])
+    assert star.get_ydata()[0] == pytest.approx(on.get_ydata()[2])
