@@ -82,7 +82,7 @@ def decode_text(data: bytes, *, path: str | os.PathLike[str] | None, what: str =
     >>> decode_text("Müller".encode("cp1252"), path="a.csv")
     Traceback (most recent call last):
     ...
-    kamsim.exceptions.InputDataError: a.csv: is not UTF-8 text (byte 0xfc on line 1); it is ...
+    kamsim.exceptions.InputDataError: a.csv: is not UTF-8 text (byte 0xfc on line 1); ...
     """
     enc = encoding
     if enc is None or enc.lower().replace("_", "-") in ("utf-8", "utf8"):
@@ -97,12 +97,10 @@ def decode_text(data: bytes, *, path: str | os.PathLike[str] | None, what: str =
         line = data.count(b"\n", 0, exc.start) + 1
         # charset-normalizer needs a few KB to tell cp1252 from its neighbours
         guess = guess_encoding(data) if len(data) >= 4096 else None
-        if guess and guess not in ("utf_8", enc):
-            looks = f"; it looks like {guess}"
-            py_hint = f", or pass encoding={guess!r}"
-        else:
-            looks = "; it is probably a legacy Windows encoding such as cp1252"
-            py_hint = ", or pass encoding='cp1252' (or the file's real encoding)"
+        if not guess or guess in ("utf_8", enc):
+            guess = "cp1252"
+        looks = f"; it is probably in a legacy encoding such as {guess}"
+        py_hint = f", or pass encoding={guess!r} (or the file's real encoding)"
         raise InputDataError(
             f"is not {'UTF-8' if enc == 'utf-8' else enc} text (byte "
             f"0x{data[exc.start]:02x} on line {line}){looks}", path=path,

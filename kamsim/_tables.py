@@ -132,6 +132,7 @@ class RawTable:
     frame: pd.DataFrame
     rows: IntArray
     dialect: str
+    sheets: tuple[str, ...] = ()
 
 
 def _fail(message: str, path: str, *, fix: str | None = None, cli_fix: str | None = None,
@@ -340,6 +341,7 @@ def _read_xlsx(p: Path, sheet: str | int | None) -> RawTable:
                     shown, fix="open it in Excel and save it again as .xlsx") from None
     try:
         names = [str(s) for s in book.sheetnames]
+        names_all = names
         target: str | int = 0 if sheet is None else sheet
         if isinstance(target, str) and target not in names:
             raise _fail(f"has no sheet {target!r}; sheets are {names}", shown,
@@ -402,7 +404,7 @@ def _read_xlsx(p: Path, sheet: str | int | None) -> RawTable:
     if not rows_data:
         frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in names})
     rows = np.array([r for r, _ in rows_data], dtype=np.int64)
-    return RawTable(frame, rows, f"Excel sheet {ws.title!r}")
+    return RawTable(frame, rows, f"Excel sheet {ws.title!r}", tuple(names_all))
 
 
 def _mark_uncached(p: Path, target: str | int, rows_data: list[tuple[int, list[Any]]],
@@ -638,8 +640,8 @@ def detect_number_format(
     col_diff = [t for t in diff if t.column == ex.column]
     dn, tn = interface_names
     raise InputDataError(
-        f"numbers such as {ex.text!r} can be read two ways: {a.parse(ex.text):,.10g} "
-        f"({a.describe()}) or {b.parse(ex.text):,.10g} ({b.describe()}), and no value in "
+        f"numbers such as {ex.text!r} can be read two ways: {a.parse(ex.text):.10g} "
+        f"({a.describe()}) or {b.parse(ex.text):.10g} ({b.describe()}), and no value in "
         "the table settles which",
         path=path, column=ex.column, rows=[t.row for t in col_diff],
         values=[t.text for t in col_diff],

@@ -253,8 +253,6 @@ def _validate_frame(df: pd.DataFrame, *, path: str | None, decimal: str | None =
         raise InputDataError("has column headers on several levels", path=path,
                              fix="flatten them first, e.g. df.columns = ['_'.join(c) for c "
                                  "in df.columns]")
-    if df.shape[0] == 0:
-        raise InputDataError("holds no accounts (the table is empty)", path=path)
     rows = table_rows(df.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
     cols = [str(c) for c in df.columns]
     dup_cols = sorted({c for c in cols if cols.count(c) > 1})
@@ -279,6 +277,8 @@ def _validate_frame(df: pd.DataFrame, *, path: str | None, decimal: str | None =
             cli_fix="name the header cells account_id and revenue (kamsim report also "
                     "takes -p column_mapping '{Customer: account_id, Sales: revenue}')",
         )
+    if df.shape[0] == 0:
+        raise InputDataError("holds no accounts (the table is empty)", path=path)
     df = df.reset_index(drop=True)
     out: dict[str, Any] = {}
     fmt = _number_format(df, _number_columns(df), rows, path=path, decimal=decimal,
@@ -711,14 +711,19 @@ def read_accounts(
     [1234.5, 765.5]
     """
     rows = None
+    sheets: tuple[str, ...] = ()
     if isinstance(source, pd.DataFrame):
         path = None
+        if isinstance(source.columns, pd.MultiIndex):
+            raise InputDataError("has column headers on several levels",
+                                 fix="flatten them first, e.g. df.columns = ['_'.join(c) "
+                                     "for c in df.columns]")
         df = source.copy()
     elif isinstance(source, str | os.PathLike):
         p = Path(source)
         path = str(p)
         table = read_table(p, sheet=sheet, sep=sep, encoding=encoding, what="accounts file")
-        df, rows = table.frame, table.rows
+        df, rows, sheets = table.frame, table.rows, table.sheets
     else:
         raise InputDataError(f"source must be a file path or a DataFrame, got "
                              f"{type(source).__name__}")
@@ -726,7 +731,16 @@ def read_accounts(
         raise InputDataError(f"decimal and thousands separators are both {decimal!r}",
                              path=path)
     df = _apply_mapping(df, columns, path)
-    frame = _validate_frame(df, path=path, decimal=decimal, thousands=thousands, rows=rows)
+    try:
+        frame = _validate_frame(df, path=path, decimal=decimal, thousands=thousands, rows=rows)
+    except InputDataError as exc:
+        if sheet is None and len(sheets) > 1 and exc.message.startswith("missing required"):
+            raise InputDataError(
+                f"{exc.message} on its first sheet {sheets[0]!r}", path=path,
+                fix=f"pass sheet= one of {list(sheets[1:])} if the accounts are there",
+                cli_fix=f"move the accounts sheet ({', '.join(sheets[1:])}?) to the front "
+                        "of the workbook") from None
+        raise
     return Portfolio(frame, source=path, _validated=True)
 
 

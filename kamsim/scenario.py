@@ -638,6 +638,8 @@ class Scenario:
         """Read a scenario YAML file (safe loader); relative paths are file-relative."""
         p = Path(path)
         data = load_yaml(p)
+        if data is None:  # an empty file (or only comments): every field at its default
+            data = {}
         if not isinstance(data, Mapping):
             raise InputDataError(
                 f"must hold a mapping of scenario fields (lines such as 'horizon_months: "
