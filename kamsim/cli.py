@@ -1,4 +1,4 @@
-"""Command line: ``kamsim summary``, ``kamsim report`` and ``kamsim app``.
+"""Command line: ``kamsim summary``, ``kamsim retention``, ``kamsim report`` and ``kamsim app``.
 
 Also available as ``python -m kamsim``.
 """
@@ -52,6 +52,56 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retention(args: argparse.Namespace) -> int:
+    from kamsim._io import atomic_write_text, neutralise_formulas
+    from kamsim.datasets import data_dir
+    from kamsim.plans import RetentionBudget
+    from kamsim.portfolio import read_accounts
+    from kamsim.retention import plan_retention
+    from kamsim.scenario import Scenario
+
+    scenario_path = Path(args.scenario) if args.scenario else data_dir() / "sample_scenario.yaml"
+    portfolio = read_accounts(args.accounts) if args.accounts else None
+    sc = Scenario.from_yaml(scenario_path, portfolio=portfolio)
+    if sc.plans is None:
+        msg = (f"{scenario_path} names no retention plans; add a 'plans:' block (see the "
+               "bundled data/sample_scenario.yaml)")
+        raise KamsimError(msg)
+    budget = sc.budget
+    if args.budget is not None:
+        budget = (RetentionBudget(amount=args.budget) if budget is None
+                  else budget.with_amount(args.budget))
+    if budget is None:
+        msg = f"{scenario_path} has no 'budget:' entry; add one or pass --budget AMOUNT"
+        raise KamsimError(msg)
+    st = plan_retention(sc, budget=budget, n_paths=args.paths, n_eval_paths=args.eval_paths,
+                        rng=args.seed, risk_aversion=args.risk_aversion)
+    opt = st.optimum
+    table = opt.to_frame()
+    out = sys.stdout
+    with pd.option_context("display.width", 140, "display.max_columns", 20,
+                           "display.float_format", "{:,.2f}".format):
+        out.write(f"Where the retention budget goes: budget {budget.amount:,.0f} over "
+                  f"{sc.horizon_months} months, {opt.futures.n_accounts} accounts in scope, "
+                  f"{args.paths:,} futures, seed {args.seed}\n")
+        out.write(f"planned spend {opt.spend:,.0f}; expected NPV {opt.expected_npv:,.0f}; "
+                  f"solved in {opt.solve_seconds:.2f} s, proved gap {opt.gap:,.0f}\n\n")
+        out.write((table.to_string(index=False) if len(table) else "no account gets a plan")
+                  + "\n\n")
+        out.write(f"On {args.eval_paths:,} fresh futures (Expected Shortfall "
+                  f"{opt.level:.0%} of the NPV lost to churn):\n")
+        cols = ["allocation", "spend", "expected_npv", "es", "es_se", "es_minus_reference",
+                "es_diff_se"]
+        out.write(st.out_of_sample[cols].to_string(index=False) + "\n")
+    if args.out:
+        folder = Path(args.out).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = atomic_write_text(folder / "retention_budget.csv",
+                                 neutralise_formulas(table).to_csv(index=False))
+        out.write(f"\nwrote {path}\n")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kamsim", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,6 +112,21 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--paths", type=int, default=20_000, help="Monte Carlo paths")
     s.add_argument("--seed", type=int, default=2026, help="random seed")
     s.set_defaults(func=_summary)
+    r = sub.add_parser("retention", help="choose a retention plan per key account within the "
+                                         "budget (the scenario's plans: and budget:)")
+    r.add_argument("--accounts", help="accounts CSV/XLSX (default: the scenario's accounts)")
+    r.add_argument("--scenario", help="scenario YAML with plans: and budget: (default: the "
+                                      "bundled sample scenario)")
+    r.add_argument("--budget", type=float, help="budget over the horizon (default: the "
+                                                "scenario's)")
+    r.add_argument("--risk-aversion", type=float, default=1.0,
+                   help="weight of the bad-year loss against expected NPV (default 1)")
+    r.add_argument("--paths", type=int, default=5_000, help="futures to choose on")
+    r.add_argument("--eval-paths", type=int, default=20_000,
+                   help="fresh futures to judge on")
+    r.add_argument("--seed", type=int, default=2026, help="random seed")
+    r.add_argument("--out", help="folder for retention_budget.csv")
+    r.set_defaults(func=_retention)
     from kamsim.app import add_app_parser
     from kamsim.report import add_report_parser
 

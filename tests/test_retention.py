@@ -400,3 +400,18 @@ def test_more_budget_never_gives_a_worse_optimum(small, amounts):
     a = optimise_retention(small, lo, level=0.9, mip_rel_gap=1e-9)
     b = optimise_retention(small, hi, level=0.9, mip_rel_gap=1e-9)
     assert b.value >= a.value - 1e-6 * abs(a.value)
+
+
+def test_cli_retention_prints_the_table_and_writes_csv(tmp_path, capsys):
+    from kamsim.cli import main
+
+    assert main(["retention", "--paths", "300", "--eval-paths", "300", "--seed", "1",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Where the retention budget goes: budget 400,000" in out
+    assert "proved gap" in out
+    assert "On 300 fresh futures" in out
+    csv = (tmp_path / "retention_budget.csv").read_text()
+    assert csv.startswith("account_id,name,tier,revenue,plan,planned_spend")
+    assert main(["retention", "--budget", "-1"]) == 2
+    assert "budget.amount: must be >= 0" in capsys.readouterr().err
