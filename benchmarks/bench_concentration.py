@@ -1,4 +1,4 @@
-"""Benchmark of kamsim.concentration (plain script; prints ratios and times).
+"""Benchmark of kamsim.analysis.concentration (plain script; prints ratios and times).
 
 * Full ``summary()`` (revenue and gross profit) plus key-account scoring for 100,000
   accounts, as a multiple of one ``numpy.sort`` of the revenue vector (machine-neutral).
@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from kamsim import concentration as c
-from kamsim.datasets import load_sample, synthetic_portfolio
+from kamsim.analysis import concentration as c
+from kamsim.portfolio.datasets import load_sample, synthetic_portfolio
 
 
 def best_of(fn: Callable[[], object], repeat: int = 7, number: int = 1) -> float:
@@ -83,7 +83,7 @@ def main() -> None:
         import matplotlib
 
         matplotlib.use("Agg")
-        from kamsim.widgets import concentration_explorer
+        from kamsim.views.widgets import concentration_explorer
     except ImportError:  # pragma: no cover
         return
     with warnings.catch_warnings():

@@ -20,9 +20,9 @@ import time
 
 import numpy as np
 
-from kamsim.datasets import synthetic_portfolio
 from kamsim.engine import simulate
-from kamsim.scenario import ChurnAssumptions, Scenario
+from kamsim.model import ChurnAssumptions, Scenario
+from kamsim.portfolio.datasets import synthetic_portfolio
 
 
 def best(fn, repeat=3):
@@ -51,9 +51,9 @@ def month_by_month(sc: Scenario, n_paths: int, rng: np.random.Generator) -> np.n
 def peak_memory(n_paths: int, n_accounts: int) -> float:
     code = f"""
 import resource
-from kamsim.datasets import synthetic_portfolio
+from kamsim.portfolio.datasets import synthetic_portfolio
 from kamsim.engine import simulate
-from kamsim.scenario import ChurnAssumptions, Scenario
+from kamsim.model import ChurnAssumptions, Scenario
 pf = synthetic_portfolio({n_accounts}, top_share=0.05, rng=1)
 sc = Scenario(portfolio=pf, churn=ChurnAssumptions(correlation=0.2), horizon_months=60)
 res = simulate(sc, n_paths={n_paths}, rng=1, progress=False)

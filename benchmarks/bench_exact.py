@@ -1,4 +1,4 @@
-"""Benchmark kamsim.exact: run with ``.venv/bin/python benchmarks/bench_exact.py``.
+"""Benchmark kamsim.risk.exact: run with ``.venv/bin/python benchmarks/bench_exact.py``.
 
 Prints absolute times (best of several runs, after one warm-up) for the exact loss
 distribution of 1,000 accounts on a 10,000-point lattice, independent and with shared
@@ -17,7 +17,7 @@ import numpy as np
 import scipy
 from scipy import stats
 
-from kamsim.exact import loss_distribution_from_arrays
+from kamsim.risk.exact import loss_distribution_from_arrays
 
 
 def best_of(fn: Callable[[], object], repeat: int = 5) -> float:

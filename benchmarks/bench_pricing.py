@@ -20,9 +20,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from kamsim.datasets import load_sample
-from kamsim.negotiation import NegotiationAssumptions, negotiation_table
-from kamsim.pricing import (
+from kamsim.economics.negotiation import NegotiationAssumptions, negotiation_table
+from kamsim.economics.pricing import (
     PricingAssumptions,
     RetentionResponse,
     _pricing_plan,
@@ -32,8 +31,9 @@ from kamsim.pricing import (
     pass_through_breakdown,
     path_npv,
 )
-from kamsim.program import KamProgram, evaluate_program, program_plan
-from kamsim.scenario import Scenario
+from kamsim.economics.program import KamProgram, evaluate_program, program_plan
+from kamsim.model import Scenario
+from kamsim.portfolio.datasets import load_sample
 
 
 def best_of(fn: Callable[[], object], repeat: int = 3) -> float:

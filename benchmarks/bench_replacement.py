@@ -12,10 +12,9 @@ import argparse
 import dataclasses
 import time
 
-from kamsim.datasets import synthetic_portfolio
 from kamsim.engine import simulate
-from kamsim.replacement import ReplacementAssumptions
-from kamsim.scenario import ChurnAssumptions, Scenario
+from kamsim.model import ChurnAssumptions, ReplacementAssumptions, Scenario
+from kamsim.portfolio.datasets import synthetic_portfolio
 
 
 def main() -> None:

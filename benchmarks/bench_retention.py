@@ -23,9 +23,9 @@ import argparse
 import dataclasses
 import time
 
-from kamsim.datasets import data_dir
-from kamsim.retention import optimise_retention, plan_retention, retention_futures
-from kamsim.scenario import Scenario
+from kamsim.economics.retention import optimise_retention, plan_retention, retention_futures
+from kamsim.model import Scenario
+from kamsim.portfolio.datasets import data_dir
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ Workload: the 30-account test portfolio (three dominant accounts, whole-thousand
 revenues so the exact lattice is exact), 24 months, shared-shock correlation 0.2 and
 independent churn; 16,384 paths per run, 20 seeds per sampler.
 
-Reported, against the exact answer (:func:`kamsim.exact.loss_distribution`):
+Reported, against the exact answer (:func:`kamsim.risk.exact.loss_distribution`):
 
 * importance sampling: RMSE of ``P(L >= VaR 99.9 %)`` relative to plain MC at equal
   paths, and the variance-reduction factor (MSE ratio);
@@ -23,9 +23,9 @@ import time
 import numpy as np
 
 from kamsim.engine import simulate
-from kamsim.exact import loss_distribution
+from kamsim.model import ChurnAssumptions, Scenario
 from kamsim.portfolio import Portfolio
-from kamsim.scenario import ChurnAssumptions, Scenario
+from kamsim.risk.exact import loss_distribution
 
 
 def scenario(rho: float) -> Scenario:

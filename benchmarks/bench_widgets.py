@@ -91,9 +91,9 @@ def time_slider(s: Any, repeat: int) -> tuple[float, float]:
 
 def explorers() -> dict[str, Callable[[], Any]]:
     """The explorers that exist, built with their default sizes on the sample data."""
-    from kamsim.datasets import data_dir, load_sample
-    from kamsim.scenario import Scenario
-    from kamsim.widgets import concentration_explorer, worst_case_explorer
+    from kamsim.model import Scenario
+    from kamsim.portfolio.datasets import data_dir, load_sample
+    from kamsim.views.widgets import concentration_explorer, worst_case_explorer
 
     scenario = Scenario.from_yaml(data_dir() / "sample_scenario.yaml")
     found: dict[str, Callable[[], Any]] = {
@@ -101,13 +101,13 @@ def explorers() -> dict[str, Callable[[], Any]]:
         "worst_case_explorer(scenario)": lambda: worst_case_explorer(scenario),
     }
     try:
-        from kamsim._widgets_replacement import replacement_explorer
+        from kamsim.views.widgets.replacement import replacement_explorer
     except ImportError:
         pass
     else:
         found["replacement_explorer(scenario)"] = lambda: replacement_explorer(scenario)
     try:
-        from kamsim._widgets_pricing import negotiation_panel, pricing_explorer
+        from kamsim.views.widgets.pricing import negotiation_panel, pricing_explorer
     except ImportError:
         pass
     else:
@@ -143,11 +143,11 @@ def what_if(repeat: int) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
-    from kamsim.datasets import data_dir, load_sample
     from kamsim.engine import simulate
-    from kamsim.plots import pareto_plot, score_contribution_plot
-    from kamsim.scenario import Scenario
-    from kamsim.widgets import concentration_explorer
+    from kamsim.model import Scenario
+    from kamsim.portfolio.datasets import data_dir, load_sample
+    from kamsim.views.plots import pareto_plot, score_contribution_plot
+    from kamsim.views.widgets import concentration_explorer
 
     print("\nwhat-if: the proposed fixes, best of", repeat)
     # 1. concentration: persistent Agg canvas at the PNG's dpi, constrained layout computed
@@ -195,7 +195,7 @@ def what_if(repeat: int) -> None:
           f"churn only {t_churn * 1000:.0f} ms ({t_churn / t_repl:.2f}x)")
     # 3. replacement explorer: its simulation alone, at its default 2,000 paths
     try:
-        from kamsim._widgets_replacement import replacement_explorer
+        from kamsim.views.widgets.replacement import replacement_explorer
     except ImportError:
         return
     rp = replacement_explorer(sc)

@@ -4,9 +4,8 @@ Measure how much revenue leans on a few key accounts, simulate losing them, and 
 the response. See the README for a tour.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-from kamsim.calibrate import (
+from kamsim._version import __version__
+from kamsim.analysis.calibrate import (
     ChurnFit,
     PartialChurnEstimate,
     fit_churn,
@@ -15,65 +14,25 @@ from kamsim.calibrate import (
     partial_churn_from_ledger,
     validate_history,
 )
-from kamsim.concentration import (
-    KeyAccountCriteria,
-    KeyAccountScores,
+from kamsim.analysis.concentration import (
     LorenzCurve,
-    MissingCriterionWarning,
-    TierRule,
     account_shares,
     concentration_ratio,
     gini,
     hhi,
-    key_account_criteria,
-    key_account_scores,
     lorenz_curve,
     major_customers,
 )
-from kamsim.concentration import summary as concentration_summary
-from kamsim.engine import SAMPLERS, SimulationResult, risk_contributions, simulate
-from kamsim.exact import (
-    ExactLossDistribution,
-    loss_distribution,
-    loss_distribution_from_arrays,
-    vasicek_cdf,
-    vasicek_ppf,
+from kamsim.analysis.concentration import summary as concentration_summary
+from kamsim.analysis.key_accounts import (
+    KeyAccountCriteria,
+    KeyAccountScores,
+    MissingCriterionWarning,
+    TierRule,
+    key_account_criteria,
+    key_account_scores,
 )
-from kamsim.exceptions import AssumptionError, InputDataError, KamsimError
-from kamsim.plans import PlanOverride, RetentionBudget, RetentionPlan, RetentionPlans
-from kamsim.portfolio import CANONICAL_COLUMNS, Portfolio, from_ledger, read_accounts
-from kamsim.pricing import (
-    EfficiencyGains,
-    PricingAssumptions,
-    RebateSchedule,
-    RetentionResponse,
-    break_even_retention,
-    compare_pass_through,
-    optimal_pass_through,
-    pass_through_breakdown,
-)
-from kamsim.program import DEFAULT_TACTICS, KamProgram, Tactic, evaluate_program
-from kamsim.replacement import (
-    CapacityRequirement,
-    ReplacementAssumptions,
-    ReplacementTimeline,
-    recovery_summary,
-    replacement_timeline,
-    required_capacity,
-    survival_curve,
-    with_certain_loss,
-)
-from kamsim.retention import (
-    optimise_retention,
-    plan_retention,
-    retention_budget_table,
-    retention_frontier,
-    retention_futures,
-    simple_rules,
-)
-from kamsim.risk import expected_shortfall, value_at_risk
-from kamsim.scenario import ChurnAssumptions, Scenario
-from kamsim.sensitivity import (
+from kamsim.analysis.sensitivity import (
     GlobalSensitivityResult,
     Metric,
     Parameter,
@@ -89,12 +48,48 @@ from kamsim.sensitivity import (
     tornado_table,
     with_changes,
 )
-from kamsim.worst_case import lose_accounts, lose_group, lose_top_k, worst_cases
-
-try:
-    __version__ = version("kamsim")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+from kamsim.analysis.timelines import (
+    CapacityRequirement,
+    ReplacementTimeline,
+    replacement_timeline,
+    required_capacity,
+    with_certain_loss,
+)
+from kamsim.analysis.worst_case import lose_accounts, lose_group, lose_top_k, worst_cases
+from kamsim.economics.pricing import (
+    EfficiencyGains,
+    PricingAssumptions,
+    RebateSchedule,
+    RetentionResponse,
+    break_even_retention,
+    compare_pass_through,
+    optimal_pass_through,
+    pass_through_breakdown,
+)
+from kamsim.economics.program import DEFAULT_TACTICS, KamProgram, Tactic, evaluate_program
+from kamsim.economics.retention import (
+    optimise_retention,
+    plan_retention,
+    retention_budget_table,
+    retention_frontier,
+    retention_futures,
+    simple_rules,
+)
+from kamsim.engine import SAMPLERS, SimulationResult, risk_contributions, simulate
+from kamsim.engine.replacement import recovery_summary, survival_curve
+from kamsim.exceptions import AssumptionError, InputDataError, KamsimError
+from kamsim.model import ChurnAssumptions, ReplacementAssumptions, Scenario
+from kamsim.model.plans import PlanOverride, RetentionBudget, RetentionPlan, RetentionPlans
+from kamsim.portfolio import CANONICAL_COLUMNS, Portfolio, datasets, from_ledger, read_accounts
+from kamsim.risk import (
+    ExactLossDistribution,
+    expected_shortfall,
+    loss_distribution,
+    loss_distribution_from_arrays,
+    value_at_risk,
+    vasicek_cdf,
+    vasicek_ppf,
+)
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -141,6 +136,7 @@ __all__ = [
     "compare_scenarios",
     "concentration_ratio",
     "concentration_summary",
+    "datasets",
     "default_parameters",
     "evaluate_program",
     "expected_shortfall",

@@ -2,6 +2,6 @@
 
 import sys
 
-from kamsim.cli import main
+from kamsim.apps.cli import main
 
 sys.exit(main())

@@ -26,7 +26,7 @@ DATA = ROOT / "data"
 
 @pytest.fixture(scope="session")
 def sample():
-    from kamsim.datasets import load_sample
+    from kamsim.portfolio.datasets import load_sample
 
     return load_sample()
 

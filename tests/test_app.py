@@ -12,8 +12,14 @@ import sys
 
 import pytest
 
-from kamsim import app
-from kamsim.app import AppConfig, explorer_notebooks, find_notebook, resolve_port, voila_command
+from kamsim.apps import voila as app
+from kamsim.apps.voila import (
+    AppConfig,
+    explorer_notebooks,
+    find_notebook,
+    resolve_port,
+    voila_command,
+)
 from kamsim.exceptions import AssumptionError, KamsimError
 
 from .conftest import ROOT
@@ -183,7 +189,7 @@ def test_run_app_without_voila_says_how_to_install(monkeypatch):
 
 
 def test_token_starting_with_a_dash_is_accepted():
-    from kamsim.app import main
+    from kamsim.apps.voila import main
 
     # secrets.token_urlsafe can start with "-": the documented --token=VALUE form works
     assert main(["--dry-run", "--no-browser", "--token=-abc123"]) == 0

@@ -1,4 +1,4 @@
-"""Tests of kamsim.calibrate: churn hazards from account histories and ledgers.
+"""Tests of kamsim.analysis.calibrate: churn hazards from account histories and ledgers.
 
 Statistical tests use fixed seeds. Each checks that a known hazard lies inside the fit's
 95 % confidence interval; with the fixed seed the outcome is deterministic (not flaky),
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kamsim.calibrate import (
+from kamsim.analysis.calibrate import (
     fit_churn,
     histories_from_ledger,
     history_from_durations,
@@ -107,7 +107,7 @@ def test_weibull_aft_and_cox_recover_tier_effect_and_match_lifelines():
         ref = f.fitter.predict_survival_function(x, times=[2.5]).to_numpy()[0]
         np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-12)
     # tier_probs feed ChurnAssumptions directly
-    from kamsim.scenario import ChurnAssumptions
+    from kamsim.model import ChurnAssumptions
 
     ca = ChurnAssumptions(tier_probs=tp["churn_prob"].to_dict())
     assert set(ca.tier_probs) == {"key", "standard"}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kamsim.datasets import (
+from kamsim.portfolio.datasets import (
     SAMPLE_N_ACCOUNTS,
     SAMPLE_SEED,
     SAMPLE_TOP_SHARE,

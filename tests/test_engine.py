@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from kamsim import AssumptionError
-from kamsim.datasets import synthetic_portfolio
 from kamsim.engine import BLOCK_SIZE, simulate
+from kamsim.model import ChurnAssumptions, Scenario
 from kamsim.portfolio import Portfolio
-from kamsim.scenario import ChurnAssumptions, Scenario
+from kamsim.portfolio.datasets import synthetic_portfolio
 
 
 def small_portfolio(rev, p, margin=0.3, segment=None):

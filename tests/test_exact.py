@@ -1,4 +1,4 @@
-"""Tests of kamsim.exact against independent implementations and closed forms.
+"""Tests of kamsim.risk.exact against independent implementations and closed forms.
 
 References used: scipy.stats.poisson_binom and fast-poibin (equal weights), brute-force
 enumeration of all 2^n outcomes (unequal weights; correlated outcomes integrated over the
@@ -25,16 +25,16 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from kamsim import risk
-from kamsim.exact import (
+from kamsim.exceptions import AssumptionError
+from kamsim.model import ChurnAssumptions, Scenario
+from kamsim.portfolio import Portfolio
+from kamsim.risk.exact import (
     ExactLossDistribution,
     loss_distribution,
     loss_distribution_from_arrays,
     vasicek_cdf,
     vasicek_ppf,
 )
-from kamsim.exceptions import AssumptionError
-from kamsim.portfolio import Portfolio
-from kamsim.scenario import ChurnAssumptions, Scenario
 
 ABS = 1e-12  # exact-vs-exact agreement on probabilities
 QUAD = 1e-7  # 64-node quadrature vs adaptive quad, rho <= 0.5

@@ -29,12 +29,12 @@ import pytest
 import yaml
 
 from kamsim import KamsimError
-from kamsim.calibrate import read_history
-from kamsim.cli import main
+from kamsim.analysis.calibrate import read_history
+from kamsim.apps.cli import main
 from kamsim.exceptions import AssumptionError, InputDataError
+from kamsim.model import Scenario
 from kamsim.portfolio import from_ledger, read_accounts
-from kamsim.report import ReportError, validate_parameters
-from kamsim.scenario import Scenario
+from kamsim.views.report import ReportError, validate_parameters
 
 from .conftest import ROOT
 
@@ -331,7 +331,7 @@ PARAMS = [
 @pytest.mark.parametrize(("name", "text", "match"), PARAMS,
                          ids=[f"{p[0]}={p[1]}" for p in PARAMS])
 def test_report_parameter_python_api(name, text, match):
-    from kamsim.report import report_parameters
+    from kamsim.views.report import report_parameters
 
     spec = report_parameters()
     value = text if name in spec and spec[name].type_name == "str" else yaml.safe_load(text)
@@ -368,13 +368,13 @@ def test_out_pointing_at_a_file_is_refused(tmp_path, capsys):
 
 def test_bug_gives_one_line_not_a_traceback(capsys, monkeypatch):
     """An unexpected exception (a bug) still reaches the user as one line, status 3."""
-    import kamsim.cli
+    import kamsim.apps.cli
 
     def boom(_args):
         raise ZeroDivisionError("division by zero")
 
-    parser = kamsim.cli._build_parser()
-    monkeypatch.setattr(kamsim.cli, "_build_parser", lambda: parser)
+    parser = kamsim.apps.cli._build_parser()
+    monkeypatch.setattr(kamsim.apps.cli, "_build_parser", lambda: parser)
     parser._subparsers._group_actions[0].choices["summary"].set_defaults(func=boom)
     monkeypatch.delenv("KAMSIM_DEBUG", raising=False)
     assert main(["summary"]) == 3

@@ -1,4 +1,4 @@
-"""Monte Carlo (kamsim.simulate) against the exact twin (kamsim.exact).
+"""Monte Carlo (kamsim.simulate) against the exact twin (kamsim.risk.exact).
 
 Revenues are whole thousands, so the exact lattice (step 1,000) is exact (error bound 0)
 and every Monte Carlo outcome lies on it. Tests use fixed seeds, so they are
@@ -17,7 +17,7 @@ from scipy import stats
 
 from kamsim import risk
 from kamsim.engine import simulate
-from kamsim.exact import loss_distribution
+from kamsim.risk.exact import loss_distribution
 
 from .test_exact import make_scenario
 

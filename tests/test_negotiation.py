@@ -1,4 +1,4 @@
-"""Tests of kamsim.negotiation: walk-away concession vs closed forms, monotonicity, seams."""
+"""Tests of kamsim.economics.negotiation: walk-away concession vs closed forms, monotonicity."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kamsim.exceptions import AssumptionError
-from kamsim.negotiation import (
+from kamsim.economics.negotiation import (
     NegotiationAssumptions,
     evaluate_concession,
     negotiation_table,
     replacement_curve,
     walk_away_curve,
 )
+from kamsim.exceptions import AssumptionError
+from kamsim.model import ChurnAssumptions, Scenario
 from kamsim.portfolio import Portfolio
-from kamsim.scenario import ChurnAssumptions, Scenario
 
 
 def one_account(prob: float = 0.0, horizon: int = 24, notice: int = 0) -> Scenario:
@@ -103,7 +103,8 @@ def test_table_consistent_with_walk_away(sample):
 
 def test_replacement_timeline_seam(sample):
     """With ReplacementAssumptions the curve is replacement_timeline's mean run-rate."""
-    from kamsim.replacement import ReplacementAssumptions, replacement_timeline
+    from kamsim.analysis.timelines import replacement_timeline
+    from kamsim.model import ReplacementAssumptions
 
     sc = Scenario(portfolio=sample, horizon_months=24)
     top = int(np.argmax(sample.revenue))

@@ -1,4 +1,4 @@
-"""Tests of kamsim.plots."""
+"""Tests of kamsim.views.plots."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from kamsim import concentration as c
-from kamsim import plots
+from kamsim.analysis import concentration as c
+from kamsim.analysis import key_accounts as ka
+from kamsim.views import plots
 
 # --- shared helpers ---------------------------------------------------------------------
 
@@ -58,7 +59,7 @@ class TestConcentrationPlots:
         assert "Gini 0.40" in ax.get_legend().get_texts()[0].get_text()
 
     def test_pareto_plot(self, sample):
-        res = c.key_account_scores(sample, tiers=c.TierRule(method="top_k", key=3,
+        res = ka.key_account_scores(sample, tiers=ka.TierRule(method="top_k", key=3,
                                                              strategic=5))
         fig = plots.pareto_plot(sample, top=12, highlight=res)
         ax, ax2 = fig.axes
@@ -94,7 +95,7 @@ class TestConcentrationPlots:
             plots.pareto_plot(sample, top=0)
 
     def test_score_contribution_plot(self, sample):
-        res = c.key_account_scores(sample)
+        res = ka.key_account_scores(sample)
         fig = plots.score_contribution_plot(res, top=6)
         ax = fig.axes[0]
         n_crit = len(res.criteria)

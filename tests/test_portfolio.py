@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kamsim import InputDataError, Portfolio, from_ledger, read_accounts
-from kamsim.datasets import load_online_retail, load_wholesale
+from kamsim.portfolio.datasets import load_online_retail, load_wholesale
 
 from .conftest import DATA, sha256
 

@@ -1,4 +1,4 @@
-"""Tests of kamsim.pricing: closed forms, rebates, monotonicity, common random numbers."""
+"""Tests of kamsim.economics.pricing: closed forms, rebates, monotonicity, common randoms."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kamsim.exceptions import AssumptionError
-from kamsim.portfolio import Portfolio
-from kamsim.pricing import (
+from kamsim.economics.pricing import (
     EfficiencyGains,
     PricingAssumptions,
     RebateSchedule,
@@ -20,7 +18,9 @@ from kamsim.pricing import (
     pass_through_breakdown,
     pass_through_curve,
 )
-from kamsim.scenario import ChurnAssumptions, Scenario
+from kamsim.exceptions import AssumptionError
+from kamsim.model import ChurnAssumptions, Scenario
+from kamsim.portfolio import Portfolio
 
 
 @pytest.fixture(scope="module")
@@ -309,15 +309,15 @@ def test_bad_pricing_inputs(sc36):
 def test_plots_return_figures(sc36):
     from matplotlib.figure import Figure
 
-    from kamsim._plots_pricing import (
+    from kamsim.economics.negotiation import walk_away_curve
+    from kamsim.economics.program import KamProgram, evaluate_program
+    from kamsim.views.plots.pricing import (
         pass_through_curve_plot,
         pass_through_waterfall,
         rebate_plot,
         tactic_roi_plot,
         walk_away_plot,
     )
-    from kamsim.negotiation import walk_away_curve
-    from kamsim.program import KamProgram, evaluate_program
 
     a = PricingAssumptions(response=RetentionResponse(hazard_change_per_point=-0.3, floor=0.3))
     b = pass_through_breakdown(sc36, a, 0.5)
@@ -340,7 +340,7 @@ def test_plots_return_figures(sc36):
 
 
 def test_panels_update_in_place(sc36):
-    from kamsim._widgets_pricing import negotiation_panel, pricing_explorer
+    from kamsim.views.widgets.pricing import negotiation_panel, pricing_explorer
 
     p = pricing_explorer(sc36)
     before = p.image.value

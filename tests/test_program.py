@@ -1,20 +1,20 @@
-"""Tests of kamsim.program: tactic catalogue, program ROI on common random numbers."""
+"""Tests of kamsim.economics.program: tactic catalogue, program ROI on common random numbers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from kamsim.exceptions import AssumptionError
-from kamsim.pricing import discount_factors
-from kamsim.program import (
+from kamsim.economics.pricing import discount_factors
+from kamsim.economics.program import (
     DEFAULT_TACTICS,
     ILLUSTRATIVE_NOTE,
     KamProgram,
     Tactic,
     evaluate_program,
 )
-from kamsim.scenario import Scenario
+from kamsim.exceptions import AssumptionError
+from kamsim.model import Scenario
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,8 @@ def test_default_program_exact_matches_monte_carlo(sc36):
 def test_efficiency_and_margin_effects_by_hand():
     import pandas as pd
 
+    from kamsim.model import ChurnAssumptions
     from kamsim.portfolio import Portfolio
-    from kamsim.scenario import ChurnAssumptions
 
     pf = Portfolio(pd.DataFrame({"account_id": ["K"], "revenue": [1_200_000.0],
                                  "gross_margin": [0.2], "cost_to_serve": [60_000.0],

@@ -18,17 +18,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kamsim.engine import BLOCK_SIZE, REPLACEMENT_COLUMNS, simulate
-from kamsim.exceptions import AssumptionError
-from kamsim.portfolio import Portfolio
-from kamsim.replacement import (
+from kamsim.analysis.timelines import (
     ReplacementAssumptions,
     recovery_summary,
     replacement_timeline,
     required_capacity,
     survival_curve,
 )
-from kamsim.scenario import ChurnAssumptions, Scenario
+from kamsim.engine import BLOCK_SIZE, REPLACEMENT_COLUMNS, simulate
+from kamsim.exceptions import AssumptionError
+from kamsim.model import ChurnAssumptions, Scenario
+from kamsim.portfolio import Portfolio
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -389,12 +389,12 @@ def test_required_capacity_is_the_crossing(pool):
 def test_plots_and_explorer(repl_scen, pool):
     from matplotlib.figure import Figure
 
-    from kamsim._plots_replacement import (
+    from kamsim.views.plots.replacement import (
         cash_path_plot,
         recovery_time_plot,
         replacement_revenue_plot,
     )
-    from kamsim._widgets_replacement import replacement_explorer
+    from kamsim.views.widgets.replacement import replacement_explorer
 
     a = ReplacementAssumptions(**BASE, size_pool=tuple(pool))
     tl = replacement_timeline(1.5e6, a, horizon_months=24, n_paths=500, rng=0)

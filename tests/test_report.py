@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from kamsim import AssumptionError, InputDataError
-from kamsim.cli import main
-from kamsim.datasets import load_sample
+from kamsim.apps.cli import main
 from kamsim.engine import simulate
-from kamsim.report import ReportError, money, notebook_path, run_report, validate_parameters
-from kamsim.scenario import Scenario
+from kamsim.model import Scenario
+from kamsim.portfolio.datasets import load_sample
+from kamsim.views.report import ReportError, money, notebook_path, run_report, validate_parameters
 
 from .conftest import DATA, ROOT
 
@@ -49,7 +49,7 @@ def test_report_runs_end_to_end(report_dir):
     assert money(r.var(0.995)) in html
     assert f"{r.prob_below_break_even():.1%}" in html
     # replacement: the sentence quotes the library's own timeline for the largest account
-    from kamsim.replacement import replacement_timeline
+    from kamsim.analysis.timelines import replacement_timeline
 
     tl = replacement_timeline(float(sc.portfolio.revenue.max()), sc.replacement,
                               horizon_months=36, n_paths=PATHS, rng=SEED,
@@ -59,7 +59,7 @@ def test_report_runs_end_to_end(report_dir):
     assert "walk-away concession" in html
     assert "Which assumptions matter most" in html
     # the appendix names the input's sha256 and the seed
-    from kamsim._io import sha256_file
+    from kamsim._util.io import sha256_file
 
     assert sha256_file(DATA / "sample_accounts.csv") in html
     assert f"seed {SEED}" in html
@@ -189,7 +189,7 @@ def test_notebook_is_stored_without_outputs_and_documents_parameters():
 
 
 def test_history_calibration_feeds_the_scenario(tmp_path):
-    from kamsim.report import assumptions_table, calibrate_from_history
+    from kamsim.views.report import assumptions_table, calibrate_from_history
 
     sc = Scenario.from_yaml(DATA / "sample_scenario.yaml")
     rng = __import__("numpy").random.default_rng(3)

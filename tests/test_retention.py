@@ -1,4 +1,4 @@
-"""Tests of the retention-budget optimiser (kamsim.plans, kamsim.retention).
+"""Tests of the retention-budget optimiser (kamsim.model.plans, kamsim.economics.retention).
 
 The central check: on the same futures, the mixed-integer programme finds the same
 optimum as brute force over every allocation (8 accounts x 3 plans = 6,561 allocations),
@@ -16,17 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
 
-from kamsim.datasets import synthetic_portfolio
-from kamsim.exceptions import AssumptionError
-from kamsim.plans import (
-    PlanOverride,
-    RetentionBudget,
-    RetentionPlan,
-    RetentionPlans,
-)
-from kamsim.pricing import discount_factors, path_npv
-from kamsim.program import program_plan
-from kamsim.retention import (
+from kamsim.economics.pricing import discount_factors, path_npv
+from kamsim.economics.program import program_plan
+from kamsim.economics.retention import (
     evaluate_allocations,
     optimise_retention,
     plan_retention,
@@ -34,8 +26,16 @@ from kamsim.retention import (
     retention_futures,
     simple_rules,
 )
+from kamsim.exceptions import AssumptionError
+from kamsim.model import ChurnAssumptions, Scenario
+from kamsim.model.plans import (
+    PlanOverride,
+    RetentionBudget,
+    RetentionPlan,
+    RetentionPlans,
+)
+from kamsim.portfolio.datasets import synthetic_portfolio
 from kamsim.risk import es_standard_error, expected_shortfall
-from kamsim.scenario import ChurnAssumptions, Scenario
 
 MENU = RetentionPlans(plans=[
     RetentionPlan(name="standard KAM", one_off_cost=5_000, monthly_cost=1_400,
@@ -352,7 +352,7 @@ def test_floor_at_the_safest_rule_dominates_it_in_sample(small):
 
 
 def test_frontier_plot_marks_the_choice_and_the_rules(small):
-    from kamsim.plots import retention_frontier_plot
+    from kamsim.views.plots import retention_frontier_plot
 
     st = plan_retention(small.scenario, MENU, 150_000, n_paths=300, n_eval_paths=300, rng=4,
                         level=0.9)
@@ -403,7 +403,7 @@ def test_more_budget_never_gives_a_worse_optimum(small, amounts):
 
 
 def test_cli_retention_prints_the_table_and_writes_csv(tmp_path, capsys):
-    from kamsim.cli import main
+    from kamsim.apps.cli import main
 
     assert main(["retention", "--paths", "300", "--eval-paths", "300", "--seed", "1",
                  "--out", str(tmp_path)]) == 0

@@ -18,8 +18,8 @@ import pytest
 
 from kamsim import AssumptionError
 from kamsim.engine import simulate
-from kamsim.exact import loss_distribution
-from kamsim.replacement import ReplacementAssumptions
+from kamsim.model import ReplacementAssumptions
+from kamsim.risk.exact import loss_distribution
 
 from .test_exact import make_scenario
 

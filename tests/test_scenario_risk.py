@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kamsim import AssumptionError, InputDataError, risk
+from kamsim.analysis.worst_case import lose_accounts, lose_group, lose_top_k, worst_cases
+from kamsim.model import ChurnAssumptions, Scenario
 from kamsim.portfolio import Portfolio
-from kamsim.scenario import ChurnAssumptions, Scenario
-from kamsim.worst_case import lose_accounts, lose_group, lose_top_k, worst_cases
 
 from .conftest import DATA
 

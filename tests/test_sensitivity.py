@@ -1,4 +1,4 @@
-"""Tests of kamsim.sensitivity and its plots.
+"""Tests of kamsim.analysis.sensitivity and its plots.
 
 All runs use fixed seeds. Common random numbers make several properties exact rather
 than statistical (a zero-width range gives exactly the base output; more churn gives at
@@ -15,17 +15,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from kamsim._plots_sensitivity import (
-    global_sensitivity_plot,
-    scenario_comparison_plot,
-    survival_plot,
-    tornado_plot,
-)
-from kamsim.calibrate import fit_churn, history_from_durations
-from kamsim.exceptions import AssumptionError
-from kamsim.portfolio import Portfolio
-from kamsim.scenario import Scenario
-from kamsim.sensitivity import (
+from kamsim.analysis.calibrate import fit_churn, history_from_durations
+from kamsim.analysis.sensitivity import (
     DUMMY,
     METRICS,
     Metric,
@@ -37,6 +28,15 @@ from kamsim.sensitivity import (
     tornado,
     tornado_table,
     with_changes,
+)
+from kamsim.exceptions import AssumptionError
+from kamsim.model import Scenario
+from kamsim.portfolio import Portfolio
+from kamsim.views.plots.sensitivity import (
+    global_sensitivity_plot,
+    scenario_comparison_plot,
+    survival_plot,
+    tornado_plot,
 )
 
 from .conftest import DATA
@@ -57,7 +57,7 @@ def test_tornado_ordered_reproducible_and_monotone(base):
     assert list(tab["swing"]) == sorted(tab["swing"], reverse=True)
     expected = set(default_parameters())
     if base.replacement is not None:
-        from kamsim.sensitivity import replacement_parameters
+        from kamsim.analysis.sensitivity import replacement_parameters
 
         expected |= set(replacement_parameters())
     assert set(tab["parameter"]) == expected
@@ -204,8 +204,8 @@ def test_plots_return_figures(base):
 
 
 def test_replacement_parameters_join_the_tornado_and_move_cash_not_losses():
-    from kamsim.datasets import data_dir
-    from kamsim.sensitivity import replacement_parameters, tornado_runs
+    from kamsim.analysis.sensitivity import replacement_parameters, tornado_runs
+    from kamsim.portfolio.datasets import data_dir
 
     sc = Scenario.from_yaml(data_dir() / "sample_scenario.yaml")
     runs = tornado_runs(sc, n_paths=2048, rng=5)

@@ -1,4 +1,4 @@
-"""Tests of kamsim.widgets (built and driven programmatically, no browser)."""
+"""Tests of kamsim.views.widgets (built and driven programmatically, no browser)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kamsim import concentration as c
-from kamsim.widgets import ConcentrationExplorer, concentration_explorer
+from kamsim.analysis import key_accounts as ka
+from kamsim.views.widgets import ConcentrationExplorer, concentration_explorer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,8 +25,8 @@ def test_builds_with_one_slider_per_available_criterion(panel):
     import ipywidgets as widgets
 
     assert isinstance(panel, widgets.VBox)
-    assert list(panel.sliders) == list(c.CRITERIA)
-    assert panel.sliders["volume"].value == c.DEFAULT_WEIGHTS["volume"]
+    assert list(panel.sliders) == list(ka.CRITERIA)
+    assert panel.sliders["volume"].value == ka.DEFAULT_WEIGHTS["volume"]
     assert panel.image.value[:8] == b"\x89PNG\r\n\x1a\n"
     assert "contribution" in panel.table.value
     assert "key: " in panel.counts.value
@@ -69,9 +69,9 @@ def test_all_zero_weights_show_message(panel):
 
 
 def test_missing_criteria_warn_once_and_are_listed():
-    from kamsim.datasets import load_wholesale
+    from kamsim.portfolio.datasets import load_wholesale
 
-    with pytest.warns(c.MissingCriterionWarning):
+    with pytest.warns(ka.MissingCriterionWarning):
         p = concentration_explorer(load_wholesale())
     assert list(p.sliders) == ["volume", "product_line"]
     p.sliders["volume"].value = 0.9  # no further warning (filterwarnings = error)

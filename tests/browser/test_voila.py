@@ -1,7 +1,7 @@
 """``kamsim app`` in a real browser: the explorers as a Voila web app, code hidden.
 
 The app is started the way a person starts it (the ``kamsim app`` command logic, via
-``python -m kamsim.app``), opened in headless Chromium, and a slider is moved.
+``python -m kamsim.apps.voila``), opened in headless Chromium, and a slider is moved.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _start_app(tmp: Path, *args: str) -> App:
     log = tmp / "kamsim-app.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kamsim.app", "--no-browser", "--port", str(port),
+            [sys.executable, "-m", "kamsim.apps.voila", "--no-browser", "--port", str(port),
              f"--token={token}", *args],  # "=": a random token may start with "-"
             cwd=tmp, stdout=fh, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

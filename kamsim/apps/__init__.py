@@ -1,0 +1,1 @@
+"""The applications: the ``kamsim`` command line and the Voila app."""

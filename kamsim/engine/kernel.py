@@ -1,0 +1,490 @@
+"""The Monte Carlo account-churn engine: :func:`simulate` and :class:`SimulationResult`.
+
+Event-based: for each simulated future (a *path*) the engine draws, per account, whether
+and in which month the account decides to leave, and how much of its revenue goes; monthly
+revenue and gross-profit paths are then built by cumulative sums over the stop months.
+The expensive part grows with paths x accounts; the monthly part with paths x months.
+
+Reproducibility (SPEC 7). Paths are generated in fixed blocks of :data:`BLOCK_SIZE`; block
+``b`` draws from its own generator seeded by ``SeedSequence(entropy, spawn_key=(b,))``.
+Tasks handed to an executor are runs of whole blocks and results are assembled in block
+order, so for a given seed the output is bitwise identical whatever ``chunk_size``, the
+number of workers or the ``concurrent.futures.Executor`` (a ``dask.distributed`` client's
+``get_executor()`` included).
+
+Replacement. When the scenario has ``replacement`` assumptions, each block also runs the
+replacement process of :mod:`kamsim.model.replacement` on the block's lost run-rate, with its
+own stream ``SeedSequence(entropy, spawn_key=(*spawn_key, b, 1))``: the churn draws are
+the same as without replacement (paired comparisons), and the churn loss columns are
+unchanged. Monthly revenue and gross profit (histograms, means, kept paths, break-even)
+are then net of replacement and organic growth, and per-path recovery, gap and cash
+columns are added (see :class:`SimulationResult`). Without replacement the engine runs
+exactly as before.
+
+Memory. Per-path totals are kept (a few float64 per path); monthly paths are reduced to
+fixed-grid histograms per month (mergeable, so quantiles for fan charts do not depend on
+chunking) unless ``keep_paths=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import special
+
+import kamsim.engine.samplers as _samplers
+from kamsim.engine.replacement import (
+    ReplacementParams,
+    recovery_months,
+    replace_lost,
+    replacement_params,
+)
+from kamsim.model.scenario import Scenario
+
+__all__ = [
+    "BLOCK_SIZE",
+    "DEFAULT_QMC_REPLICATES",
+    "HIST_BINS",
+    "HIST_TOP",
+    "LOSS_MEASURES",
+    "REPLACEMENT_COLUMNS",
+    "SAMPLERS",
+    "SE_BATCHES",
+    "Events",
+    "LossMeasure",
+    "Sampler",
+    "Spec",
+    "account_losses_in_tail",
+    "block_rng",
+    "draw_events",
+    "make_spec",
+    "map_tasks",
+    "run_blocks",
+    "with_sampler",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Paths per random-number block. Fixed: changing it changes the random streams.
+BLOCK_SIZE = 2048
+#: Bins of the per-month histograms used for fan-chart quantiles.
+HIST_BINS = 4000
+#: Upper edge of the monthly histograms, as a multiple of the base monthly value.
+HIST_TOP = 1.5
+
+#: Per-path columns added when the scenario has replacement assumptions.
+REPLACEMENT_COLUMNS = (
+    "first_loss_month",
+    "months_to_recover",
+    "recovered",
+    "revenue_gap",
+    "gross_profit_gap",
+    "min_cash",
+    "out_of_cash",
+    "replacement_wins",
+    "acquisition_costs",
+)
+
+#: Per-path loss measures accepted by the risk methods.
+LOSS_MEASURES = (
+    "run_rate_lost",
+    "revenue_lost",
+    "gross_profit_lost",
+    "run_rate_gross_profit_lost",
+)
+LossMeasure = Literal[
+    "run_rate_lost", "revenue_lost", "gross_profit_lost", "run_rate_gross_profit_lost"
+]
+
+#: Samplers of the churn draws accepted by :func:`simulate`.
+SAMPLERS = ("mc", "sobol", "importance")
+Sampler = Literal["mc", "sobol", "importance"]
+#: Default number of randomised QMC replicates.
+DEFAULT_QMC_REPLICATES = 16
+#: Batches used for batch-means standard errors of VaR / ES (plain MC and IS).
+SE_BATCHES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """Everything a worker needs, as plain arrays (picklable, small)."""
+
+    revenue: FloatArray
+    gross_profit: FloatArray
+    thresholds: FloatArray  # lost iff X_i < threshold_i (normal) / U_i < q_i (uniform)
+    q: FloatArray
+    log1m_p: FloatArray  # log(1 - p_i), for the decision month
+    month_scale: FloatArray  # 12 / log(1 - p_i) (0 where p_i = 1)
+    q32: npt.NDArray[np.float32]
+    thresholds32: npt.NDArray[np.float32]
+    loadings32: npt.NDArray[np.float32]
+    idio32: npt.NDArray[np.float32]  # sqrt(1 - loading^2)
+    loadings: FloatArray
+    partial: FloatArray
+    beta_a: float
+    beta_b: float
+    notice: int
+    horizon: int
+    fixed_monthly: float
+    entropy: int | tuple[int, ...]
+    spawn_key: tuple[int, ...]
+    rev_top: float
+    gp_top: float
+    gp_bottom: float
+    keep_paths: bool
+    repl: ReplacementParams | None = None
+    opening_cash: float = 0.0
+    cash_bottom: float = 0.0
+    cash_top: float = 1.0
+    sampler: str = "mc"
+    qmc_rep_paths: int = 0
+    plan: _samplers.ImportancePlan | None = None
+
+    @property
+    def correlated(self) -> bool:
+        """Whether any account loads on the shared factor."""
+        return bool(np.any(self.loadings > 0))
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """Sparse churn events of one block: (path, account, stop month, fraction lost)."""
+
+    path: IntArray
+    account: IntArray
+    stop: IntArray
+    frac: FloatArray
+    weight: FloatArray | None = None  # per-path likelihood ratio (importance sampling)
+
+
+def block_rng(spec: Spec, block: int) -> np.random.Generator:
+    """The churn generator of block ``block``: ``SeedSequence(entropy, (*spawn_key, block))``."""
+    ss = np.random.SeedSequence(entropy=spec.entropy, spawn_key=(*spec.spawn_key, block))
+    return np.random.default_rng(ss)
+
+
+def draw_events(spec: Spec, block: int, n: int) -> Events:
+    """Draw the churn events of ``n`` paths of block ``block`` (fixed draw order).
+
+    Draws are float32 (24-bit uniforms / normals): probabilities are resolved to 6e-8,
+    far below Monte Carlo error, at half the memory traffic of float64. The ``"sobol"``
+    and ``"importance"`` samplers draw the loss indicators (float64) in
+    :mod:`kamsim.engine.samplers`; decision months and partial losses are then drawn alike.
+    """
+    g = block_rng(spec, block)
+    m = spec.revenue.size
+    weight = None
+    u: npt.NDArray[Any]
+    if spec.sampler == "sobol":
+        dim = m + 1 if spec.correlated else m
+        uq = _samplers.sobol_uniforms(spec.entropy, spec.spawn_key, block * BLOCK_SIZE, n,
+                                      spec.qmc_rep_paths, dim)
+        idx, u = _samplers.sobol_losses(uq, spec.q, spec.thresholds, spec.loadings,
+                                        spec.correlated)
+    elif spec.sampler == "importance":
+        assert spec.plan is not None
+        idx, u, weight = _samplers.importance_draws(spec.plan, g, n, spec.q,
+                                                    spec.thresholds, spec.loadings)
+    elif spec.correlated:
+        z = g.standard_normal(n, dtype=np.float32)
+        x = g.standard_normal((n, m), dtype=np.float32)
+        x *= spec.idio32
+        x += z[:, None] * spec.loadings32
+        idx = np.flatnonzero(x < spec.thresholds32)
+        u = special.ndtr(x.ravel()[idx])
+    else:
+        x = g.random((n, m), dtype=np.float32)
+        idx = np.flatnonzero(x < spec.q32)
+        u = x.ravel()[idx]
+    path, account = np.divmod(idx, m)
+    # decision month: T = 12 log(1-U) / log(1-p), month = ceil(T), at least 1
+    t = np.log1p(-u)
+    t *= spec.month_scale[account]
+    stop = np.ceil(t).astype(np.int64)
+    np.maximum(stop, 1, out=stop)  # decision month
+    if spec.notice:
+        stop += spec.notice
+    np.minimum(stop, spec.horizon, out=stop)  # q guarantees <= horizon; guards rounding
+    k = path.size
+    frac: FloatArray
+    if k and np.any(spec.partial > 0):
+        frac = np.ones(k)
+        is_partial = g.random(k) < spec.partial[account]
+        n_part = int(is_partial.sum())
+        if n_part:
+            frac[is_partial] = g.beta(spec.beta_a, spec.beta_b, n_part)
+    else:  # full losses only: a read-only view, no allocation
+        frac = np.broadcast_to(np.float64(1.0), (k,))
+    return Events(path, account, stop, frac, weight)
+
+
+def with_replacement(spec: Spec, block: int, ev: Events, d_rev: npt.NDArray[Any],
+                      d_gp: npt.NDArray[Any]) -> dict[str, Any]:
+    """Net monthly paths and per-path recovery/cash outcomes of one block."""
+    rp = spec.repl
+    assert rp is not None
+    n, h = d_rev.shape
+    g = np.random.default_rng(np.random.SeedSequence(
+        entropy=spec.entropy, spawn_key=(*spec.spawn_key, block, 1)))
+    lost_m = np.cumsum(d_rev, axis=1)
+    out = replace_lost(rp, lost_m * 12.0, g)
+    base_rev_m = spec.revenue.sum() / 12.0
+    base_gp_m = spec.gross_profit.sum() / 12.0
+    gf = (1.0 + rp.growth) ** (np.arange(1, h + 1) / 12.0)
+    repl_m = out.run_rate / 12.0
+    rev_path = (base_rev_m - lost_m) * gf + repl_m
+    gp_path = (base_gp_m - np.cumsum(d_gp, axis=1)) * gf + repl_m * rp.margin
+    first = np.full(n, h + 1, dtype=np.int64)
+    np.minimum.at(first, ev.path, ev.stop)
+    months, recovered = recovery_months(rev_path, base_rev_m, first)
+    acq = out.wins * rp.acquisition_cost
+    cash = spec.opening_cash + np.cumsum(gp_path - spec.fixed_monthly - acq, axis=1)
+    min_cash = np.minimum(cash.min(axis=1), spec.opening_cash)
+    return {
+        "rev_path": rev_path, "gp_path": gp_path, "cash": cash,
+        "repl_rr": out.run_rate,
+        "first_loss_month": np.where(first <= h, first, 0),
+        "months_to_recover": months, "recovered": recovered,
+        "revenue_gap": np.maximum(base_rev_m - rev_path, 0.0).sum(axis=1),
+        "gross_profit_gap": np.maximum(base_gp_m - gp_path, 0.0).sum(axis=1),
+        "min_cash": min_cash, "out_of_cash": min_cash < 0,
+        "replacement_wins": out.wins.sum(axis=1), "acquisition_costs": acq.sum(axis=1),
+    }
+
+
+def hist(values: FloatArray, top: float, bottom: float = 0.0,
+          weights: FloatArray | None = None) -> npt.NDArray[Any]:
+    """Histogram per column (month) of ``values`` (paths x months) on a fixed grid.
+
+    Counts (int) without ``weights``; with per-path ``weights``, summed weights (float).
+    """
+    h = values.shape[1]
+    width = (top - bottom) / HIST_BINS
+    idx = np.clip(((values - bottom) / width).astype(np.int64), 0, HIST_BINS - 1)
+    flat = idx + (np.arange(h, dtype=np.int64) * HIST_BINS)[None, :]
+    if weights is None:
+        return np.bincount(flat.ravel(), minlength=h * HIST_BINS).reshape(h, HIST_BINS)
+    wf = np.broadcast_to(weights[:, None], values.shape).ravel()
+    return np.bincount(flat.ravel(), wf, minlength=h * HIST_BINS).reshape(h, HIST_BINS)
+
+
+def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dict[str, Any]:
+    """Simulate blocks ``first_block .. first_block + n_blocks - 1``; return their outputs."""
+    h = spec.horizon
+    m = spec.revenue.size
+    outs: dict[str, list[Any]] = {k: [] for k in (
+        "run_rate_lost", "revenue_lost", "gross_profit_lost", "run_rate_gross_profit_lost",
+        "accounts_lost", "partial_losses", "first_month_below_break_even", "paths",
+        "cash_paths", "weights", *REPLACEMENT_COLUMNS)}
+    weighted = spec.sampler == "importance"
+    hist_type = np.float64 if weighted else np.int64
+    lost_count = np.zeros(m, dtype=np.int64)
+    lost_weight = np.zeros(m)
+    weight_sum = 0.0
+    lost_rev = np.zeros(m)
+    rev_hist = np.zeros((h, HIST_BINS), dtype=hist_type)
+    gp_hist = np.zeros((h, HIST_BINS), dtype=hist_type)
+    rev_sum = np.zeros(h)
+    gp_sum = np.zeros(h)
+    cash_sum = np.zeros(h)
+    repl_sum = np.zeros(h)
+    cash_hist = np.zeros((h, HIST_BINS), dtype=np.int64)
+    base_rev_m = spec.revenue.sum() / 12.0
+    base_gp_m = spec.gross_profit.sum() / 12.0
+    for b in range(first_block, first_block + n_blocks):
+        n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
+        if n <= 0:
+            break
+        ev = draw_events(spec, b, n)
+        pw = ev.weight
+        has_partial = bool(np.any(spec.partial > 0))
+        r_loss = spec.revenue[ev.account]
+        g_loss = spec.gross_profit[ev.account]
+        if has_partial:
+            r_loss *= ev.frac
+            g_loss *= ev.frac
+        # annual run-rate lost from each stop month (1-based) on, per path: (n, h)
+        flat = ev.path * h + (ev.stop - 1)
+        d_rev12 = np.bincount(flat, r_loss, minlength=n * h).reshape(n, h)
+        d_gp12 = np.bincount(flat, g_loss, minlength=n * h).reshape(n, h)
+        months_left = (h - np.arange(h, dtype=np.float64)) / 12.0  # years lost from month s
+        outs["run_rate_lost"].append(d_rev12.sum(axis=1))
+        outs["run_rate_gross_profit_lost"].append(d_gp12.sum(axis=1))
+        outs["revenue_lost"].append(d_rev12 @ months_left)
+        outs["gross_profit_lost"].append(d_gp12 @ months_left)
+        outs["accounts_lost"].append(np.bincount(ev.path, minlength=n).astype(np.int64))
+        outs["partial_losses"].append(
+            np.bincount(ev.path, (ev.frac < 1.0).astype(np.float64), minlength=n)
+            .astype(np.int64) if has_partial else np.zeros(n, dtype=np.int64))
+        counts = np.bincount(ev.account, minlength=m)
+        lost_count += counts
+        if pw is None:
+            # full losses: each lost account loses its whole revenue
+            lost_rev += (np.bincount(ev.account, r_loss, minlength=m) if has_partial
+                         else counts * spec.revenue)
+        else:
+            outs["weights"].append(pw)
+            weight_sum += float(pw.sum())
+            lost_weight += np.bincount(ev.account, pw[ev.path], minlength=m)
+            lost_rev += np.bincount(ev.account, r_loss * pw[ev.path], minlength=m)
+        d_rev = d_rev12 / 12.0
+        d_gp = d_gp12 / 12.0
+        rev_path = base_rev_m - np.cumsum(d_rev, axis=1)
+        gp_path = base_gp_m - np.cumsum(d_gp, axis=1)
+        if spec.repl is not None:
+            extra = with_replacement(spec, b, ev, d_rev, d_gp)
+            rev_path, gp_path = extra["rev_path"], extra["gp_path"]
+            for k in REPLACEMENT_COLUMNS:
+                outs[k].append(extra[k])
+            cash_sum += extra["cash"].sum(axis=0)
+            repl_sum += extra["repl_rr"].sum(axis=0)
+            cash_hist += hist(extra["cash"], spec.cash_top, spec.cash_bottom)
+            if spec.keep_paths:
+                outs["cash_paths"].append(extra["cash"])
+        below = gp_path < spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly)
+        any_below = below.any(axis=1)
+        first = np.where(any_below, below.argmax(axis=1) + 1, 0).astype(np.int64)
+        outs["first_month_below_break_even"].append(first)
+        rev_hist += hist(rev_path, spec.rev_top, weights=pw)
+        gp_hist += hist(gp_path, spec.gp_top, spec.gp_bottom, weights=pw)
+        if pw is None:
+            rev_sum += rev_path.sum(axis=0)
+            gp_sum += gp_path.sum(axis=0)
+        else:  # weighted losses below base (unnormalised IS estimate of the mean gap)
+            rev_sum += pw @ (base_rev_m - rev_path)
+            gp_sum += pw @ (base_gp_m - gp_path)
+        if spec.keep_paths:
+            outs["paths"].append(rev_path)
+    result: dict[str, Any] = {k: (np.concatenate(v) if v else None) for k, v in outs.items()}
+    result.update(lost_count=lost_count, lost_weight=lost_weight, weight_sum=weight_sum,
+                  lost_rev=lost_rev, rev_hist=rev_hist,
+                  gp_hist=gp_hist, rev_sum=rev_sum, gp_sum=gp_sum, cash_sum=cash_sum,
+                  repl_sum=repl_sum, cash_hist=cash_hist)
+    return result
+
+
+def account_losses_in_tail(spec: Spec, first_block: int, n_blocks: int, n_total: int,
+                            measure: str, cutoff: float, totals: FloatArray
+                            ) -> tuple[FloatArray, FloatArray, float, float]:
+    """Each account's summed loss over paths with total > cutoff, and == cutoff.
+
+    ``totals`` are the run's per-path totals of ``measure`` for these blocks (from the
+    result, so that the tail is classified exactly as the VaR was computed). Returns the
+    two sums and the number of paths in each set; under importance sampling losses and
+    path counts are weighted by the paths' likelihood ratios.
+    """
+    h = spec.horizon
+    m = spec.revenue.size
+    acc_gt = np.zeros(m)
+    acc_eq = np.zeros(m)
+    n_gt: float = 0
+    n_eq: float = 0
+    offset = 0
+    for b in range(first_block, first_block + n_blocks):
+        n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
+        if n <= 0:
+            break
+        ev = draw_events(spec, b, n)
+        base = spec.gross_profit if "gross_profit" in measure else spec.revenue
+        loss = base[ev.account] * ev.frac
+        if measure in ("revenue_lost", "gross_profit_lost"):
+            loss = loss * (h - ev.stop + 1) / 12.0
+        total = totals[offset:offset + n]
+        offset += n
+        gt = total > cutoff
+        eq = total == cutoff
+        if ev.weight is not None:
+            loss = loss * ev.weight[ev.path]
+            n_gt += float(ev.weight[gt].sum())
+            n_eq += float(ev.weight[eq].sum())
+        else:
+            n_gt += int(gt.sum())
+            n_eq += int(eq.sum())
+        sel = gt[ev.path]
+        acc_gt += np.bincount(ev.account[sel], loss[sel], minlength=m)
+        sel = eq[ev.path]
+        acc_eq += np.bincount(ev.account[sel], loss[sel], minlength=m)
+    return acc_gt, acc_eq, n_gt, n_eq
+
+
+def make_spec(scenario: Scenario, entropy: int | tuple[int, ...], spawn_key: tuple[int, ...],
+               keep_paths: bool) -> Spec:
+    """Resolve a scenario into the plain arrays every worker needs."""
+    pf = scenario.portfolio
+    p = scenario.annual_probs()
+    q = scenario.horizon_probs()
+    with np.errstate(divide="ignore"):
+        thresholds = special.ndtri(q)
+        log1m_p = np.log1p(-p)
+    gp = pf.gross_profit if pf.has_gross_profit else np.zeros(pf.n_accounts)
+    loadings = scenario.factor_loadings()
+    a, b = scenario.churn.partial_beta
+    rev_m = pf.total_revenue / 12.0
+    gp_m = float(gp.sum()) / 12.0
+    h = int(scenario.horizon_months)
+    fixed_m = scenario.fixed_costs / 12.0
+    repl = None
+    cash0 = float(scenario.opening_cash or 0.0)
+    cash_bottom, cash_top = 0.0, 1.0
+    if scenario.replacement is not None:
+        repl = replacement_params(scenario.replacement, scenario.replacement_size_pool(),
+                       scenario.replacement_margin())
+        # fixed grid for cash histograms: worst case spends fixed costs and acquisition
+        # costs with no gross profit; best case earns 1.5x the base gross profit
+        acq = repl.acquisition_cost * (repl.rate * 1.5 + 1.0)
+        low_gp = min(0.0, float(gp[gp < 0].sum()) / 12)
+        cash_bottom = min(cash0, 0.0) - h * (fixed_m + acq - low_gp) - 1.0
+        cash_top = max(cash0, 0.0) + h * max(HIST_TOP * gp_m - fixed_m, 0.0) + 1.0
+    return Spec(
+        revenue=np.asarray(pf.revenue, dtype=np.float64),
+        gross_profit=np.asarray(gp, dtype=np.float64),
+        thresholds=thresholds, q=q, log1m_p=log1m_p,
+        # 12 / log(1 - p); 0 where p = 1 (decision in month 1); tiny p kept finite
+        month_scale=np.where(np.isfinite(log1m_p),
+                             12.0 / np.minimum(log1m_p, -1e-300), 0.0),
+        q32=q.astype(np.float32), thresholds32=thresholds.astype(np.float32),
+        loadings32=loadings.astype(np.float32),
+        idio32=np.sqrt(1.0 - loadings * loadings).astype(np.float32),
+        loadings=loadings, partial=scenario.partial_probs(),
+        beta_a=a, beta_b=b, notice=int(scenario.churn.notice_months),
+        horizon=h, fixed_monthly=fixed_m,
+        entropy=entropy, spawn_key=spawn_key, rev_top=HIST_TOP * rev_m,
+        gp_top=HIST_TOP * max(gp_m, 1e-12), gp_bottom=min(0.0, float(gp[gp < 0].sum()) / 12),
+        keep_paths=keep_paths, repl=repl, opening_cash=cash0,
+        cash_bottom=cash_bottom, cash_top=cash_top,
+    )
+
+
+def map_tasks(executor: Executor | None, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]],
+         progress: bool, desc: str) -> Iterable[Any]:
+    """Run ``fn`` over ``tasks`` in order (serially or on ``executor``), with a progress bar."""
+    if executor is None:
+        it: Iterable[Any] = (fn(*t) for t in tasks)
+    else:
+        it = executor.map(fn, *zip(*tasks, strict=True))
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, total=len(tasks), desc=desc, unit="chunk")
+    return it
+
+
+def with_sampler(spec: Spec, sampler: str, rep_paths: int, threshold: float | None
+                 ) -> Spec:
+    """The spec with the sampler's settings (and the importance-sampling plan) filled in."""
+    match sampler:
+        case "sobol":
+            return replace(spec, sampler="sobol", qmc_rep_paths=rep_paths)
+        case "importance":
+            assert threshold is not None
+            plan = _samplers.plan_importance(spec.revenue, spec.q, spec.thresholds,
+                                             spec.loadings, threshold)
+            return replace(spec, sampler="importance", plan=plan)
+        case _:
+            return spec

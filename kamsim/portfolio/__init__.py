@@ -1,0 +1,28 @@
+"""How data gets in: :class:`Portfolio`, the account readers, the ledger, the bundled datasets."""
+
+from __future__ import annotations
+
+from kamsim.portfolio import datasets, tables
+from kamsim.portfolio.accounts import (
+    CANONICAL_COLUMNS,
+    LINE_PREFIX,
+    ColumnSpec,
+    Portfolio,
+    from_ledger,
+    ledger_lines,
+    parse_dates,
+    read_accounts,
+)
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "LINE_PREFIX",
+    "ColumnSpec",
+    "Portfolio",
+    "datasets",
+    "from_ledger",
+    "ledger_lines",
+    "parse_dates",
+    "read_accounts",
+    "tables",
+]

@@ -1,0 +1,261 @@
+"""Concentration figures: Lorenz curve, Pareto chart, key-account score contributions.
+
+Every plotting function returns a :class:`matplotlib.figure.Figure` built without
+pyplot (no global state, nothing shown), so figures work the same in notebooks
+(``%matplotlib inline`` displays a returned figure), reports (``fig.savefig``) and tests.
+Pass ``ax=`` to draw into an existing axes instead (the function then returns that
+axes' figure).
+
+This module draws the concentration figures; the shared style (tier colours, axis
+formatters) is :mod:`kamsim.views.plots.style`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from kamsim._util.figures import figure_axes
+from kamsim.analysis.concentration import MAJOR_CUSTOMER_THRESHOLD, lorenz_curve, measure_values
+from kamsim.analysis.key_accounts import KeyAccountScores
+from kamsim.portfolio import Portfolio
+from kamsim.views.plots.style import (
+    CRITERION_COLORS,
+    TIER_COLORS,
+    currency_formatter,
+    percent_formatter,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "lorenz_plot",
+    "pareto_plot",
+    "score_contribution_plot",
+]
+
+
+# --- concentration ---------------------------------------------------------------------
+
+
+def lorenz_plot(
+    data: Portfolio | npt.ArrayLike,
+    measure: str | Sequence[str] = "revenue",
+    *,
+    ax: Axes | None = None,
+) -> Figure:
+    """Lorenz curve(s) with the Gini coefficient in the legend.
+
+    Accounts are sorted from smallest to largest; the curve shows the share of the
+    total (y) held by the smallest x % of accounts. The further the curve sags below the
+    diagonal (perfect equality), the more concentrated the portfolio.
+
+    Parameters
+    ----------
+    data : Portfolio or array_like
+        A portfolio, or the values themselves.
+    measure : str or sequence of str
+        Portfolio measure(s) to draw, e.g. ``("revenue", "gross_profit")``; ignored for
+        an array.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from kamsim.portfolio.datasets import load_sample
+    >>> fig = lorenz_plot(load_sample(), ["revenue", "gross_profit"])
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][:1]
+    ['revenue (Gini 0.68)']
+    """
+    fig, ax = figure_axes(ax, (5.5, 5.0))
+    if isinstance(data, Portfolio):
+        measures = [measure] if isinstance(measure, str) else list(measure)
+        series = [(m, measure_values(data, m)) for m in measures]
+    else:
+        series = [("values", np.asarray(data, dtype=np.float64))]
+    for label, x in series:
+        lc = lorenz_curve(x)
+        ax.plot(lc.population_share, lc.value_share, lw=2,
+                label=f"{label} (Gini {lc.gini:.2f})")
+    ax.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1, label="perfect equality")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.xaxis.set_major_formatter(percent_formatter())
+    ax.yaxis.set_major_formatter(percent_formatter())
+    ax.set_xlabel("share of accounts (smallest first)")
+    ax.set_ylabel("share of total")
+    ax.set_title("Lorenz curve")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    return fig
+
+
+def _tiers_for(ids: npt.NDArray[np.object_],
+               highlight: KeyAccountScores | Iterable[str] | None) -> list[str]:
+    if highlight is None:
+        return ["standard"] * ids.size
+    if isinstance(highlight, KeyAccountScores):
+        by_id = dict(zip(highlight.account_ids.tolist(), highlight.tier_column(), strict=True))
+        return [by_id.get(a, "standard") for a in ids.tolist()]
+    keys = {str(a) for a in highlight}
+    return ["key" if a in keys else "standard" for a in ids.tolist()]
+
+
+def pareto_plot(
+    portfolio: Portfolio,
+    measure: str = "revenue",
+    *,
+    top: int = 30,
+    highlight: KeyAccountScores | Iterable[str] | None = None,
+    major_threshold: float = MAJOR_CUSTOMER_THRESHOLD,
+    currency: str = "€",
+    ax: Axes | None = None,
+) -> Figure:
+    """Pareto chart: the largest accounts' bars, the cumulative share and the 10 % line.
+
+    Bars show the ``top`` largest accounts (currency axis, left), coloured by tier when
+    ``highlight`` gives key-account scores (or a list of key account ids). The line
+    shows the cumulative share of the whole portfolio's total (percent axis, right). The
+    dashed horizontal line marks ``major_threshold`` (10 %) of the total: for revenue, an
+    account above it is a major customer that ASC 280-10-50-42 / IFRS 8.34 require to be
+    disclosed.
+
+    Parameters
+    ----------
+    portfolio : Portfolio
+    measure : str
+        ``"revenue"``, ``"gross_profit"`` or any numeric column.
+    top : int
+        Number of accounts shown (>= 1).
+    highlight : KeyAccountScores or iterable of str, optional
+        Tiers to colour, or account ids to mark as key.
+    major_threshold : float
+        Share at which the major-customer line is drawn.
+    currency : str
+        Currency symbol of the amount axis.
+    ax : matplotlib.axes.Axes, optional
+        Axes for the bars (a twin axes is added for the cumulative share).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from kamsim.portfolio.datasets import load_sample
+    >>> fig = pareto_plot(load_sample(), top=10)
+    >>> len(fig.axes[0].patches)
+    10
+    """
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        msg = f"top must be a whole number >= 1, got {top!r}"
+        raise ValueError(msg)
+    fig, ax = figure_axes(ax, (9.0, 4.8))
+    x = measure_values(portfolio, measure)
+    total = float(x.sum())
+    order = np.argsort(-x, kind="stable")
+    shown = order[: min(top, x.size)]
+    ids = portfolio.account_ids[shown]
+    tiers = _tiers_for(ids, highlight)
+    pos = np.arange(shown.size)
+    ax.bar(pos, x[shown], color=[TIER_COLORS.get(t, TIER_COLORS["standard"]) for t in tiers],
+           edgecolor="white", linewidth=0.5)
+    level = major_threshold * total
+    ax.axhline(level, color="black", ls="--", lw=1,
+               label=f"{major_threshold:.0%} of total: major customer "
+                     "(ASC 280 / IFRS 8 disclosure, for revenue)")
+    ax.set_ylim(0, max(float(x[shown].max()), level) * 1.08)
+    ax.yaxis.set_major_formatter(currency_formatter(currency))
+    ax.set_ylabel(f"{measure} per account")
+    ax.set_xticks(pos, [str(n) for n in portfolio.names[shown]], rotation=90, fontsize=7)
+    ax.set_xlim(-0.6, shown.size - 0.4)
+    ax.set_title(f"Pareto chart of {measure}: top {shown.size} of {x.size} accounts")
+    cum = np.cumsum(x[order]) / total
+    ax2 = ax.twinx()
+    ax2.plot(pos, cum[: shown.size], color="#2166ac", marker="o", ms=3, lw=1.5,
+             label="cumulative share of total (right axis)")
+    ax2.set_ylim(0, 1.02)
+    ax2.yaxis.set_major_formatter(percent_formatter())
+    ax2.set_ylabel("cumulative share")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=TIER_COLORS[t], label=f"{t} account") for t in TIER_COLORS
+               if t in tiers and highlight is not None]
+    h1, _ = ax.get_legend_handles_labels()
+    h2, _ = ax2.get_legend_handles_labels()
+    ax2.legend(handles=[*handles, *h1, *h2], loc="upper right", fontsize=8)
+    return fig
+
+
+def score_contribution_plot(
+    scores: KeyAccountScores,
+    *,
+    top: int = 15,
+    ax: Axes | None = None,
+) -> Figure:
+    """Stacked horizontal bars of each criterion's contribution to the top scores.
+
+    One bar per account, best at the top; each coloured segment is ``weight x
+    normalised criterion``, so the segments add up to the score and show *why* an
+    account ranks where it does. Labels give the tier; with threshold tiers, dotted
+    vertical lines mark the key and strategic thresholds.
+
+    Parameters
+    ----------
+    scores : KeyAccountScores
+        From :func:`kamsim.analysis.concentration.key_account_scores`.
+    top : int
+        Number of accounts shown (>= 1).
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from kamsim.portfolio.datasets import load_sample
+    >>> from kamsim.analysis.key_accounts import key_account_scores
+    >>> fig = score_contribution_plot(key_account_scores(load_sample()), top=5)
+    >>> len(fig.axes[0].patches)
+    35
+    """
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        msg = f"top must be a whole number >= 1, got {top!r}"
+        raise ValueError(msg)
+    fig, ax = figure_axes(ax, (8.0, 0.35 * min(top, scores.score.size) + 1.8))
+    order = np.argsort(scores.rank, kind="stable")[:top]
+    pos = np.arange(order.size)[::-1]
+    left = np.zeros(order.size)
+    for j, c in enumerate(scores.criteria):
+        width = scores.contributions[order, j]
+        ax.barh(pos, width, left=left, color=CRITERION_COLORS[j % len(CRITERION_COLORS)],
+                label=f"{c} (weight {scores.weights[c]:.2f})", height=0.75)
+        left += width
+    labels = [f"{n}  [{t}]" for n, t in zip(scores.names[order], scores.tier[order],
+                                            strict=True)]
+    ax.set_yticks(pos, labels, fontsize=8)
+    for lab, t in zip(ax.get_yticklabels(), scores.tier[order], strict=True):
+        lab.set_color(TIER_COLORS["key"] if t == "key" else "black")
+    rule = scores.tier_rule
+    if rule.method == "threshold":
+        for name, v in (("key", rule.key), ("strategic", rule.strategic)):
+            ax.axvline(float(v), color=TIER_COLORS[name], ls=":", lw=1.5,
+                       label=f"{name} threshold {float(v):.2f}")
+    ax.set_xlim(0, max(1.0, float(left.max()) * 1.02))
+    ax.set_xlabel("score (0-1) = sum of weighted criteria")
+    ax.set_title(f"Key-account score: top {order.size} accounts by criterion")
+    ax.legend(loc="lower right", fontsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+

@@ -1,0 +1,51 @@
+"""The papermill board report (HTML, PDF) and its set-up."""
+
+from __future__ import annotations
+
+from kamsim.views.report.run import (
+    SECTIONS,
+    Calibration,
+    ReportError,
+    ReportOutputs,
+    add_report_parser,
+    assumptions_table,
+    calibrate_from_history,
+    cash_sentence,
+    concentration_view,
+    executive_summary,
+    md_escape,
+    money,
+    negotiation_view,
+    notebook_path,
+    pricing_sentence,
+    replacement_sentence,
+    report_parameters,
+    reproducibility_footer,
+    run_report,
+    validate_parameters,
+    write_table,
+)
+
+__all__ = [
+    "SECTIONS",
+    "Calibration",
+    "ReportError",
+    "ReportOutputs",
+    "add_report_parser",
+    "assumptions_table",
+    "calibrate_from_history",
+    "cash_sentence",
+    "concentration_view",
+    "executive_summary",
+    "md_escape",
+    "money",
+    "negotiation_view",
+    "notebook_path",
+    "pricing_sentence",
+    "replacement_sentence",
+    "report_parameters",
+    "reproducibility_footer",
+    "run_report",
+    "validate_parameters",
+    "write_table",
+]

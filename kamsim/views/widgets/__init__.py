@@ -1,0 +1,49 @@
+"""The ipywidgets explorers used by the notebooks and the app."""
+
+from __future__ import annotations
+
+from kamsim.views.widgets.concentration import (
+    ConcentrationExplorer,
+    concentration_explorer,
+)
+from kamsim.views.widgets.pricing import (
+    NegotiationPanel,
+    PricingExplorer,
+    negotiation_panel,
+    pricing_explorer,
+)
+from kamsim.views.widgets.replacement import (
+    ReplacementExplorer,
+    replacement_explorer,
+)
+from kamsim.views.widgets.retention import (
+    RetentionExplorer,
+    retention_explorer,
+)
+from kamsim.views.widgets.sensitivity import (
+    LEVEL_METRICS,
+    TornadoExplorer,
+    tornado_explorer,
+)
+from kamsim.views.widgets.worst_case import (
+    WorstCaseExplorer,
+    worst_case_explorer,
+)
+
+__all__ = [
+    "LEVEL_METRICS",
+    "ConcentrationExplorer",
+    "NegotiationPanel",
+    "PricingExplorer",
+    "ReplacementExplorer",
+    "RetentionExplorer",
+    "TornadoExplorer",
+    "WorstCaseExplorer",
+    "concentration_explorer",
+    "negotiation_panel",
+    "pricing_explorer",
+    "replacement_explorer",
+    "retention_explorer",
+    "tornado_explorer",
+    "worst_case_explorer",
+]
