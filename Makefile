@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.kamsim-dev-installed
 SPHINX = $(BIN)/python -m sphinx -b html -E -W --keep-going -q docs docs/_build/html
 
 .PHONY: report summary test test-fast test-notebooks test-browser docs lint typecheck pytest bench \
-	notebooks clean
+	notebooks clean package-data wheel-check
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "kamsim needs Python >= 3.11"'
@@ -36,7 +36,19 @@ summary: $(RUN_STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/ruff check kamsim tests benchmarks
 	$(BIN)/mypy kamsim
+	$(BIN)/lint-imports
 	$(BIN)/pytest
+	PYTHON=$(BIN)/python .ci/wheel-check
+
+## Copy the top-level data/ and notebooks/ (the files people open and edit) into the package
+package-data:
+	cp data/* kamsim/portfolio/data/
+	cp notebooks/0*.ipynb kamsim/apps/notebooks/
+	cp notebooks/board_report.ipynb kamsim/views/report/
+
+## Build the wheel, install it alone in a fresh venv outside the checkout, run the product
+wheel-check: $(DEV_STAMP)
+	PYTHON=$(BIN)/python .ci/wheel-check
 
 ## The quick loop while coding: ruff, mypy and pytest without notebooks and browser tests
 test-fast: $(DEV_STAMP)
@@ -58,6 +70,7 @@ docs: $(DEV_STAMP)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check kamsim tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy kamsim

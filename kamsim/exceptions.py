@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from os import PathLike
 from typing import Any
 
-__all__ = ["AssumptionError", "InputDataError", "KamsimError"]
+__all__ = ["ArgumentTypeError", "AssumptionError", "InputDataError", "KamsimError"]
 
 
 class KamsimError(Exception):
@@ -148,3 +148,13 @@ class AssumptionError(KamsimError, ValueError):
 
     def for_cli(self) -> str:  # noqa: D102 - see KamsimError.for_cli
         return _with_fix(self._head(), self.cli_fix or self.fix)
+
+
+class ArgumentTypeError(AssumptionError, TypeError):
+    """An argument has the wrong type (also a :class:`TypeError`, for Python callers).
+
+    Examples
+    --------
+    >>> isinstance(ArgumentTypeError("must be a Portfolio", field="portfolio"), TypeError)
+    True
+    """

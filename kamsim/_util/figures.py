@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
+from kamsim.exceptions import AssumptionError
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -33,7 +35,7 @@ def figure_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, 
         fig = ax.get_figure()
         if fig is None:  # pragma: no cover - an axes always belongs to a figure
             msg = "ax does not belong to a figure"
-            raise ValueError(msg)
+            raise AssumptionError(msg)
         return fig.get_figure(root=True) or fig, ax  # type: ignore[return-value]
     from matplotlib.figure import Figure
 

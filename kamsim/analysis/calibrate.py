@@ -538,7 +538,7 @@ class ChurnFit:
                 return np.asarray(h0_t[None, :] * risk, dtype=np.float64)
             case _:  # pragma: no cover - guarded by fit_churn
                 msg = f"no parametric hazard for model {self.model!r}"
-                raise ValueError(msg)
+                raise AssumptionError(msg)
 
     def _km_survival(self, times: FloatArray, fitter: Any) -> FloatArray:
         s = fitter.survival_function_at_times(times).to_numpy(dtype=np.float64)
@@ -767,7 +767,7 @@ class ChurnFit:
                     mapped[absent] = portfolio.column("churn_prob")[absent]
                 case _:
                     msg = f"missing must be 'raise', 'mean' or 'keep', got {missing!r}"
-                    raise ValueError(msg)
+                    raise AssumptionError(msg)
         return portfolio.replace(churn_prob=mapped)
 
 

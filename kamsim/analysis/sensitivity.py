@@ -74,7 +74,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from kamsim.engine import SimulationResult, simulate
-from kamsim.exceptions import AssumptionError
+from kamsim.exceptions import ArgumentTypeError, AssumptionError
 from kamsim.model import Scenario
 from kamsim.portfolio import Portfolio
 
@@ -483,7 +483,7 @@ def _root_seed(rng: np.random.Generator | int | None) -> int:
     if isinstance(rng, int | np.integer) and not isinstance(rng, bool) and rng >= 0:
         return int(rng)
     msg = f"rng must be a numpy Generator, an int seed >= 0 or None, got {rng!r}"
-    raise TypeError(msg)
+    raise ArgumentTypeError(msg)
 
 
 def _resolve_range(p: Parameter, sc: Scenario,

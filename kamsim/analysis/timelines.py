@@ -26,7 +26,7 @@ from kamsim.engine.replacement import (
     replacement_params,
     survival_curve,
 )
-from kamsim.exceptions import AssumptionError
+from kamsim.exceptions import ArgumentTypeError, AssumptionError
 from kamsim.model.replacement import ReplacementAssumptions
 
 if TYPE_CHECKING:
@@ -141,10 +141,10 @@ def _check_timeline(lost_revenue: float, horizon_months: int, n_paths: int) -> f
     if isinstance(horizon_months, bool) or not isinstance(horizon_months, int | np.integer) \
             or not 1 <= horizon_months <= 600:
         msg = f"horizon_months must be a whole number in [1, 600], got {horizon_months!r}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     if isinstance(n_paths, bool) or not isinstance(n_paths, int | np.integer) or n_paths < 1:
         msg = f"n_paths must be a whole number >= 1, got {n_paths!r}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     return lost
 
 
@@ -203,7 +203,7 @@ def replacement_timeline(
     lost = _check_timeline(lost_revenue, horizon_months, n_paths)
     if not isinstance(assumptions, ReplacementAssumptions):
         msg = f"assumptions must be ReplacementAssumptions, got {type(assumptions).__name__}"
-        raise TypeError(msg)
+        raise ArgumentTypeError(msg)
     entropy, key = _entropy(rng)
     return _timeline(lost, assumptions, int(horizon_months), int(n_paths), entropy, key,
                      size_pool)
@@ -403,13 +403,13 @@ def required_capacity(
     if parameter not in ("opportunities_per_month", "win_rate"):
         msg = ("parameter must be one of ['opportunities_per_month', 'win_rate'], "
                f"got {parameter!r}")
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     prob = _number(probability, "probability", lo=0.0, lo_open=True, hi=1.0, hi_open=True)
     w = _whole(within_months, "within_months")
     h = w + 1 if horizon_months is None else int(horizon_months)
     if h <= w:
         msg = f"horizon_months ({h}) must exceed within_months ({w})"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     lost = _check_timeline(lost_revenue, h, n_paths)
     entropy, key = _entropy(rng)
     count = 0
@@ -471,4 +471,4 @@ def _with(a: ReplacementAssumptions, name: str, value: float) -> ReplacementAssu
             return replace(a, win_rate=value)
         case _:  # pragma: no cover - validated by the caller
             msg = f"cannot vary {name!r}"
-            raise ValueError(msg)
+            raise AssumptionError(msg)

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from kamsim.exceptions import InputDataError
+from kamsim.exceptions import AssumptionError, InputDataError
 from kamsim.portfolio import Portfolio
 
 __all__ = ["lose_accounts", "lose_group", "lose_top_k", "worst_cases"]
@@ -54,7 +54,7 @@ def _check_fixed(fixed_costs: float) -> float:
     fc = float(fixed_costs)
     if not (fc >= 0 and np.isfinite(fc)):
         msg = f"fixed_costs must be a finite number >= 0, got {fixed_costs!r}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     return fc
 
 
@@ -95,7 +95,7 @@ def lose_top_k(portfolio: Portfolio, k: int = 5, *,
     fc = _check_fixed(fixed_costs)
     if k < 1:
         msg = f"k must be >= 1, got {k}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     match by:
         case "revenue":
             key = portfolio.revenue
@@ -103,7 +103,7 @@ def lose_top_k(portfolio: Portfolio, k: int = 5, *,
             key = portfolio.gross_profit
         case _:
             msg = f"by must be 'revenue' or 'gross_profit', got {by!r}"
-            raise ValueError(msg)
+            raise AssumptionError(msg)
     order = np.argsort(-key, kind="stable")
     k = min(k, portfolio.n_accounts)
     rows = [dict(_row(portfolio, "base case", np.zeros(portfolio.n_accounts, bool), fc),

@@ -1,12 +1,14 @@
-"""Command line: ``kamsim summary``, ``kamsim retention``, ``kamsim report`` and ``kamsim app``.
+"""Command line: ``kamsim summary``, ``retention``, ``report``, ``app`` and ``notebooks``.
 
-Also available as ``python -m kamsim``.
+Also available as ``python -m kamsim``. The sub-commands' heavy imports (papermill, Voila)
+are deferred to the sub-command that needs them, so ``kamsim summary`` starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import warnings
 from collections.abc import Sequence
@@ -16,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kamsim.exceptions import KamsimError
+from kamsim._version import __version__
+from kamsim.exceptions import InputDataError, KamsimError
 
 __all__ = ["main"]
 
@@ -102,15 +105,60 @@ def _retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number >= 1 (a clear message instead of a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """An argparse type: a seed >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _notebooks(args: argparse.Namespace) -> int:
+    from kamsim.apps.voila import explorer_notebooks
+
+    dest = Path(args.folder).expanduser()
+    if dest.exists() and not dest.is_dir():
+        raise InputDataError("is a file, not a folder; give a folder for the notebooks",
+                             path=dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for nb in explorer_notebooks():
+        target = dest / nb.name
+        if target.exists() and not args.force:
+            sys.stdout.write(f"kept {target} (exists; --force replaces it)\n")
+            continue
+        shutil.copyfile(nb, target)
+        written.append(target)
+    for t in written:
+        sys.stdout.write(f"wrote {t}\n")
+    sys.stdout.write(f"open them with: jupyter lab {dest}\n")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kamsim", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"kamsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("summary", help="print concentration, worst cases and Monte Carlo "
                                        "headline figures")
     s.add_argument("--accounts", help="accounts CSV/XLSX (default: the scenario's accounts)")
     s.add_argument("--scenario", help="scenario YAML (default: the bundled sample scenario)")
-    s.add_argument("--paths", type=int, default=20_000, help="Monte Carlo paths")
-    s.add_argument("--seed", type=int, default=2026, help="random seed")
+    s.add_argument("--paths", type=_positive, default=20_000, help="Monte Carlo paths")
+    s.add_argument("--seed", type=_seed, default=2026, help="random seed (>= 0)")
     s.set_defaults(func=_summary)
     r = sub.add_parser("retention", help="choose a retention plan per key account within the "
                                          "budget (the scenario's plans: and budget:)")
@@ -127,6 +175,11 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=2026, help="random seed")
     r.add_argument("--out", help="folder for retention_budget.csv")
     r.set_defaults(func=_retention)
+    n = sub.add_parser("notebooks", help="copy the explorer notebooks into a folder to open "
+                                         "in JupyterLab")
+    n.add_argument("folder", help="destination folder (created if missing)")
+    n.add_argument("--force", action="store_true", help="replace notebooks already there")
+    n.set_defaults(func=_notebooks)
     from kamsim.apps.voila import add_app_parser
     from kamsim.views.report import add_report_parser
 

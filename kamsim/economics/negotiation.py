@@ -56,7 +56,7 @@ from kamsim.economics.pricing import (
     hazard_scaled_probs,
     survival,
 )
-from kamsim.exceptions import AssumptionError
+from kamsim.exceptions import ArgumentTypeError, AssumptionError
 from kamsim.model import Scenario
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ def replacement_curve(
             return np.asarray(assumptions.replacement_share * frac, dtype=np.float64)
         case _:  # pragma: no cover - validated in NegotiationAssumptions
             msg = f"replacement must be 'none' or 'linear', got {assumptions.replacement!r}"
-            raise ValueError(msg)
+            raise AssumptionError(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,10 +348,10 @@ def _parts_for(scenario: Scenario, i: int, a: NegotiationAssumptions,
                rng: np.random.Generator | int | None) -> _Parts:
     if not isinstance(scenario, Scenario):
         msg = f"scenario must be a Scenario, got {type(scenario).__name__}"
-        raise TypeError(msg)
+        raise ArgumentTypeError(msg)
     if not isinstance(a, NegotiationAssumptions):
         msg = f"assumptions must be NegotiationAssumptions, got {type(a).__name__}"
-        raise TypeError(msg)
+        raise ArgumentTypeError(msg)
     rev = float(scenario.portfolio.revenue[i])
     h = scenario.horizon_months
     if replacement is None:

@@ -63,7 +63,7 @@ from scipy import optimize
 from kamsim._util.validate import number as _number
 from kamsim._util.validate import whole as _whole
 from kamsim.engine import churn_events
-from kamsim.exceptions import AssumptionError
+from kamsim.exceptions import ArgumentTypeError, AssumptionError
 from kamsim.model import Scenario
 from kamsim.risk import expected_shortfall
 
@@ -257,13 +257,13 @@ def resolve_seed(rng: np.random.Generator | int | None) -> int:
     if isinstance(rng, int | np.integer) and not isinstance(rng, bool) and rng >= 0:
         return int(rng)
     msg = f"rng must be a numpy Generator, an int seed >= 0 or None, got {rng!r}"
-    raise TypeError(msg)
+    raise ArgumentTypeError(msg)
 
 
 def _check_n_paths(n_paths: Any) -> int:
     if isinstance(n_paths, bool) or not isinstance(n_paths, int | np.integer) or n_paths < 2:
         msg = f"n_paths must be a whole number >= 2, got {n_paths!r}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     return int(n_paths)
 
 
@@ -388,7 +388,7 @@ class RetentionResponse:
                 k = 1.0 + s * pts
             case _:  # pragma: no cover - validated in __post_init__
                 msg = f"form must be 'exponential' or 'linear', got {self.form!r}"
-                raise ValueError(msg)
+                raise AssumptionError(msg)
         return np.asarray(np.clip(k, self.floor, 1.0), dtype=np.float64)
 
     def volume_multiplier(self, cut: npt.ArrayLike) -> FloatArray:
@@ -1040,7 +1040,7 @@ def optimal_pass_through(
                                       grid=table, comparison=cmp)
         case _:
             msg = f"objective must be 'mean' or 'risk_adjusted', got {objective!r}"
-            raise ValueError(msg)
+            raise AssumptionError(msg)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1124,7 +1124,7 @@ class RebateSchedule:
                 out = (units * np.asarray(self.rates)).sum(axis=-1) * unit_price
             case _:  # pragma: no cover - validated in __post_init__
                 msg = f"kind must be 'all_units' or 'incremental', got {self.kind!r}"
-                raise ValueError(msg)
+                raise AssumptionError(msg)
         return np.asarray(out, dtype=np.float64)
 
     def effective_price(self, volume: npt.ArrayLike, unit_price: float = 1.0) -> FloatArray:

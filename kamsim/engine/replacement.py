@@ -309,7 +309,7 @@ def recovery_summary(months_to_recover: npt.ArrayLike, recovered: npt.ArrayLike,
     for q in quantiles:
         if not 0 < q < 1:
             msg = f"quantiles must be in (0, 1), got {q}"
-            raise ValueError(msg)
+            raise AssumptionError(msg)
         k = max(math.ceil(q * t.size - 1e-9), 1) - 1 if t.size else 0
         v = float(t[k]) if t.size else math.nan
         ok = math.isfinite(v)

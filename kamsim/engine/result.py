@@ -31,6 +31,7 @@ from kamsim.engine.replacement import (
     recovery_summary,
     survival_curve,
 )
+from kamsim.exceptions import AssumptionError
 from kamsim.model.scenario import Scenario
 from kamsim.risk import measures as risk
 
@@ -189,7 +190,7 @@ class SimulationResult:
                 if statistic == "sf":
                     if x is None:
                         msg = "statistic 'sf' needs the threshold x"
-                        raise ValueError(msg)
+                        raise AssumptionError(msg)
                     h = (values > x).astype(np.float64)
                 else:
                     h = values
@@ -209,7 +210,7 @@ class SimulationResult:
             case _:
                 msg = (f"statistic must be one of ('mean', 'sf', 'var', 'es'), "
                        f"got {statistic!r}")
-                raise ValueError(msg)
+                raise AssumptionError(msg)
 
     @property
     def has_replacement(self) -> bool:
@@ -220,7 +221,7 @@ class SimulationResult:
         if not self.has_replacement:
             msg = ("this result has no replacement outcomes; set Scenario(replacement="
                    "ReplacementAssumptions(...)) and simulate again")
-            raise ValueError(msg)
+            raise AssumptionError(msg)
 
     def recovery_summary(self, quantiles: Sequence[float] = (0.5, 0.8, 0.9),
                          *, given_loss: bool = True) -> pd.DataFrame:
@@ -269,7 +270,7 @@ class SimulationResult:
                 return self._mean_of(self.per_path["gross_profit_gap"])
             case _:
                 msg = f"measure must be 'revenue' or 'gross_profit', got {measure!r}"
-                raise ValueError(msg)
+                raise AssumptionError(msg)
 
     # -- tables -------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
@@ -292,7 +293,7 @@ class SimulationResult:
         """Per-path values of one loss measure."""
         if measure not in LOSS_MEASURES:
             msg = f"measure must be one of {LOSS_MEASURES}, got {measure!r}"
-            raise ValueError(msg)
+            raise AssumptionError(msg)
         return np.asarray(self.per_path[measure], dtype=np.float64)
 
     def var(self, level: float = 0.95, measure: LossMeasure = "run_rate_lost") -> float:
@@ -394,7 +395,7 @@ class SimulationResult:
                 mean = self.monthly_cash_mean
             case _:
                 msg = f"measure must be 'revenue', 'gross_profit' or 'cash', got {measure!r}"
-                raise ValueError(msg)
+                raise AssumptionError(msg)
         width = (hi - lo) / HIST_BINS
         if self.weights is None:
             cdf = np.cumsum(hist, axis=1) / self.n_paths
@@ -521,7 +522,7 @@ def risk_contributions(result: SimulationResult, level: float = 0.95, *,
     """
     if measure not in LOSS_MEASURES:
         msg = f"measure must be one of {LOSS_MEASURES}, got {measure!r}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     totals = result.losses(measure)
     cutoff = result.var(level, measure)
     spec = make_spec(result.scenario, result.seed, result.spawn_key, keep_paths=False)

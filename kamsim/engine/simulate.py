@@ -26,7 +26,7 @@ from kamsim.engine.kernel import (
     with_sampler,
 )
 from kamsim.engine.result import SimulationResult
-from kamsim.exceptions import AssumptionError
+from kamsim.exceptions import ArgumentTypeError, AssumptionError
 from kamsim.model.scenario import Scenario
 from kamsim.risk.exact import loss_distribution
 
@@ -158,13 +158,13 @@ def simulate(
     """
     if not isinstance(scenario, Scenario):
         msg = f"scenario must be a Scenario, got {type(scenario).__name__}"
-        raise TypeError(msg)
+        raise ArgumentTypeError(msg)
     if not isinstance(n_paths, int | np.integer) or n_paths < 1:
         msg = f"n_paths must be a whole number >= 1, got {n_paths!r}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     if chunk_size < 1:
         msg = f"chunk_size must be >= 1, got {chunk_size}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     n_paths = int(n_paths)
     entropy, spawn_key = resolve_entropy(rng)
     spec = make_spec(scenario, entropy, spawn_key, keep_paths)

@@ -269,7 +269,7 @@ class ReplacementAssumptions:
                 return np.ones(1)
             case _:  # pragma: no cover - validated in __post_init__
                 msg = f"ramp_shape must be one of {RAMP_SHAPES}, got {self.ramp_shape!r}"
-                raise ValueError(msg)
+                raise AssumptionError(msg)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (YAML-safe)."""

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from kamsim._util.io import atomic_write_text
-from kamsim.exceptions import InputDataError
+from kamsim.exceptions import AssumptionError, InputDataError
 from kamsim.portfolio.accounts import Portfolio, from_ledger, read_accounts
 
 __all__ = [
@@ -128,20 +128,20 @@ def synthetic_portfolio(
     """
     if n_accounts < 2:
         msg = f"n_accounts must be >= 2, got {n_accounts}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     if not 0 < top_share < 1:
         msg = f"top_share must be in (0, 1), got {top_share}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     if not sigma > 0:
         msg = f"sigma must be > 0, got {sigma}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     rng = np.random.default_rng(rng)
     n = n_accounts
     rest = np.sort(rng.lognormal(mean=np.log(40_000.0), sigma=sigma, size=n - 1))[::-1]
     if top_share * n <= 1.0 + 1e-9:
         msg = (f"top_share={top_share} is too small for the largest account to stay the "
                f"largest with n_accounts={n}; it must exceed 1/n_accounts")
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     # the largest must stay the largest: cap the others at 90 % of it (few iterations)
     for _ in range(100):
         top = top_share / (1.0 - top_share) * rest.sum()
@@ -150,7 +150,7 @@ def synthetic_portfolio(
         rest = np.minimum(rest, 0.9 * top)
     else:  # pragma: no cover - the cap converges geometrically
         msg = f"could not make a portfolio with top_share={top_share} and n_accounts={n}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     revenue = np.concatenate([[top], rest])
     # round to whole currency units but keep the top share exact to 1e-6
     revenue = np.round(revenue)

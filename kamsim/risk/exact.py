@@ -799,7 +799,7 @@ def vasicek_ppf(alpha: npt.ArrayLike, p: float, rho: float) -> FloatArray:
     a = np.asarray(alpha, dtype=np.float64)
     if np.any((a < 0) | (a > 1)) or not np.all(np.isfinite(a)):
         msg = "alpha must be in [0, 1]"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     z = (special.ndtri(p) + math.sqrt(rho) * special.ndtri(a)) / math.sqrt(1.0 - rho)
     return np.asarray(special.ndtr(z), dtype=np.float64)
 
@@ -810,10 +810,10 @@ def vasicek_ppf(alpha: npt.ArrayLike, p: float, rho: float) -> FloatArray:
 def _check_vasicek(p: float, rho: float) -> None:
     if not 0.0 < p < 1.0:
         msg = f"p must be in (0, 1), got {p}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     if not 0.0 < rho < 1.0:
         msg = f"rho must be in (0, 1), got {rho}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
 
 
 def _as_1d(values: npt.ArrayLike, name: str) -> FloatArray:

@@ -29,6 +29,8 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
+from kamsim.exceptions import AssumptionError
+
 __all__ = [
     "DEFAULT_LEVELS",
     "es_standard_error",
@@ -51,24 +53,24 @@ def _prepare(
     x = np.asarray(losses, dtype=np.float64).ravel()
     if x.size == 0:
         msg = "losses is empty"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     if not np.all(np.isfinite(x)):
         msg = "losses contain NaN or infinite values"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     if weights is None:
         order = np.argsort(x, kind="stable")
         return x[order], np.full(x.size, 1.0 / x.size)
     w = np.asarray(weights, dtype=np.float64).ravel()
     if w.shape != x.shape:
         msg = f"weights has shape {w.shape}, losses {x.shape}; they must match"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     if np.any(w < 0) or not np.all(np.isfinite(w)):
         msg = "weights must be finite and >= 0"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     total = w.sum()
     if not total > 0:
         msg = "weights sum to zero"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     order = np.argsort(x, kind="stable")
     return x[order], w[order] / total
 
@@ -76,7 +78,7 @@ def _prepare(
 def _check_level(level: float) -> None:
     if not 0.0 < level < 1.0:
         msg = f"level must be in (0, 1), got {level}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
 
 
 def value_at_risk(losses: ArrayLike, level: float = 0.95, *,

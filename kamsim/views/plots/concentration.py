@@ -21,6 +21,7 @@ import numpy.typing as npt
 from kamsim._util.figures import figure_axes
 from kamsim.analysis.concentration import MAJOR_CUSTOMER_THRESHOLD, lorenz_curve, measure_values
 from kamsim.analysis.key_accounts import KeyAccountScores
+from kamsim.exceptions import AssumptionError
 from kamsim.portfolio import Portfolio
 from kamsim.views.plots.style import (
     CRITERION_COLORS,
@@ -159,7 +160,7 @@ def pareto_plot(
     """
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         msg = f"top must be a whole number >= 1, got {top!r}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     fig, ax = figure_axes(ax, (9.0, 4.8))
     x = measure_values(portfolio, measure)
     total = float(x.sum())
@@ -232,7 +233,7 @@ def score_contribution_plot(
     """
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         msg = f"top must be a whole number >= 1, got {top!r}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     fig, ax = figure_axes(ax, (8.0, 0.35 * min(top, scores.score.size) + 1.8))
     order = np.argsort(scores.rank, kind="stable")[:top]
     pos = np.arange(order.size)[::-1]

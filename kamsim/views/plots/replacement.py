@@ -19,6 +19,7 @@ import numpy as np
 from kamsim._util.figures import figure_axes
 from kamsim.analysis.timelines import ReplacementTimeline
 from kamsim.engine import SimulationResult
+from kamsim.exceptions import ArgumentTypeError, AssumptionError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -101,7 +102,7 @@ def replacement_revenue_plot(
     if isinstance(result, ReplacementTimeline):
         if base_revenue is None:
             msg = "base_revenue (annual revenue before the loss) is needed for a timeline"
-            raise ValueError(msg)
+            raise AssumptionError(msg)
         base_m = float(base_revenue) / 12.0
         rev = (float(base_revenue) - result.lost_revenue + result.run_rate) / 12.0
         qs = {q: np.quantile(rev, q, axis=0) for q in quantiles}
@@ -119,7 +120,7 @@ def replacement_revenue_plot(
         h = result.scenario.horizon_months
     else:
         msg = f"result must be a ReplacementTimeline or SimulationResult, got {type(result)}"
-        raise TypeError(msg)
+        raise ArgumentTypeError(msg)
     months = np.arange(1, h + 1)
     _bands(ax, months, qs, "revenue")
     ax.plot(months, mean, color="black", linewidth=1, linestyle="--", label="mean")
@@ -173,7 +174,7 @@ def recovery_time_plot(
             surv, summ = r.recovery_survival(), r.recovery_summary()
         else:
             msg = f"expected ReplacementTimeline or SimulationResult, got {type(r)}"
-            raise TypeError(msg)
+            raise ArgumentTypeError(msg)
         color = _LINE_COLORS[i % len(_LINE_COLORS)]
         s = summ.set_index("statistic")
         values = s["value"].to_numpy(dtype=float)
@@ -221,7 +222,7 @@ def cash_path_plot(
     """
     if not isinstance(result, SimulationResult):
         msg = f"result must be a SimulationResult, got {type(result).__name__}"
-        raise TypeError(msg)
+        raise ArgumentTypeError(msg)
     fig, ax = figure_axes(ax, (8, 4.2))
     table = result.monthly_quantiles(quantiles, measure="cash")
     qs = {q: table[f"q{q:g}"].to_numpy() for q in quantiles}

@@ -17,6 +17,7 @@ from kamsim._util.figures import figure_axes
 from kamsim._util.format import money
 from kamsim.analysis.calibrate import ChurnFit
 from kamsim.analysis.sensitivity import GlobalSensitivityResult, ScenarioComparison, TornadoResult
+from kamsim.exceptions import AssumptionError
 from kamsim.views.plots.style import currency_formatter, percent_formatter
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def scenario_comparison_plot(
     unknown = sorted(set(names) - set(tab["metric"]))
     if unknown:
         msg = f"unknown metric(s) {unknown}; the comparison has {sorted(set(tab['metric']))}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     k = len(names)
     fig = Figure(figsize=(3.2 * k + 0.5, 3.8), layout="constrained")
     axes = fig.subplots(1, k, squeeze=False)[0]
@@ -249,7 +250,7 @@ def survival_plot(
     fit_list = [fits] if isinstance(fits, ChurnFit) else list(fits)
     if not fit_list:
         msg = "give at least one ChurnFit"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     fig, ax = figure_axes(ax, (7.0, 4.5))
     rng = np.random.default_rng(rng)
     horizon = max(f.max_follow_up for f in fit_list)

@@ -22,6 +22,7 @@ from kamsim.views.report.run import (
     report_parameters,
     reproducibility_footer,
     run_report,
+    styled,
     validate_parameters,
     write_table,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "report_parameters",
     "reproducibility_footer",
     "run_report",
+    "styled",
     "validate_parameters",
     "write_table",
 ]

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kamsim._util.format import money
 from kamsim._util.io import atomic_write_bytes, atomic_write_text, neutralise_formulas, sha256_file
 from kamsim._version import __version__
 from kamsim.analysis.calibrate import fit_churn, read_history
@@ -69,6 +70,7 @@ __all__ = [
     "report_parameters",
     "reproducibility_footer",
     "run_report",
+    "styled",
     "validate_parameters",
     "write_table",
 ]
@@ -311,16 +313,6 @@ def md_escape(text: object) -> str:
     '&lt;script&gt;alert\\(1\\)&lt;/script&gt; \\*Co\\*'
     """
     return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=True))
-
-
-def money(value: float, currency: str = "€") -> str:
-    """Compact money text: ``€1.2M``, ``€950k``, ``-€30k``."""
-    sign = "-" if value < 0 else ""
-    v = abs(float(value))
-    for div, suffix in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
-        if v >= div:
-            return f"{sign}{currency}{v / div:,.1f}{suffix}"
-    return f"{sign}{currency}{v:,.0f}"
 
 
 def executive_summary(scenario: Any, result: Any, *, currency: str = "€",

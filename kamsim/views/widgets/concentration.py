@@ -21,6 +21,7 @@ from kamsim.analysis.key_accounts import (
     TierRule,
     key_account_criteria,
 )
+from kamsim.exceptions import AssumptionError
 from kamsim.portfolio import Portfolio
 from kamsim.views.plots.concentration import pareto_plot, score_contribution_plot
 
@@ -75,7 +76,7 @@ class ConcentrationExplorer(widgets.VBox):  # type: ignore[misc]
         rule = TierRule() if tiers is None else tiers
         if rule.method != "threshold":
             msg = "the explorer uses score thresholds; pass TierRule(method='threshold', ...)"
-            raise ValueError(msg)
+            raise AssumptionError(msg)
         self.portfolio = portfolio
         self.criteria = key_account_criteria(portfolio)
         self.top = top
