@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -90,7 +89,7 @@ class TestWholesaleCrossCheck:
 
 
 def test_against_concentration_metrics(wholesale):
-    cm = pytest.importorskip("concentrationMetrics")
+    import concentrationMetrics as cm
     idx = cm.Index()
     rng = np.random.default_rng(20_251_127)
     vectors = [wholesale.revenue, rng.lognormal(10, 1.5, 500), rng.uniform(0, 1, 37),
@@ -447,15 +446,3 @@ class TestScoring:
         a = ka.key_account_scores(pf).score
         b = ka.key_account_scores(Portfolio(df)).score
         np.testing.assert_allclose(a, b, rtol=1e-9)
-
-    def test_rescore_is_cheap(self, sample_pf):
-        crit = ka.key_account_criteria(sample_pf)
-        w = dict(ka.DEFAULT_WEIGHTS)
-        times = []
-        for i in range(30):
-            w["growth"] = 0.01 * i
-            t0 = time.perf_counter()
-            crit.score(w).to_frame()
-            times.append(time.perf_counter() - t0)
-        # generous bound (the target is "well under 50 ms"; measured well below 5 ms)
-        assert float(np.median(times)) < 0.05

@@ -150,7 +150,7 @@ def test_same_result_any_executor(scen):
 
 @pytest.mark.slow
 def test_same_result_on_dask_cluster(scen):
-    distributed = pytest.importorskip("distributed")
+    import distributed
     sc = scen.with_churn(correlation=0.2)
     ref = simulate(sc, n_paths=6_000, rng=5)
     with distributed.Client(processes=True, n_workers=2, threads_per_worker=1,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import nbformat
 import pandas as pd
@@ -118,11 +117,9 @@ def test_bad_scenario_and_accounts_fail_fast(tmp_path):
 
 
 def test_cli_bad_parameter_exits_non_zero(capsys):
-    t0 = time.perf_counter()
     code = main(["report", "-p", "n_path", "5", "--out", "unused"])
     assert code == 2
     assert "unknown report parameter" in capsys.readouterr().err
-    assert time.perf_counter() - t0 < 15
 
 
 def test_failing_section_fails_and_keeps_old_outputs(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -75,14 +74,3 @@ def test_missing_criteria_warn_once_and_are_listed():
         p = concentration_explorer(load_wholesale())
     assert list(p.sliders) == ["volume", "product_line"]
     p.sliders["volume"].value = 0.9  # no further warning (filterwarnings = error)
-
-
-def test_rescore_under_50_ms(panel):
-    times = []
-    for i in range(20):
-        panel.sliders["growth"].unobserve_all()
-        panel.sliders["growth"].value = 0.05 * (i % 10)
-        t0 = time.perf_counter()
-        panel.rescore()
-        times.append(time.perf_counter() - t0)
-    assert float(np.median(times)) < 0.05
