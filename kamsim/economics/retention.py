@@ -212,7 +212,7 @@ class RetentionFutures:
                 arr.max(initial=0) >= self.n_plans:
             msg = (f"an allocation is one plan index in [0, {self.n_plans}) for each of the "
                    f"{self.n_accounts} accounts in scope, got shape {arr.shape}")
-            raise ValueError(msg)
+            raise AssumptionError(msg)
         return arr
 
     def used(self, allocation: Allocation | npt.ArrayLike) -> BoolArray:
@@ -259,7 +259,7 @@ class RetentionFutures:
                 return np.asarray(self.reference - self.npv(allocation), dtype=np.float64)
             case _:
                 msg = f"risk must be 'churn' or 'npv', got {risk!r}"
-                raise ValueError(msg)
+                raise AssumptionError(msg)
 
     def allocation(self, plans: Mapping[str, str] | Sequence[str] | npt.ArrayLike,
                    label: str = "allocation") -> Allocation:
@@ -898,10 +898,10 @@ def _check_common(objective: str, risk_aversion: float, level: float,
                   npv_floor: float | None, risk: str) -> tuple[float, float, float | None]:
     if objective not in ("mean_es", "min_es"):
         msg = f"objective must be 'mean_es' or 'min_es', got {objective!r}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     if risk not in ("churn", "npv"):
         msg = f"risk must be 'churn' or 'npv', got {risk!r}"
-        raise ValueError(msg)
+        raise AssumptionError(msg)
     lam = _number(risk_aversion, "risk_aversion", lo=0.0)
     lev = _number(level, "level", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     floor = None if npv_floor is None else _number(npv_floor, "npv_floor")

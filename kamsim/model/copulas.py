@@ -42,6 +42,7 @@ import numpy.typing as npt
 from scipy import special
 
 from kamsim._util.quadrature import integrate_normal
+from kamsim.exceptions import AssumptionError
 
 __all__ = [
     "COPULAS",
@@ -234,4 +235,4 @@ def latent_thresholds(q: npt.ArrayLike, copula: str = "gaussian", *,
         la = np.zeros(qa.size) if loadings is None else np.asarray(loadings, np.float64)
         return double_t_thresholds(qa, la, nu, nu if nu_idio is None else nu_idio)
     msg = f"unknown copula {copula!r}; valid options are {', '.join(map(repr, COPULAS))}"
-    raise ValueError(msg)
+    raise AssumptionError(msg)
