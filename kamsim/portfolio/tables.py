@@ -1024,7 +1024,7 @@ def _parse_text_dates(texts: pd.Series, *, dayfirst: bool | None, column: str | 
                     path=path, column=column, rows=rows_dmy[differ].tolist()[:1000],
                     fix=py_fix, cli_fix=cli_fix)
             first = True
-        sub = texts[dmy]
+        sub = texts[dmy].map(_four_digit_year)
         with _quiet_dateutil():
             parsed = pd.to_datetime(sub, errors="coerce", dayfirst=first, format="mixed")
         out.loc[sub.index] = parsed
@@ -1037,6 +1037,19 @@ def _parse_text_dates(texts: pd.Series, *, dayfirst: bool | None, column: str | 
                                     dayfirst=bool(dayfirst))
         out.loc[sub.index] = parsed
     return out
+
+
+def _four_digit_year(text: str) -> str:
+    """``01/02/24`` -> ``01/02/2024``, reading two-digit years as Excel does.
+
+    00-29 are 20xx, 30-99 are 19xx (dateutil would move them with today's date).
+    """
+    m = _DMY.fullmatch(text)
+    if m is None or len(m.group(4)) != 2:
+        return text
+    y = int(m.group(4))
+    year = str(2000 + y if y < 30 else 1900 + y)
+    return text[:m.start(4)] + year + text[m.end(4):]
 
 
 def _fmt_day(day: int, month: int, year: str) -> str:
