@@ -28,6 +28,9 @@ got a plan), costs included: a plan then lowers ES only if what it saves in the 
 futures exceeds what it costs. Either way the loss is linear in ``x``; its Expected
 Shortfall ``ES`` at ``level`` is the mean loss in the worst ``1 - level`` of futures.
 
+As in :mod:`kamsim.economics.pricing`, lost business is not replaced in these NPVs (the
+scenario's replacement assumptions are not used): the plans are compared on what they keep.
+
 The optimiser
 -------------
 :func:`optimise_retention` solves the scenario form of mean-CVaR (Rockafellar & Uryasev

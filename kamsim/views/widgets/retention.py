@@ -17,6 +17,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from kamsim._util.figures import panel_axes, render_png
+from kamsim._util.format import money, percent, signed_money
 from kamsim.economics.retention import RetentionFrontier, RetentionStudy
 from kamsim.exceptions import AssumptionError
 from kamsim.risk import expected_shortfall
@@ -26,15 +27,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["RetentionExplorer", "retention_explorer"]
-
-
-def _money(value: float, currency: str) -> str:
-    sign = "-" if value < 0 else ""
-    v = abs(value)
-    for div, suffix in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
-        if v >= div:
-            return f"{sign}{currency}{v / div:,.1f}{suffix}".replace(".0" + suffix, suffix)
-    return f"{sign}{currency}{v:,.0f}"
 
 
 class RetentionExplorer(widgets.VBox):  # type: ignore[misc]
@@ -64,7 +56,7 @@ class RetentionExplorer(widgets.VBox):  # type: ignore[misc]
             raise AssumptionError("the frontier must be solved over at least two budgets "
                                   "(retention_frontier(..., budgets=[...]))", field="frontier")
         self.frontier, self.study, self.currency = frontier, study, currency
-        options = [(_money(float(b), currency), k) for k, b in enumerate(p.budget)]
+        options = [(money(float(b), currency), k) for k, b in enumerate(p.budget)]
         start = len(options) - 1
         if study is not None:
             near = np.abs(p.budget.to_numpy() - study.optimum.budget.amount)
@@ -99,11 +91,11 @@ class RetentionExplorer(widgets.VBox):  # type: ignore[misc]
         e0 = fut.expected_npv(none)
         es0 = expected_shortfall(fut.loss(none, fr.risk), fr.level)
         self.summary.value = (
-            f"At a budget of <b>{_money(float(row.budget), cur)}</b> the optimum spends "
-            f"<b>{_money(float(row.spend), cur)}</b>: expected NPV "
-            f"<b>{_money(float(row.expected_npv) - e0, cur)}</b> vs no plan, Expected "
-            f"Shortfall {fr.level:.0%} <b>{_money(es0 - float(row.es), cur)}</b> lower "
-            f"(proved gap {_money(float(row.gap), cur)}).")
+            f"At a budget of <b>{money(float(row.budget), cur)}</b> the optimum spends "
+            f"<b>{money(float(row.spend), cur)}</b>: expected NPV "
+            f"<b>{signed_money(float(row.expected_npv) - e0, cur)}</b> vs no plan, Expected "
+            f"Shortfall {fr.level:.0%} <b>{money(es0 - float(row.es), cur)}</b> lower "
+            f"(proved gap {money(float(row.gap), cur)}).")
         alloc = fr.allocations[k]
         names = fut.scenario.portfolio.names[fut.positions]
         rows = [(str(a), str(n), plan, float(fut.spend[i, c] - fut.spend[i, fut.default]),
@@ -114,8 +106,8 @@ class RetentionExplorer(widgets.VBox):  # type: ignore[misc]
         rows.sort(key=lambda r: -r[3])
         body = "".join(
             f"<tr><td>{html.escape(a)}</td><td>{html.escape(n)}</td>"
-            f"<td>{html.escape(plan)}</td><td style='text-align:right'>{_money(s, cur)}</td>"
-            f"<td style='text-align:right'>{p0:.1%} → {p1:.1%}</td></tr>"
+            f"<td>{html.escape(plan)}</td><td style='text-align:right'>{money(s, cur)}</td>"
+            f"<td style='text-align:right'>{percent(p0)} → {percent(p1)}</td></tr>"
             for a, n, plan, s, p0, p1 in rows) or "<tr><td colspan=5>no account</td></tr>"
         self.table.value = (
             "<b>Where the retention budget goes</b><table><tr><th>Account</th><th>Name</th>"
