@@ -574,29 +574,42 @@ def detect_number_format(
     if decimal is not None and thousands is not None and decimal == thousands:
         raise InputDataError(f"decimal and thousands separators are both {decimal!r}",
                              path=path)
-    tokens: list[_Token] = []
+    texts: list[str] = []
+    names: list[str] = []
+    token_rows: list[int] = []
     for name, (col, rows) in columns.items():
-        vals = col.tolist()
-        for v, r in zip(vals, rows.tolist(), strict=True):
-            if isinstance(v, str):
-                s = normalise_number(v)
-                if s and not _PLAIN.fullmatch(s) and any(c in s for c in ",. '"):
-                    tokens.append(_Token(s, name, int(r)))
+        found, where = _separated_numbers(col, rows)
+        texts += found
+        token_rows += where
+        names += [name] * len(found)
     cands = _candidates(decimal, thousands)
     default = cands[0]
-    if not tokens:
+    if not texts:
         return NumberFormat(decimal or ".", _norm_sep(thousands or ""))
+    # values of one shape (digits as 9, a leading zero kept) fit the same formats: test
+    # one value per shape, so that a big table costs a few regular-expression matches
+    keys = [_shape(t) for t in texts]
+    rep: dict[str, str] = {}
+    count: dict[str, int] = {}
+    for k, text in zip(keys, texts, strict=True):
+        rep.setdefault(k, text)
+        count[k] = count.get(k, 0) + 1
     all_cands = _candidates(None, None)
     pats = {c: c.pattern() for c in all_cands}
-    # tokens that are no number in any format are left to parse_numbers to report
-    numeric = [t for t in tokens if any(pats[c].fullmatch(t.text) for c in all_cands)]
+    # shapes that are no number in any format are left to parse_numbers to report
+    numeric = [k for k in rep if any(pats[c].fullmatch(rep[k]) for c in all_cands)]
     if not numeric:
         return default
-    fits = {c: [t for t in numeric if pats[c].fullmatch(t.text)] for c in cands}
+
+    def tokens_of(wanted: set[str]) -> list[_Token]:
+        return [_Token(t, n, r) for t, n, r, k in zip(texts, names, token_rows, keys,
+                                                      strict=True) if k in wanted]
+
+    fits = {c: {k for k in numeric if pats[c].fullmatch(rep[k])} for c in cands}
     viable = [c for c in cands if len(fits[c]) == len(numeric)]
     if not viable:
-        best = max(cands, key=lambda c: len(fits[c]))
-        bad = [t for t in numeric if not pats[best].fullmatch(t.text)]
+        best = max(cands, key=lambda c: sum(count[k] for k in fits[c]))
+        bad = tokens_of(set(numeric) - fits[best])
         bad_name = bad[0].column
         bad_col = [t for t in bad if t.column == bad_name]
         readings = [c for c in all_cands if all(pats[c].fullmatch(t.text) for t in bad_col)]
@@ -612,7 +625,7 @@ def detect_number_format(
                 path=path, column=bad_name, rows=[t.row for t in bad_col],
                 values=[t.text for t in bad_col], fix=hint_py,
                 cli_fix="write every number the same way, without thousands separators")
-        others = _show(t.text for t in fits[best][:3])
+        others = _show(t.text for t in tokens_of(fits[best])[:3])
         raise InputDataError(
             f"writes numbers in two ways: {_show(t.text for t in bad_col)} do not follow "
             f"the {best.describe()} of the other values ({others})",
@@ -623,7 +636,7 @@ def detect_number_format(
     # do the viable formats agree on every value?
     groups: list[list[NumberFormat]] = []
     readings_of: dict[NumberFormat, tuple[float, ...]] = {
-        c: tuple(c.parse(t.text) for t in numeric) for c in viable}
+        c: tuple(c.parse(rep[k]) for k in numeric) for c in viable}
     for c in viable:
         for g in groups:
             if _same(readings_of[g[0]], readings_of[c]):
@@ -635,7 +648,7 @@ def detect_number_format(
         return _prefer(groups[0], decimal, thousands)
     a, b = _prefer(groups[0], decimal, thousands), _prefer(groups[1], decimal, thousands)
     ra, rb = readings_of[a], readings_of[b]
-    diff = [t for t, x, y in zip(numeric, ra, rb, strict=True) if not _close(x, y)]
+    diff = tokens_of({k for k, x, y in zip(numeric, ra, rb, strict=True) if not _close(x, y)})
     ex = diff[0]
     col_diff = [t for t in diff if t.column == ex.column]
     dn, tn = interface_names
@@ -648,6 +661,42 @@ def detect_number_format(
         fix=f"pass {dn}={a.decimal!r}, {tn}={a.thousands!r} for the first reading or "
             f"{dn}={b.decimal!r}, {tn}={b.thousands!r} for the second",
         cli_fix="write the numbers without thousands separators (e.g. 1500 or 1.5)")
+
+
+_T9 = str.maketrans("0123456789", "9999999999")
+
+
+def _shape(text: str) -> str:
+    """``"1.234,50"`` -> ``"9.999,99"``; a leading zero stays (it rules out grouping)."""
+    shape = text.translate(_T9)
+    i = 1 if text[:1] in ("+", "-") else 0
+    if text[i:i + 1] == "0":
+        shape = shape[:i] + "0" + shape[i + 1:]
+    return shape
+
+
+def _norm_fast(v: str) -> str:
+    s = v.strip()
+    return s if s.isascii() and s.isprintable() else normalise_number(s)
+
+
+def _normalised(col: pd.Series) -> tuple[list[str], npt.NDArray[np.bool_]]:
+    """The text cells of ``col``, normalised (:func:`normalise_number`), and where they are."""
+    vals = col.astype(object).tolist()
+    is_str = np.fromiter((isinstance(v, str) for v in vals), dtype=bool, count=len(vals))
+    return [_norm_fast(v) for v in vals if isinstance(v, str)], is_str
+
+
+_SEP = re.compile(r"[,. ']")
+
+
+def _separated_numbers(col: pd.Series, rows: IntArray) -> tuple[list[str], list[int]]:
+    """Normalised text cells holding a separator (the ones a number format decides)."""
+    txt, is_str = _normalised(col)
+    str_rows = rows[is_str].tolist()
+    plain, sep = _PLAIN.fullmatch, _SEP.search
+    keep = [i for i, t in enumerate(txt) if sep(t) and not plain(t)]
+    return [txt[i] for i in keep], [str_rows[i] for i in keep]
 
 
 def _same(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
@@ -754,6 +803,8 @@ def parse_numbers(col: pd.Series, name: str, *, fmt: NumberFormat, path: str | N
                              fix="give real numbers")
     if pd.api.types.is_numeric_dtype(dtype):
         out = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    elif (fast := _parse_all_text(col, fmt)) is not None:
+        out = fast
     else:
         vals = col.astype(object).tolist()
         kinds = np.array([_kind(v) for v in vals], dtype=object)
@@ -806,6 +857,22 @@ def parse_numbers(col: pd.Series, name: str, *, fmt: NumberFormat, path: str | N
         raise InputDataError("holds infinite values; every value must be a finite number",
                              path=path, column=name, rows=rows[inf].tolist())
     return out
+
+
+def _parse_all_text(col: pd.Series, fmt: NumberFormat) -> FloatArray | None:
+    """Fast path: a column of text numbers that all follow ``fmt`` (else None)."""
+    txt, is_str = _normalised(col)
+    if not txt or not is_str.all():
+        return None
+    match = fmt.pattern().fullmatch
+    if not all(match(t) for t in txt):
+        return None
+    th, dec = fmt.thousands, fmt.decimal
+    if th:
+        txt = [t.replace(th, "") for t in txt]
+    if dec != ".":
+        txt = [t.replace(dec, ".") for t in txt]
+    return np.array([float(t) for t in txt], dtype=np.float64)
 
 
 def _cell_text(v: Any) -> Any:
