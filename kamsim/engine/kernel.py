@@ -275,7 +275,7 @@ def hist(values: FloatArray, top: float, bottom: float = 0.0,
 
 
 def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dict[str, Any]:
-    """Simulate blocks ``first_block .. first_block + n_blocks - 1``; return their outputs."""
+    """Simulate blocks ``first_block`` to ``first_block + n_blocks - 1``; return their outputs."""
     h = spec.horizon
     m = spec.revenue.size
     outs: dict[str, list[Any]] = {k: [] for k in (
