@@ -327,7 +327,7 @@ def key_account_criteria(
 ) -> KeyAccountCriteria:
     """Normalise the key-account criteria of a portfolio to [0, 1], once.
 
-    The criteria follow the domain brief (:data:`CRITERION_DESCRIPTIONS`):
+    The criteria are the usual key-account criteria (:data:`CRITERION_DESCRIPTIONS`):
 
     * ``volume``: share of total revenue divided by ``reference_share`` (default 10 %,
       the major-customer level), capped at 1, so an 18 % account scores 1 and a 1 %

@@ -1,7 +1,7 @@
 """Concede or refuse? The walk-away concession when a key account threatens to leave.
 
 A key account demands a price cut ``d`` (fraction of its revenue) and threatens to leave.
-Some threats are bluffs (the domain brief's negotiating bully), so the user sets the
+Some threats are bluffs (a negotiating bully's often are), so the user sets the
 *credibility* ``pi``: the probability that the account really leaves if refused.
 
 Per account, over the scenario's horizon and with monthly discounting

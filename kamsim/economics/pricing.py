@@ -1,10 +1,10 @@
 """Efficiency gains, pass-through price cuts, retention response and rebate schedules.
 
-A KAM program makes the supplier cheaper to run (lower cost to serve). The trap the
-domain brief warns about is handing those gains straight back to the account as price
-cuts. This module measures what passing a fraction of the gains back costs (margin given
-away) and what it buys (accounts that stay longer, maybe more volume), on the same
-churn model as :func:`kamsim.engine.simulate`.
+A KAM program makes the supplier cheaper to run (lower cost to serve). The trap is
+handing those gains straight back to the account as price cuts. This module measures
+what passing a fraction of the gains back costs (margin given away) and what it buys
+(accounts that stay longer, maybe more volume), on the same churn model as
+:func:`kamsim.engine.simulate`.
 
 The profit model
 ----------------

@@ -6,7 +6,7 @@ the targeted accounts: a churn-hazard multiplier (exit barriers), an efficiency 
 :class:`KamProgram` combines tactics (hazard multipliers multiply; gains, margin changes
 and costs add; volume factors multiply) for the accounts of some tiers.
 
-:data:`DEFAULT_TACTICS` lists the seven tactics of the domain brief with **illustrative
+:data:`DEFAULT_TACTICS` lists the seven classic KAM tactics with **illustrative
 numbers only**: they are placeholders that show the mechanics, not facts about any
 business. Replace every cost and effect with your own estimates before drawing
 conclusions.
@@ -136,7 +136,7 @@ class Tactic:
         return _from_dict(cls, d, "tactic")  # type: ignore[no-any-return]
 
 
-#: The seven tactics of the domain brief, with ILLUSTRATIVE costs and effects (see
+#: The seven classic KAM tactics, with ILLUSTRATIVE costs and effects (see
 #: :data:`ILLUSTRATIVE_NOTE`): replace them with your own numbers.
 DEFAULT_TACTICS: tuple[Tactic, ...] = (
     Tactic(name="1 key-account manager",
