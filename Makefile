@@ -32,11 +32,12 @@ report: $(RUN_STAMP)
 summary: $(RUN_STAMP)
 	$(BIN)/kamsim summary
 
-## Everything CI runs: ruff, mypy, then the whole pytest suite
+## Everything CI runs: ruff, mypy, import layers, the docs (-W), the pytest suite, the wheel
 test: $(DEV_STAMP)
 	$(BIN)/ruff check kamsim tests benchmarks
 	$(BIN)/mypy kamsim
 	$(BIN)/lint-imports
+	$(SPHINX)
 	$(BIN)/pytest
 	PYTHON=$(BIN)/python .ci/wheel-check
 
@@ -54,6 +55,7 @@ wheel-check: $(DEV_STAMP)
 test-fast: $(DEV_STAMP)
 	$(BIN)/ruff check kamsim tests benchmarks
 	$(BIN)/mypy kamsim
+	$(BIN)/lint-imports
 	$(BIN)/pytest -m "not notebook and not browser"
 
 ## Only the tests that execute notebooks (explorers and the board report)

@@ -6,9 +6,10 @@ error.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,10 +20,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 project = "kamsim"
 author = "kamsim developers"
 copyright = "kamsim developers, BSD-3-Clause"
-try:
-    release = version("kamsim")
-except PackageNotFoundError:  # building from a checkout that is not installed
-    release = "unknown"
+release = importlib.import_module("kamsim").__version__  # the one version (pyproject.toml)
 version = release
 
 extensions = [
@@ -39,7 +37,14 @@ intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 root_doc = "index"
 default_role = "py:obj"
-nitpicky = False
+# Every reference to a kamsim name must resolve (a moved or renamed object is a warning,
+# so an error in `make docs`); references to other libraries are plain text, as
+# intersphinx is off.
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:.*", r"(?!kamsim\.).*"),
+    (r"py:.*", r".*\._.*"),  # private modules and names are not documented
+]
 
 # API reference: one page per public package and module, written by _ext/kamsim_api.py
 # from the package itself (autosummary only draws the summary tables).
@@ -87,7 +92,6 @@ def _resolve_reexport(app, env, node, contnode):
         if not context.startswith("kamsim") or not target.isidentifier():
             return None
         target = f"{context}.{target}"
-    import importlib
 
     parts = target.split(".")
     obj = None
@@ -104,8 +108,14 @@ def _resolve_reexport(app, env, node, contnode):
         break
     home_mod = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
-    if not home_mod or not qualname:
+    if inspect.ismodule(obj):
         return None
+    if not home_mod or not qualname or not home_mod.startswith("kamsim"):
+        # a constant: find the module page that documents this very object
+        found = kamsim_api.home_of(obj, parts[-1])
+        if found is None:
+            return None
+        home_mod, qualname = found
     home = f"{home_mod}.{qualname}"
     if home == target:
         return None

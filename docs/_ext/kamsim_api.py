@@ -175,7 +175,7 @@ def _module_page(page: Page) -> list[str]:
     return out
 
 
-def _home(obj: Any, name: str) -> tuple[str, str] | None:
+def home_of(obj: Any, name: str) -> tuple[str, str] | None:
     """The module page that documents ``obj`` (re-exported as ``name``) and its name there."""
     if _kind(obj) != "data":
         home, own_name = getattr(obj, "__module__", ""), getattr(obj, "__qualname__", name)
@@ -209,7 +209,7 @@ def _reexport_table(mod: ModuleType, names: list[str]) -> list[str]:
     out = [".. list-table::", "   :widths: 30 70", ""]
     for name in names:
         obj = getattr(mod, name)
-        found = _home(obj, name)
+        found = home_of(obj, name)
         if found is None:
             continue  # not documented anywhere (an alias or constant without a comment)
         home, own_name = found

@@ -1062,7 +1062,7 @@ def simple_rules(
     * ``top-k by revenue (PLAN)``: accounts in descending revenue get ``PLAN`` while the
       budget (and the plan's cap) allows; an account that does not fit is skipped.
     * ``top-k by key-account score (PLAN)``: the same in the order of
-      :func:`kamsim.analysis.concentration.key_account_scores` (default, illustrative weights).
+      :func:`kamsim.analysis.key_accounts.key_account_scores` (default, illustrative weights).
     * ``pro rata``: each account gets a share of the budget in proportion to its revenue
       and the most expensive plan its share pays for.
 

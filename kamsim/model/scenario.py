@@ -13,7 +13,7 @@ A :class:`Scenario` bundles a :class:`~kamsim.portfolio.Portfolio` with
       notice_months: 0
       partial_prob: 0.0
     opening_cash: 2000000                # optional, currency
-    replacement:                         # optional, see kamsim.replacement
+    replacement:                         # optional, see kamsim.model.replacement
       opportunities_per_month: 4
       win_rate: 0.25
     plans:                               # optional retention plans, see kamsim.model.plans
@@ -363,7 +363,7 @@ class Scenario:
     name : str
         Label used in tables and charts.
     replacement : ReplacementAssumptions, optional
-        How lost revenue is won back (:mod:`kamsim.replacement`); None = no replacement
+        How lost revenue is won back (:mod:`kamsim.model.replacement`); None = no replacement
         (the churn-only engine).
     opening_cash : float, optional
         Cash at the start of month 1 (currency); None = cash not modelled (cash paths then

@@ -214,7 +214,7 @@ def score_contribution_plot(
     Parameters
     ----------
     scores : KeyAccountScores
-        From :func:`kamsim.analysis.concentration.key_account_scores`.
+        From :func:`kamsim.analysis.key_accounts.key_account_scores`.
     top : int
         Number of accounts shown (>= 1).
     ax : matplotlib.axes.Axes, optional

@@ -180,7 +180,7 @@ def concentration_explorer(
     """Build the key-account explorer panel: weight sliders and tier thresholds.
 
     Moving a slider re-weights the precomputed criteria (see
-    :func:`kamsim.analysis.concentration.key_account_criteria`), then updates the tier counts, the
+    :func:`kamsim.analysis.key_accounts.key_account_criteria`), then updates the tier counts, the
     table of top accounts (score, rank, tier, each criterion's contribution) and the
     figure (score contributions, Pareto chart coloured by tier) in place. Sliders use
     ``continuous_update=False``: re-scoring takes well under a millisecond, but redrawing
@@ -190,7 +190,7 @@ def concentration_explorer(
     ----------
     portfolio : Portfolio
     weights : mapping of str to float, optional
-        Starting weights (default :data:`kamsim.analysis.concentration.DEFAULT_WEIGHTS`).
+        Starting weights (default :data:`kamsim.analysis.key_accounts.DEFAULT_WEIGHTS`).
     tiers : TierRule, optional
         Starting thresholds (method ``"threshold"``).
     top : int
