@@ -231,6 +231,38 @@ def _parse_text(col: pd.Series, name: str, path: str | None,
     return [_id_text(v) if is_id else str(v).strip() for v in vals]
 
 
+_TOTAL_WORDS = (r"(?:grand\s*)?(?:total|totals|sum|summe|gesamt|gesamtsumme|totaal|totale|"
+                r"suma|somme)")
+_TOTAL_ID = re.compile(rf"{_TOTAL_WORDS}\W*", re.IGNORECASE)
+_TOTAL_START = re.compile(rf"{_TOTAL_WORDS}\b", re.IGNORECASE)
+_SUBTOTAL = re.compile(r"(?:sub\s*-?\s*total|zwischensumme|teilsumme)", re.IGNORECASE)
+
+
+def _refuse_totals_rows(ids: list[str], revenue: FloatArray | None,
+                        rows: npt.NDArray[np.int64], path: str | None) -> None:
+    """A "Total" row would count every account twice: refuse it.
+
+    A row is a totals row when its id is a totals word ("Total", "Grand total:", "Summe",
+    ...) or starts with "Subtotal" (or "Zwischensumme"); with ``revenue``, also when its id
+    starts with a totals word ("Total EMEA") and its revenue is the sum of the other rows
+    (so that a real account named "Total SA" still reads).
+    """
+    bad = [i for i, a in enumerate(ids) if _TOTAL_ID.fullmatch(a) or _SUBTOTAL.match(a)]
+    if revenue is not None and len(ids) > 2:
+        total = float(np.sum(revenue))
+        for i, a in enumerate(ids):
+            rest = total - float(revenue[i])
+            if (_TOTAL_START.match(a) and rest > 0
+                    and abs(float(revenue[i]) - rest) <= 1e-3 * rest):
+                bad.append(i)
+    if bad:
+        raise InputDataError(
+            f"has what looks like a totals row ({_examples([ids[i] for i in bad])}); it "
+            "would count the accounts twice",
+            path=path, column="account_id", rows=rows[bad].tolist(),
+            fix="delete totals and subtotal rows: kamsim adds the accounts up itself")
+
+
 def _id_text(v: Any) -> str:
     """Account id as text; integral floats (17850.0, from spreadsheets) lose the '.0'."""
     if isinstance(v, float | np.floating) and float(v).is_integer():
@@ -305,6 +337,7 @@ def _validate_frame(df: pd.DataFrame, *, path: str | None, decimal: str | None =
             cli_fix="give each account one row",
         )
     out["account_id"] = ids_list
+    _refuse_totals_rows(ids_list, None, rows, path)
     for c in cols:
         if c == "account_id":
             continue
@@ -328,6 +361,7 @@ def _validate_frame(df: pd.DataFrame, *, path: str | None, decimal: str | None =
                 out[c] = _parse_bool(df[c], c, path, rows)
             case "text" | "id":
                 out[c] = _parse_text(df[c], c, path, rows)
+    _refuse_totals_rows(ids_list, out["revenue"], rows, path)
     total = float(np.sum(out["revenue"]))
     if not total > 0:
         raise InputDataError(

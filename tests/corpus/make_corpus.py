@@ -178,6 +178,16 @@ text(A, "excel_semicolon_export.csv",
      b"\xef\xbb\xbfaccount_id;name;revenue;gross_margin\r\nA1;M\xc3\xbcller GmbH;1.234,50;0,25"
      b"\r\nA2;Caf\xc3\xa9 Ol\xc3\xa9;765,50;0,4\r\n", ok(2, 2000.0, gp=614.825))
 text(A, "one_row.csv", "account_id,revenue\nA1,42\n", ok(1, 42.0))
+text(A, "company_named_total.csv", "account_id,revenue\nTotal SA,1000\nA2,500\nA3,200\n",
+     ok(3, 1700.0), note="an account named like a total, whose revenue is not the sum")
+text(A, "totals_row.csv", "account_id,revenue\nA1,1000\nA2,500\nTotal,1500\n",
+     err(["looks like a totals row", "'Total'", "count the accounts twice"],
+         column="account_id", rows=[4]), note="a totals row would double the revenue")
+text(A, "grand_total_row.csv", "account_id;revenue\nA1;1000\nA2;500\nGrand Total:;1500\n",
+     err(["looks like a totals row"], column="account_id", rows=[4]))
+text(A, "subtotal_rows.csv",
+     "account_id,revenue\nA1,1000\nSubtotal retail,1000\nA2,500\nA3,100\n",
+     err(["looks like a totals row"], column="account_id", rows=[3]))
 
 # errors
 MAP = ["name the header cells"]
@@ -595,6 +605,9 @@ sheet("text_revenue.xlsx", [HDR, ["A1", "abc", 0.1], ["A2", 2, 0.1]],
       err(["holds text where a number is expected", "'abc'"], column="revenue", rows=[2]))
 sheet("blank_text_cell.xlsx", [HDR, ["A1", "   ", 0.1], ["A2", 2, 0.1]],
       err(["has 1 missing value(s)"], column="revenue", rows=[2]))
+sheet("sum_row.xlsx", [HDR, ["A1", 1000, 0.3], ["A2", 500, 0.2], ["Summe", "=SUM(B2:B3)", None]],
+      err(["looks like a totals row", "'Summe'"], column="account_id", rows=[4]),
+      cached={"B4": 1500}, note="a SUM row at the bottom of a sheet")
 sheet("percent_numbers.xlsx", [HDR, ["A1", 1000, 30], ["A2", 500, 20]],
       err(["gross_margin must be >= 0 and <= 1"], column="gross_margin", rows=[2, 3]))
 text(X, "not_a_zip.xlsx", "account_id,revenue\nA1,1\n", err(["is not an .xlsx workbook"]))
