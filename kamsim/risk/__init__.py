@@ -1,7 +1,8 @@
 """Risk measures (VaR, Expected Shortfall, exceedance, Monte Carlo errors) and the exact twin.
 
 Below the engine: the Monte Carlo result and the exact distribution both report through
-these measures, and the engine's importance sampler is tuned with the exact twin.
+these measures (the :class:`LossDistribution` protocol), and the engine's importance
+sampler is tuned with the exact twin.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from kamsim.risk.exact import (
 )
 from kamsim.risk.measures import (
     DEFAULT_LEVELS,
+    LossDistribution,
     es_standard_error,
     exceedance_probability,
     expected_shortfall,
@@ -27,6 +29,7 @@ from kamsim.risk.measures import (
 __all__ = [
     "DEFAULT_LEVELS",
     "ExactLossDistribution",
+    "LossDistribution",
     "es_standard_error",
     "exact",
     "exceedance_probability",

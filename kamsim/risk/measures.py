@@ -23,6 +23,7 @@ Banking & Finance 26(7), 1487-1503.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,7 @@ from kamsim.exceptions import AssumptionError
 
 __all__ = [
     "DEFAULT_LEVELS",
+    "LossDistribution",
     "es_standard_error",
     "exceedance_probability",
     "expected_shortfall",
@@ -45,6 +47,43 @@ __all__ = [
 DEFAULT_LEVELS: tuple[float, ...] = (0.95, 0.99, 0.995)
 
 ArrayLike = npt.ArrayLike
+
+
+@runtime_checkable
+class LossDistribution(Protocol):
+    """What every loss distribution offers, Monte Carlo or exact.
+
+    :class:`kamsim.engine.SimulationResult` (Monte Carlo samples, weighted for importance
+    sampling) and :class:`kamsim.risk.ExactLossDistribution` (the exact twin) both satisfy
+    it, so a view or an analysis written against this protocol works with either: no
+    adapters.
+
+    Examples
+    --------
+    >>> from kamsim.model import ChurnAssumptions, Scenario
+    >>> from kamsim.portfolio.datasets import synthetic_portfolio
+    >>> from kamsim.risk import loss_distribution
+    >>> sc = Scenario(portfolio=synthetic_portfolio(30, rng=1),
+    ...               churn=ChurnAssumptions(annual_prob=0.1), horizon_months=12)
+    >>> isinstance(loss_distribution(sc), LossDistribution)
+    True
+    """
+
+    def var(self, level: float = 0.95) -> float:
+        """Value-at-Risk at ``level``."""
+        ...
+
+    def es(self, level: float = 0.95) -> float:
+        """Expected Shortfall at ``level``."""
+        ...
+
+    def risk_table(self, levels: Sequence[float] = ...) -> pd.DataFrame:
+        """VaR and ES at several levels, with their errors where there are any."""
+        ...
+
+    def summary(self, levels: Sequence[float] = ...) -> pd.DataFrame:
+        """Headline figures: expected loss, VaR and ES at ``levels``."""
+        ...
 
 
 def _prepare(
