@@ -35,11 +35,13 @@ def number(value: Any, name: str, *, lo: float | None = None, hi: float | None =
     ...
     kamsim.exceptions.AssumptionError: win_rate: must be in (0, 1], got 0
     """
+    if isinstance(value, bool | np.bool_):
+        raise AssumptionError(f"must be a number, got {value!r} (a yes/no value)", field=name)
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise AssumptionError(f"must be a number, got {value!r}", field=name) from None
-    if isinstance(value, bool) or not math.isfinite(v):
+    if not math.isfinite(v):
         raise AssumptionError(f"must be a finite number, got {value!r}", field=name)
     bad = ((lo is not None and (v <= lo if lo_open else v < lo))
            or (hi is not None and (v >= hi if hi_open else v > hi)))
@@ -119,7 +121,8 @@ def known_fields(data: Mapping[str, Any], known: Iterable[str], name: str) -> No
         raise AssumptionError(f"must be a mapping of field names to values, got "
                               f"{type(data).__name__}", field=name)
     valid = sorted(str(k) for k in known)
-    unknown = sorted(str(k) for k in data if k not in valid)
+    unknown = sorted(k if isinstance(k, str) else repr(k) for k in data
+                     if not isinstance(k, str) or k not in valid)
     if unknown:
         hints = [f"did you mean {m[0]!r}?" for u in unknown
                  if (m := difflib.get_close_matches(u, valid, n=1))]
@@ -128,7 +131,7 @@ def known_fields(data: Mapping[str, Any], known: Iterable[str], name: str) -> No
                               field=name)
 
 
-def from_dict(cls: type[T], data: Mapping[str, Any], name: str) -> T:
+def from_dict(cls: type[T], data: Any, name: str) -> T:
     """Build the frozen dataclass ``cls`` from a plain dict, refusing unknown fields.
 
     Examples
@@ -141,5 +144,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], name: str) -> T:
     Cost(amount=3.0)
     """
     assert is_dataclass(cls)
+    if not isinstance(data, Mapping):
+        raise AssumptionError(f"must be a mapping of fields, got {data!r}", field=name)
     known_fields(data, (f.name for f in fields(cls)), name)
     return cls(**dict(data))

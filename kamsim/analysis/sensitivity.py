@@ -73,8 +73,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from kamsim._util.rng import root_seed
 from kamsim.engine import SimulationResult, simulate
-from kamsim.exceptions import ArgumentTypeError, AssumptionError
+from kamsim.exceptions import AssumptionError
 from kamsim.model import Scenario
 from kamsim.portfolio import Portfolio
 
@@ -472,20 +473,6 @@ def with_changes(
     return replace(sc, name=name) if name is not None else sc
 
 
-def _root_seed(rng: np.random.Generator | int | None) -> int:
-    """One integer root seed shared by every run of an analysis (common random numbers)."""
-    if isinstance(rng, np.random.Generator):
-        return int(rng.integers(0, 2**63))
-    if rng is None:
-        ent = np.random.SeedSequence().entropy
-        assert isinstance(ent, int)
-        return ent
-    if isinstance(rng, int | np.integer) and not isinstance(rng, bool) and rng >= 0:
-        return int(rng)
-    msg = f"rng must be a numpy Generator, an int seed >= 0 or None, got {rng!r}"
-    raise ArgumentTypeError(msg)
-
-
 def _resolve_range(p: Parameter, sc: Scenario,
                    ranges: Mapping[str, tuple[float, float]] | None) -> tuple[float, float]:
     if ranges is not None and p.name in ranges:
@@ -655,7 +642,7 @@ def tornado_runs(
         if unknown:
             msg = f"ranges for unknown parameter(s) {unknown}; known: {sorted(params)}"
             raise AssumptionError(msg, field="ranges")
-    seed = _root_seed(rng)
+    seed = root_seed(rng)
 
     def run(sc: Scenario) -> SimulationResult:
         return simulate(sc, n_paths=n_paths, rng=seed, progress=False)
@@ -811,7 +798,7 @@ def global_sensitivity(
     if method not in ("pawn", "delta"):
         msg = f"method must be 'pawn' or 'delta', got {method!r}"
         raise AssumptionError(msg, field="method")
-    seed = _root_seed(rng)
+    seed = root_seed(rng)
     # the sample gets its own child stream; every simulation shares the root seed
     sample_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
     names, bounds = [], []
@@ -923,7 +910,7 @@ def compare_scenarios(
         msg = f"scenario names must be unique, got {labels}"
         raise AssumptionError(msg, field="scenarios")
     ms = [get_metric(x) for x in metrics]
-    seed = _root_seed(rng)
+    seed = root_seed(rng)
     ids0 = named[0][1].portfolio.account_ids.tolist()
     common = all(s.portfolio.account_ids.tolist() == ids0 for _, s in named)
     rows = []

@@ -46,11 +46,11 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import optimize
 
+from kamsim._util.validate import from_dict
 from kamsim._util.validate import number as _number
 from kamsim._util.validate import whole as _whole
 from kamsim.analysis.timelines import replacement_timeline
 from kamsim.economics.pricing import (
-    _from_dict,
     base_contribution,
     discount_factors,
     hazard_scaled_probs,
@@ -165,7 +165,7 @@ class NegotiationAssumptions:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> NegotiationAssumptions:
         """Build from a plain dict; unknown keys raise :class:`AssumptionError`."""
-        return _from_dict(cls, d, "negotiation")  # type: ignore[no-any-return]
+        return from_dict(cls, d, "negotiation")
 
 
 def replacement_curve(

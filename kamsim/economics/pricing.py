@@ -52,7 +52,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -60,10 +60,12 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import optimize
 
+from kamsim._util.rng import root_seed
+from kamsim._util.validate import from_dict
 from kamsim._util.validate import number as _number
 from kamsim._util.validate import whole as _whole
 from kamsim.engine import churn_events
-from kamsim.exceptions import ArgumentTypeError, AssumptionError
+from kamsim.exceptions import AssumptionError
 from kamsim.model import Scenario
 from kamsim.risk import expected_shortfall
 
@@ -110,15 +112,6 @@ def _tiers_field(value: Any, name: str) -> tuple[str, ...] | None:
         raise AssumptionError("must name at least one tier (or be None for all accounts)",
                               field=name)
     return out
-
-
-def _from_dict(cls: Any, d: Mapping[str, Any], name: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise AssumptionError(f"unknown field(s) {unknown}; valid fields are {sorted(known)}",
-                              field=name)
-    return cls(**dict(d))
 
 
 def scope_mask(scenario: Scenario, tiers: Sequence[str] | None, name: str = "tiers"
@@ -246,20 +239,6 @@ def path_npv(scenario: Scenario, plan: Plan, disc: FloatArray, *, n_paths: int,
     return _npv_from_events(plan, disc, n_paths, _events(scenario, plan.probs, n_paths, rng))
 
 
-def resolve_seed(rng: np.random.Generator | int | None) -> int:
-    """One root seed for a family of runs (recorded in results)."""
-    if rng is None:
-        ent = np.random.SeedSequence().entropy
-        assert isinstance(ent, int)
-        return ent % 2**63
-    if isinstance(rng, np.random.Generator):
-        return int(rng.integers(0, 2**63))
-    if isinstance(rng, int | np.integer) and not isinstance(rng, bool) and rng >= 0:
-        return int(rng)
-    msg = f"rng must be a numpy Generator, an int seed >= 0 or None, got {rng!r}"
-    raise ArgumentTypeError(msg)
-
-
 def _check_n_paths(n_paths: Any) -> int:
     if isinstance(n_paths, bool) or not isinstance(n_paths, int | np.integer) or n_paths < 2:
         msg = f"n_paths must be a whole number >= 2, got {n_paths!r}"
@@ -330,7 +309,7 @@ class EfficiencyGains:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EfficiencyGains:
         """Build from a plain dict; unknown keys raise :class:`AssumptionError`."""
-        return _from_dict(cls, d, "gains")  # type: ignore[no-any-return]
+        return from_dict(cls, d, "gains")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -403,7 +382,7 @@ class RetentionResponse:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RetentionResponse:
         """Build from a plain dict; unknown keys raise :class:`AssumptionError`."""
-        return _from_dict(cls, d, "response")  # type: ignore[no-any-return]
+        return from_dict(cls, d, "response")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -880,7 +859,7 @@ def evaluate_plans(scenario: Scenario, plans: Sequence[Plan], values: Sequence[f
     """Per-path NPVs of plans on common (or independent) random numbers (shared core)."""
     n_paths = _check_n_paths(n_paths)
     _number(level, "level", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
-    seed = resolve_seed(rng)
+    seed = root_seed(rng)
     streams: list[np.random.SeedSequence | int]
     streams = [seed] * len(plans) if crn else list(np.random.SeedSequence(seed).spawn(len(plans)))
     cache: dict[bytes, tuple[IntArray, IntArray, IntArray, FloatArray]] = {}
@@ -1153,4 +1132,4 @@ class RebateSchedule:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RebateSchedule:
         """Build from a plain dict; unknown keys raise :class:`AssumptionError`."""
-        return _from_dict(cls, d, "rebate")  # type: ignore[no-any-return]
+        return from_dict(cls, d, "rebate")

@@ -27,12 +27,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from kamsim._util.validate import from_dict
 from kamsim._util.validate import number as _number
 from kamsim._util.validate import whole as _whole
 from kamsim.economics.pricing import (
     Plan,
     PolicyComparison,
-    _from_dict,
     _tiers_field,
     base_contribution,
     discount_factors,
@@ -133,7 +133,7 @@ class Tactic:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Tactic:
         """Build from a plain dict; unknown keys raise :class:`AssumptionError`."""
-        return _from_dict(cls, d, "tactic")  # type: ignore[no-any-return]
+        return from_dict(cls, d, "tactic")
 
 
 #: The seven classic KAM tactics, with ILLUSTRATIVE costs and effects (see
@@ -274,7 +274,7 @@ class KamProgram:
         kw = dict(d)
         if "tactics" in kw:
             kw["tactics"] = tuple(Tactic.from_dict(t) for t in kw["tactics"])
-        return _from_dict(cls, kw, "program")  # type: ignore[no-any-return]
+        return from_dict(cls, kw, "program")
 
 
 def program_plan(scenario: Scenario, program: KamProgram | None, label: str) -> Plan:

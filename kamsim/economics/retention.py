@@ -77,13 +77,13 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import optimize, sparse
 
+from kamsim._util.rng import root_seed
 from kamsim._util.validate import number as _number
 from kamsim.analysis.key_accounts import key_account_scores
 from kamsim.economics.pricing import (
     base_contribution,
     discount_factors,
     hazard_scaled_probs,
-    resolve_seed,
     scope_mask,
     survival,
 )
@@ -422,7 +422,7 @@ def _scenario_with_probs(scenario: Scenario, probs: FloatArray) -> Scenario:
 def _seed_sequence(rng: RngLike) -> np.random.SeedSequence:
     if isinstance(rng, np.random.SeedSequence):
         return rng
-    return np.random.SeedSequence(resolve_seed(rng))
+    return np.random.SeedSequence(root_seed(rng))
 
 
 def retention_futures(
@@ -1328,7 +1328,7 @@ def plan_retention(
     >>> list(st.out_of_sample.allocation)[0]
     'optimised'
     """
-    seed = resolve_seed(rng)
+    seed = root_seed(rng)
     ss_fit, ss_eval = np.random.SeedSequence(seed).spawn(2)
     fut = retention_futures(scenario, plans, n_paths=n_paths, rng=ss_fit, tactics=tactics)
     b = _scenario_budget(fut, budget)

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from kamsim._util.validate import from_dict
 from kamsim._util.validate import number as _number
 from kamsim._util.validate import whole as _whole
 from kamsim.exceptions import AssumptionError
@@ -75,17 +76,6 @@ def _texts(value: Any, name: str) -> tuple[str, ...]:
     if dup:
         raise AssumptionError(f"names must be unique, repeated: {dup}", field=name)
     return out
-
-
-def _from_dict(cls: Any, d: Any, name: str) -> Any:
-    if not isinstance(d, Mapping):
-        raise AssumptionError(f"must be a mapping of fields, got {d!r}", field=name)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise AssumptionError(f"unknown field(s) {unknown}; valid fields are {sorted(known)}",
-                              field=name)
-    return cls(**dict(d))
 
 
 def _check_effects(obj: Any, prefix: str, optional: bool) -> None:
@@ -199,7 +189,7 @@ class RetentionPlan:
         kw = dict(d) if isinstance(d, Mapping) else d
         if isinstance(kw, dict) and kw.get("tactics") is not None:
             kw["tactics"] = _texts(kw["tactics"], f"plan {kw.get('name')!r}.tactics")
-        return _from_dict(cls, kw, "plan")  # type: ignore[no-any-return]
+        return from_dict(cls, kw, "plan")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -260,7 +250,7 @@ volume_change, efficiency_gain : float, optional
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PlanOverride:
         """Build from a plain dict; unknown keys raise :class:`AssumptionError`."""
-        return _from_dict(cls, d, "override")  # type: ignore[no-any-return]
+        return from_dict(cls, d, "override")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -508,7 +498,7 @@ class RetentionBudget:
         """Build from a plain dict, or from a number (the amount alone)."""
         if isinstance(d, int | float) and not isinstance(d, bool):
             return cls(amount=d)
-        return _from_dict(cls, d, "budget")  # type: ignore[no-any-return]
+        return from_dict(cls, d, "budget")
 
     def with_amount(self, amount: float) -> RetentionBudget:
         """Copy with another total."""

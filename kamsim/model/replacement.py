@@ -80,6 +80,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from kamsim._util.validate import choice
 from kamsim._util.validate import number as _number
 from kamsim._util.validate import whole as _whole
 from kamsim.exceptions import AssumptionError
@@ -111,12 +112,6 @@ ARRIVALS: tuple[str, ...] = ("poisson", "fixed")
 
 
 
-
-
-def _choice(value: Any, name: str, options: tuple[str, ...]) -> str:
-    if value not in options:
-        raise AssumptionError(f"must be one of {list(options)}, got {value!r}", field=name)
-    return str(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,12 +201,12 @@ class ReplacementAssumptions:
         put("response_lag_months", _whole(self.response_lag_months, "response_lag_months"))
         if self.max_opportunities is not None:
             put("max_opportunities", _whole(self.max_opportunities, "max_opportunities"))
-        _choice(self.arrivals, "arrivals", ARRIVALS)
+        choice(self.arrivals, "arrivals", ARRIVALS)
         put("cycle_mean_months", _number(self.cycle_mean_months, "cycle_mean_months", lo=0.0))
         put("cycle_cv", _number(self.cycle_cv, "cycle_cv", lo=0.0))
-        _choice(self.cycle_distribution, "cycle_distribution", CYCLE_DISTRIBUTIONS)
+        choice(self.cycle_distribution, "cycle_distribution", CYCLE_DISTRIBUTIONS)
         put("win_rate", _number(self.win_rate, "win_rate", lo=0.0, lo_open=True, hi=1.0))
-        _choice(self.account_size, "account_size", SIZE_METHODS)
+        choice(self.account_size, "account_size", SIZE_METHODS)
         if self.size_median is not None:
             put("size_median", _number(self.size_median, "size_median", lo=0.0, lo_open=True))
         elif self.account_size == "lognormal":
@@ -223,7 +218,7 @@ class ReplacementAssumptions:
             if not pool or max(pool) <= 0:
                 raise AssumptionError("needs at least one size > 0", field="size_pool")
             put("size_pool", pool)
-        _choice(self.ramp_shape, "ramp_shape", RAMP_SHAPES)
+        choice(self.ramp_shape, "ramp_shape", RAMP_SHAPES)
         put("ramp_months", _whole(self.ramp_months, "ramp_months"))
         if self.ramp_shape != "none" and self.ramp_months < 1:
             raise AssumptionError(

@@ -41,7 +41,6 @@ drawn from ``Beta(*partial_beta)`` instead of leaving.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -54,7 +53,7 @@ import numpy.typing as npt
 import yaml
 
 from kamsim._util.io import decode_text
-from kamsim._util.validate import number, whole
+from kamsim._util.validate import known_fields, number, probability, whole
 from kamsim.exceptions import AssumptionError, InputDataError
 from kamsim.model.plans import RetentionBudget, RetentionPlans, check_plan_inputs
 from kamsim.model.replacement import ReplacementAssumptions
@@ -159,20 +158,6 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
                              ) from None
 
 
-def _prob(value: float, name: str, *, upper_open: bool = False) -> float:
-    if isinstance(value, bool | np.bool_):
-        raise AssumptionError(f"must be a number, got {value!r} (a yes/no value)", field=name)
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise AssumptionError(f"must be a number, got {value!r}", field=name) from None
-    ok = 0.0 <= v < 1.0 if upper_open else 0.0 <= v <= 1.0
-    if not ok or math.isnan(v):
-        rng = "[0, 1)" if upper_open else "[0, 1]"
-        raise AssumptionError(f"must be in {rng}, got {value!r}", field=name)
-    return v
-
-
 def _mapping(value: Any, name: str, example: str) -> dict[str, Any]:
     """A mapping with text keys, or an :class:`AssumptionError` showing the expected form."""
     if not isinstance(value, Mapping):
@@ -183,15 +168,6 @@ def _mapping(value: Any, name: str, example: str) -> dict[str, Any]:
     if bad:
         raise AssumptionError(f"keys must be names (text), got {bad!r}", field=name)
     return dict(value)
-
-
-def _known_fields(d: Mapping[Any, Any], known: set[str], name: str) -> None:
-    """Refuse keys that are not text or not among ``known`` (listing the valid ones)."""
-    unknown = sorted(repr(k) if not isinstance(k, str) else k for k in d
-                     if not isinstance(k, str) or k not in known)
-    if unknown:
-        raise AssumptionError(f"unknown field(s) {unknown}; valid fields are {sorted(known)}",
-                              field=name)
 
 
 _TIER_EXAMPLE = "{key: 0.05, strategic: 0.08, standard: 0.1}"
@@ -281,18 +257,19 @@ class ChurnAssumptions:
 
     def __post_init__(self) -> None:
         if self.annual_prob is not None:
-            object.__setattr__(self, "annual_prob", _prob(self.annual_prob, "annual_prob"))
+            object.__setattr__(self, "annual_prob", probability(self.annual_prob, "annual_prob"))
         if self.tier_probs is not None:
             tp = _mapping(self.tier_probs, "tier_probs", _TIER_EXAMPLE)
             object.__setattr__(self, "tier_probs", {
-                k: _prob(v, f"tier_probs[{k!r}]") for k, v in tp.items()})
+                k: probability(v, f"tier_probs[{k!r}]") for k, v in tp.items()})
         object.__setattr__(self, "level", number(self.level, "level", lo=0.0))
         object.__setattr__(self, "correlation",
-                           _prob(self.correlation, "correlation", upper_open=True))
+                           probability(self.correlation, "correlation", upper_open=True))
         sc = _mapping(self.segment_correlation, "segment_correlation",
                       "{retail: 0.3, wholesale: 0.1}")
         object.__setattr__(self, "segment_correlation", {
-            k: _prob(v, f"segment_correlation[{k!r}]", upper_open=True) for k, v in sc.items()})
+            k: probability(v, f"segment_correlation[{k!r}]", upper_open=True)
+            for k, v in sc.items()})
         if (isinstance(self.notice_months, bool)
                 or not isinstance(self.notice_months, int | np.integer)
                 or self.notice_months < 0):
@@ -301,13 +278,14 @@ class ChurnAssumptions:
         if isinstance(self.partial_prob, Mapping):
             pp = _mapping(self.partial_prob, "partial_prob", _TIER_EXAMPLE)
             object.__setattr__(self, "partial_prob", {
-                k: _prob(v, f"partial_prob[{k!r}]") for k, v in pp.items()})
+                k: probability(v, f"partial_prob[{k!r}]") for k, v in pp.items()})
         elif isinstance(self.partial_prob, list | tuple | set):
             raise AssumptionError(f"must be a probability or a mapping such as "
                                   f"{_TIER_EXAMPLE}, got {self.partial_prob!r}",
                                   field="partial_prob")
         else:
-            object.__setattr__(self, "partial_prob", _prob(self.partial_prob, "partial_prob"))
+            object.__setattr__(self, "partial_prob",
+                               probability(self.partial_prob, "partial_prob"))
         pb = self.partial_beta
         if isinstance(pb, str | bytes | Mapping) or not isinstance(pb, Iterable):
             raise AssumptionError(f"must be two numbers [a, b], got {pb!r}",
@@ -340,7 +318,7 @@ class ChurnAssumptions:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ChurnAssumptions:
         """Build from a plain dict; unknown keys raise :class:`AssumptionError`."""
-        _known_fields(d, {f.name for f in fields(cls)}, "churn")
+        known_fields(d, {f.name for f in fields(cls)}, "churn")
         kw = {k: v for k, v in d.items() if v is not None or k in ("annual_prob", "tier_probs")}
         return cls(**kw)
 
@@ -588,7 +566,7 @@ class Scenario:
         if not isinstance(d, Mapping):
             raise AssumptionError(f"must be a mapping of scenario fields, got "
                                   f"{type(d).__name__}", field="scenario")
-        _known_fields(d, {"name", "accounts", "horizon_months", "fixed_costs", "churn",
+        known_fields(d, {"name", "accounts", "horizon_months", "fixed_costs", "churn",
                           "opening_cash", "replacement", "plans", "budget"}, "scenario")
         if portfolio is None:
             acc = d.get("accounts")

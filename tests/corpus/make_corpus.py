@@ -436,17 +436,19 @@ text(S, "underscores_comments.yaml",
 text(S, "anchor_without_alias.yaml", HEAD + "horizon_months: &h 12\nchurn:\n  annual_prob: 0.1\n",
      ok(2, 1500.0, horizon_months=12))
 text(S, "yaml_bool_fixed_costs.yaml", HEAD + "fixed_costs: true\nchurn: {annual_prob: 0.1}\n",
-     err(["must be a finite number", "True"], type="AssumptionError", field="fixed_costs"),
+     err(["must be a number, got True (a yes/no value)"], type="AssumptionError",
+         field="fixed_costs"),
      note="issue: fixed_costs: true became 1.0")
 text(S, "yaml_yes_level.yaml", HEAD + "churn: {annual_prob: 0.1, level: yes}\n",
-     err(["must be a finite number, got True"], type="AssumptionError", field="level"))
+     err(["must be a number, got True (a yes/no value)"], type="AssumptionError", field="level"))
 text(S, "yaml_bool_prob.yaml", HEAD + "churn: {annual_prob: on}\n",
      err(["a yes/no value"], type="AssumptionError", field="annual_prob"))
 text(S, "yaml_bool_notice.yaml", HEAD + "horizon_months: 12\nchurn: {annual_prob: 0.1, "
      "notice_months: true}\n",
      err(["whole number of months"], type="AssumptionError", field="notice_months"))
 text(S, "yaml_bool_opening_cash.yaml", HEAD + "opening_cash: false\nchurn: {annual_prob: 0.1}\n",
-     err(["must be a finite number, got False"], type="AssumptionError", field="opening_cash"))
+     err(["must be a number, got False (a yes/no value)"], type="AssumptionError",
+         field="opening_cash"))
 text(S, "yaml_bool_win_rate.yaml", HEAD + "churn: {annual_prob: 0.1}\nreplacement:\n"
      "  win_rate: yes\n",
      err(["win_rate"], type="AssumptionError", field="win_rate"))
