@@ -627,14 +627,65 @@ class _Solution:
     mip_gap: float
     nodes: int
     seconds: float
+    eta: float = math.nan
+    rounds: int = 1
+
+
+def _tail_rows(fut: RetentionFutures, budget: RetentionBudget, *, objective: Objective,
+               risk_aversion: float, level: float, npv_floor: float | None,
+               time_limit: float, mip_rel_gap: float, risk: Risk) -> _Solution:
+    """Solve with the tail rows of likely tail futures only, adding violated ones.
+
+    Only futures with ``L_s > eta`` carry weight in the Rockafellar-Uryasev objective.
+    Start from the futures in the worst part of the loss distribution under doing nothing
+    and under the strongest plans; after each solve add every left-out future whose loss
+    at the solution exceeds ``eta``. A programme with fewer rows is a relaxation, so when
+    no left-out future is violated its solution (and its proved bound) hold for the full
+    programme: the result is the same optimum, from a much smaller programme.
+    """
+    s_n = fut.n_paths
+    need_tail = objective == "min_es" or risk_aversion > 0
+    if not need_tail:
+        return _solve(fut, budget, objective=objective, risk_aversion=risk_aversion,
+                      level=level, npv_floor=npv_floor, time_limit=time_limit,
+                      mip_rel_gap=mip_rel_gap, risk=risk)
+    k = min(s_n, max(2 * math.ceil((1.0 - level) * s_n), 100))
+    none = np.full(fut.n_accounts, fut.default, dtype=np.int64)
+    strong = np.where(fut.allowed, fut.probs, np.inf).argmin(axis=1).astype(np.int64)
+    keep = np.zeros(s_n, dtype=bool)
+    for c in (none, strong):
+        keep[np.argsort(-fut.loss(c, risk), kind="stable")[:k]] = True
+    t0 = time.perf_counter()
+    rounds = 0
+    while True:
+        rounds += 1
+        left = max(time_limit - (time.perf_counter() - t0), 1.0)
+        sol = _solve(fut, budget, objective=objective, risk_aversion=risk_aversion,
+                     level=level, npv_floor=npv_floor, time_limit=left,
+                     mip_rel_gap=mip_rel_gap, risk=risk, subset=np.flatnonzero(keep))
+        if sol.choice is None or keep.all():
+            break
+        loss = fut.loss(sol.choice, risk)
+        tol = 1e-9 * max(abs(sol.eta), 1.0)
+        bad = ~keep & (loss > sol.eta + tol)
+        if not bad.any():
+            break
+        keep |= bad
+    return replace(sol, seconds=time.perf_counter() - t0, rounds=rounds)
 
 
 def _solve(fut: RetentionFutures, budget: RetentionBudget, *, objective: Objective,
            risk_aversion: float, level: float, npv_floor: float | None, time_limit: float,
            mip_rel_gap: float, risk: Risk = "churn", use_caps: bool = True,
-           tail: bool = True) -> _Solution:
-    """Build and solve the MILP (``use_caps=False`` / ``tail=False``: for diagnosis)."""
-    n, nplans, s_n = fut.n_accounts, fut.n_plans, fut.n_paths
+           tail: bool = True, subset: IntArray | None = None) -> _Solution:
+    """Build and solve the MILP (``use_caps=False`` / ``tail=False``: for diagnosis).
+
+    ``subset``: the futures whose tail rows ``u_s >= L_s - eta`` enter (default all); the
+    others keep ``u_s = 0``, which makes the programme a relaxation of the full one.
+    """
+    n, nplans, s_all = fut.n_accounts, fut.n_plans, fut.n_paths
+    rows_s = np.arange(s_all) if subset is None else np.asarray(subset, dtype=np.int64)
+    s_n = rows_s.size
     scale = max(abs(fut.reference), 1.0) / 1e3
     bnd = _x_bounds(fut, budget)
     has_fixed = (fut.fixed_npv > 0) | (fut.fixed_spend > 0)
@@ -691,7 +742,7 @@ def _solve(fut: RetentionFutures, budget: RetentionBudget, *, objective: Objecti
         block(np.zeros(nx + nplans + 1, dtype=np.int64),
               np.concatenate([np.arange(nx), iy + np.arange(nplans), [ia]]),
               np.concatenate([-fut.full.ravel() / scale, fixed, [1.0]]), 1, 0.0, 0.0)
-        lost = fut.lost.reshape(s_n, nx) / scale
+        lost = fut.lost[rows_s].reshape(s_n, nx) / scale
         ps, px = np.nonzero(lost)
         # u_s + eta >= L_s:  "npv": L_s = C - O_s - A + sum lost x;
         #                    "churn": L_s = (O_full - O_s) + sum lost x
@@ -702,8 +753,8 @@ def _solve(fut: RetentionFutures, budget: RetentionBudget, *, objective: Objecti
                              *([np.full(s_n, ia)] if with_a else [])])
         vv = np.concatenate([-lost[ps, px], np.ones(k * s_n)])
         rhs = (fut.reference - fut.other) if with_a else (fut.other_full - fut.other)
-        block(rr, cc, vv, s_n, rhs / scale, np.inf)
-        w = 1.0 / ((1.0 - level) * s_n)
+        block(rr, cc, vv, s_n, rhs[rows_s] / scale, np.inf)
+        w = 1.0 / ((1.0 - level) * s_all)
         if objective == "min_es":
             c[ie], c[iu:] = 1.0, w
         else:
@@ -724,9 +775,12 @@ def _solve(fut: RetentionFutures, budget: RetentionBudget, *, objective: Objecti
                                  "mip_rel_gap": float(mip_rel_gap), "disp": False})
     secs = time.perf_counter() - t0
     choice = None
+    eta = math.nan
     if res.x is not None:
         x = np.asarray(res.x[:nx]).reshape(n, nplans)
         choice = np.argmax(x, axis=1).astype(np.int64)
+        if need_tail:
+            eta = float(res.x[ie]) * scale
     fun = float(res.fun) * scale if res.fun is not None else math.nan
     dual = getattr(res, "mip_dual_bound", None)
     dual_f = float(dual) * scale if dual is not None and np.isfinite(dual) else math.nan
@@ -734,7 +788,8 @@ def _solve(fut: RetentionFutures, budget: RetentionBudget, *, objective: Objecti
     return _Solution(choice=choice, status=int(res.status), message=str(res.message),
                      fun=fun, dual_bound=dual_f,
                      mip_gap=float(gap) if gap is not None else math.nan,
-                     nodes=int(getattr(res, "mip_node_count", 0) or 0), seconds=secs)
+                     nodes=int(getattr(res, "mip_node_count", 0) or 0), seconds=secs,
+                     eta=eta)
 
 
 def _infeasible(fut: RetentionFutures, budget: RetentionBudget, npv_floor: float | None,
@@ -980,8 +1035,9 @@ def optimise_retention(
     lam, lev, floor = _check_common(objective, risk_aversion, level, npv_floor, risk)
     b = _scenario_budget(futures, budget)
     t0 = time.perf_counter()
-    sol = _solve(futures, b, objective=objective, risk_aversion=lam, level=lev,
-                 npv_floor=floor, time_limit=time_limit, mip_rel_gap=mip_rel_gap, risk=risk)
+    sol = _tail_rows(futures, b, objective=objective, risk_aversion=lam, level=lev,
+                     npv_floor=floor, time_limit=time_limit, mip_rel_gap=mip_rel_gap,
+                     risk=risk)
     total = time.perf_counter() - t0
     if sol.choice is None:
         if sol.status == 2:
