@@ -95,3 +95,26 @@ def test_readme_python_quick_start_runs():
     assert blocks, "the README has no Python example"
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+@pytest.mark.parametrize("bad", [True, False, 2.0, "3", None, -1])
+def test_counts_refuse_bools_and_non_integers_everywhere(bad):
+    """One rule for whole numbers (bool is not 1): the engine, the exact twin and the
+    calibration all refuse the same values with an AssumptionError naming the argument."""
+    from kamsim.analysis.calibrate import partial_churn_from_ledger
+    from kamsim.engine import simulate
+    from kamsim.model import ChurnAssumptions, Scenario
+    from kamsim.portfolio.datasets import synthetic_portfolio
+    from kamsim.risk import loss_distribution
+
+    sc = Scenario(portfolio=synthetic_portfolio(10, rng=0),
+                  churn=ChurnAssumptions(annual_prob=0.1), horizon_months=12)
+    with pytest.raises(kamsim.AssumptionError, match="n_paths"):
+        simulate(sc, n_paths=bad, rng=0)
+    with pytest.raises(kamsim.AssumptionError, match="max_points"):
+        loss_distribution(sc, max_points=bad)
+    ledger = {"customer_id": ["a"], "date": ["2024-01-01"], "amount": [1.0]}
+    import pandas as pd
+
+    with pytest.raises(kamsim.AssumptionError, match="period_months"):
+        partial_churn_from_ledger(pd.DataFrame(ledger), period_months=bad)

@@ -64,6 +64,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from kamsim._util.validate import whole
 from kamsim.exceptions import AssumptionError, InputDataError
 from kamsim.portfolio import Portfolio, ledger_lines
 from kamsim.portfolio.tables import dayfirst_of, is_missing, parse_dates, read_table, table_rows
@@ -971,9 +972,7 @@ def histories_from_ledger(
     >>> h[["account_id", "churned"]].to_dict("list")
     {'account_id': ['a', 'b'], 'churned': [True, False]}
     """
-    if not isinstance(inactivity_days, int | np.integer) or inactivity_days <= 0:
-        raise AssumptionError(f"must be a whole number of days > 0, got {inactivity_days!r}",
-                              field="inactivity_days")
+    whole(inactivity_days, "inactivity_days", lo=1)
     lines = _ledger_lines(ledger, customer, date, amount, quantity, unit_price, dayfirst)
     if lines.empty:
         msg = "the ledger has no order lines (customer and positive amount)"
@@ -1091,9 +1090,7 @@ def partial_churn_from_ledger(
     >>> est.table["status"].tolist(), est.partial_prob
     (['partial loss', 'full loss', 'kept'], 0.5)
     """
-    if not isinstance(period_months, int | np.integer) or period_months <= 0:
-        raise AssumptionError(f"must be a whole number of months > 0, got "
-                              f"{period_months!r}", field="period_months")
+    whole(period_months, "period_months", lo=1)
     if not 0 < threshold < 1:
         raise AssumptionError(f"must be in (0, 1), got {threshold!r}", field="threshold")
     lines = _ledger_lines(ledger, customer, date, amount, quantity, unit_price, dayfirst)

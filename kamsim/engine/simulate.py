@@ -12,6 +12,7 @@ import pandas as pd
 
 import kamsim.engine.samplers as _samplers
 from kamsim._util.rng import resolve_entropy
+from kamsim._util.validate import whole
 from kamsim.engine.kernel import (
     BLOCK_SIZE,
     DEFAULT_QMC_REPLICATES,
@@ -159,9 +160,7 @@ def simulate(
     if not isinstance(scenario, Scenario):
         msg = f"scenario must be a Scenario, got {type(scenario).__name__}"
         raise ArgumentTypeError(msg)
-    if not isinstance(n_paths, int | np.integer) or n_paths < 1:
-        msg = f"n_paths must be a whole number >= 1, got {n_paths!r}"
-        raise AssumptionError(msg)
+    whole(n_paths, "n_paths", lo=1)
     if chunk_size < 1:
         msg = f"chunk_size must be >= 1, got {chunk_size}"
         raise AssumptionError(msg)

@@ -79,6 +79,7 @@ from scipy import signal, special
 
 import kamsim.risk.measures as risk
 from kamsim._util.quadrature import Y_MAX, integrate_normal, panel_rule, presplit_panels
+from kamsim._util.validate import whole
 from kamsim.exceptions import AssumptionError
 from kamsim.model import Scenario
 from kamsim.model.copulas import COPULAS, chi2_from_score, latent_thresholds, t_from_score, t_scale
@@ -844,13 +845,9 @@ def _validate(w: FloatArray, q: FloatArray, rho: FloatArray, step: float | None,
     if not (math.isfinite(rel_error) and rel_error > 0):
         msg = f"must be > 0, got {rel_error!r}"
         raise AssumptionError(msg, field="rel_error")
-    if not (isinstance(max_points, int | np.integer) and max_points >= 2):
-        msg = f"must be a whole number >= 2, got {max_points!r}"
-        raise AssumptionError(msg, field="max_points")
-    if n_quadrature is not None and not (isinstance(n_quadrature, int | np.integer)
-                                         and n_quadrature >= 1):
-        msg = f"must be a whole number >= 1, got {n_quadrature!r}"
-        raise AssumptionError(msg, field="n_quadrature")
+    whole(max_points, "max_points", lo=2)
+    if n_quadrature is not None:
+        whole(n_quadrature, "n_quadrature", lo=1)
 
 
 def _auto_step(w: FloatArray, rel_error: float, max_points: int) -> float:
