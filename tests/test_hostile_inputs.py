@@ -167,8 +167,8 @@ def test_corpus_case_command_line(case, capsys, tmp_path, monkeypatch):
     assert digest(path) == before, "the input file was modified"
 
 
-def test_corpus_files_match_the_generator():
-    """Text fixtures are exactly what make_corpus.py writes (no hand edits drift)."""
+def test_corpus_files_match_the_generator(tmp_path):
+    """The fixtures are exactly what make_corpus.py writes (no hand edits drift)."""
     sys.path.insert(0, str(CORPUS))
     try:
         import make_corpus
@@ -177,8 +177,9 @@ def test_corpus_files_match_the_generator():
     for rel, data in make_corpus.TEXT.items():
         assert (CORPUS / rel).read_bytes() == data, rel
     assert [c["file"] for c in make_corpus.CASES] == [c["file"] for c in CASES]
-    for name in make_corpus.XLSX:
-        assert (CORPUS / "xlsx" / name).is_file(), name
+    for name, spec in make_corpus.XLSX.items():
+        make_corpus.write_xlsx(tmp_path / name, spec)
+        assert (CORPUS / "xlsx" / name).read_bytes() == (tmp_path / name).read_bytes(), name
     on_disk = {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*")
                if p.is_file() and p.name not in {"make_corpus.py", "expected.json"}
                and "__pycache__" not in p.parts}

@@ -228,9 +228,20 @@ def _parse_text(col: pd.Series, name: str, path: str | None,
             f"holds {what}: {_examples(shown)}", path=path, column=name,
             rows=rows[bad].tolist(), values=shown,
             fix="type the values (ids as text, e.g. '007')")
-    return [_id_text(v) if is_id else str(v).strip() for v in vals]
+    out = [_id_text(v) if is_id else str(v).strip() for v in vals]
+    if is_id:
+        sci = np.array([bool(_SCI_ID.fullmatch(a)) for a in out], dtype=bool)
+        if sci.any():
+            raise InputDataError(
+                f"holds ids that a spreadsheet shortened to scientific notation "
+                f"({_examples([out[i] for i in np.flatnonzero(sci)])}): the digits are lost",
+                path=path, column=name, rows=rows[sci].tolist(),
+                fix="format the id column as Text in the spreadsheet and export the file "
+                    "again from the original data")
+    return out
 
 
+_SCI_ID = re.compile(r"[+-]?\d(?:[.,]\d+)?[eE]\+?\d+")
 _TOTAL_WORDS = (r"(?:grand\s*)?(?:total|totals|sum|summe|gesamt|gesamtsumme|totaal|totale|"
                 r"suma|somme)")
 _TOTAL_ID = re.compile(rf"{_TOTAL_WORDS}\W*", re.IGNORECASE)

@@ -340,9 +340,13 @@ def _read_xlsx(p: Path, sheet: str | int | None) -> RawTable:
         raise _fail(f"cannot be read as an Excel workbook ({type(exc).__name__}: {exc})",
                     shown, fix="open it in Excel and save it again as .xlsx") from None
     try:
-        names = [str(s) for s in book.sheetnames]
+        names = [str(s.title) for s in book.worksheets]  # not chart sheets
         names_all = names
         target: str | int = 0 if sheet is None else sheet
+        if isinstance(target, str) and target not in names and target in book.sheetnames:
+            raise _fail(f"sheet {target!r} is a chart, not a table; sheets are {names}",
+                        shown, fix="pass sheet= one of them",
+                        cli_fix="move the accounts to the first sheet")
         if isinstance(target, str) and target not in names:
             raise _fail(f"has no sheet {target!r}; sheets are {names}", shown,
                         fix="pass sheet= one of them",

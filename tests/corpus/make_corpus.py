@@ -5,9 +5,9 @@ file under ``tests/corpus/`` and ``expected.json``; ``tests/test_hostile_inputs.
 them back through the Python API and the command line and checks each outcome: the right
 totals, or a ``KamsimError`` naming the file, the column, the spreadsheet rows and the fix.
 
-Text files are written byte for byte from the strings below (a test checks that the
-committed files still match them); ``.xlsx`` files are built with openpyxl (their zip
-timestamps differ from run to run, so they are not compared). Keep every file small.
+Text files are written byte for byte from the strings below; ``.xlsx`` files are built
+with openpyxl, with fixed zip times and document dates, so that every run writes the same
+bytes (a test checks that the committed files still match). Keep every file small.
 """
 
 from __future__ import annotations
@@ -180,6 +180,10 @@ text(A, "excel_semicolon_export.csv",
 text(A, "one_row.csv", "account_id,revenue\nA1,42\n", ok(1, 42.0))
 text(A, "company_named_total.csv", "account_id,revenue\nTotal SA,1000\nA2,500\nA3,200\n",
      ok(3, 1700.0), note="an account named like a total, whose revenue is not the sum")
+text(A, "ids_in_scientific_notation.csv",
+     "account_id,revenue\n1.23457E+15,1000\n1.23457E+15,500\n7.8E+14,10\n",
+     err(["shortened to scientific notation", "format the id column as Text"],
+         column="account_id", rows=[2, 3, 4]), note="Excel's CSV export of long ids")
 text(A, "totals_row.csv", "account_id,revenue\nA1,1000\nA2,500\nTotal,1500\n",
      err(["looks like a totals row", "'Total'", "count the accounts twice"],
          column="account_id", rows=[4]), note="a totals row would double the revenue")
@@ -534,9 +538,10 @@ XLSX: dict[str, Any] = {}
 def sheet(name: str, rows: list[list[Any]], expect: dict[str, Any], *, fmt: Any = None,
           merge: str | None = None, kwargs: dict[str, Any] | None = None, cli: bool = True,
           sheets: list[tuple[str, list[list[Any]]]] | None = None, cached: dict[str, Any]
-          | None = None, note: str = "", leading_blank_rows: int = 0) -> None:
+          | None = None, note: str = "", leading_blank_rows: int = 0,
+          chart: bool = False) -> None:
     XLSX[name] = {"rows": rows, "fmt": fmt, "merge": merge, "sheets": sheets, "cached": cached,
-                  "blank": leading_blank_rows}
+                  "blank": leading_blank_rows, "chart": chart}
     CASES.append({"kind": X, "file": f"{X}/{name}", "kwargs": kwargs or {}, "cli": cli,
                   "note": note, **expect})
 
@@ -607,6 +612,10 @@ sheet("text_revenue.xlsx", [HDR, ["A1", "abc", 0.1], ["A2", 2, 0.1]],
       err(["holds text where a number is expected", "'abc'"], column="revenue", rows=[2]))
 sheet("blank_text_cell.xlsx", [HDR, ["A1", "   ", 0.1], ["A2", 2, 0.1]],
       err(["has 1 missing value(s)"], column="revenue", rows=[2]))
+sheet("chart_sheet_asked.xlsx", [HDR, ["A1", 1, 0.1]], err(["is a chart, not a table"]),
+      kwargs={"sheet": "Chart"}, cli=False, chart=True)
+sheet("chart_sheet_first.xlsx", [HDR, ["A1", 1000, 0.3], ["A2", 500, 0.2]], OK_BASIC, chart=True,
+      note="a chart sheet before the data: the first worksheet is read")
 sheet("sum_row.xlsx", [HDR, ["A1", 1000, 0.3], ["A2", 500, 0.2], ["Summe", "=SUM(B2:B3)", None]],
       err(["looks like a totals row", "'Summe'"], column="account_id", rows=[4]),
       cached={"B4": 1500}, note="a SUM row at the bottom of a sheet")
@@ -619,7 +628,7 @@ text(X, "broken_zip.xlsx", b"PK\x03\x04broken",
      err(["cannot be read as an Excel workbook"]))
 
 
-def _write_xlsx(path: Path, spec: dict[str, Any]) -> None:
+def write_xlsx(path: Path, spec: dict[str, Any]) -> None:
     import openpyxl
 
     wb = openpyxl.Workbook()
@@ -640,12 +649,36 @@ def _write_xlsx(path: Path, spec: dict[str, Any]) -> None:
             ws[ref].number_format = f
     if spec["merge"]:
         ws.merge_cells(spec["merge"])
+    if spec["chart"]:
+        from openpyxl.chart import BarChart, Reference
+
+        chart = BarChart()
+        chart.add_data(Reference(ws, min_col=2, min_row=1, max_row=len(spec["rows"])))
+        wb.create_chartsheet("Chart", 0).add_chart(chart)
+    stamp = dt.datetime(2026, 1, 1)
+    wb.properties.created = wb.properties.modified = stamp
     buf = io.BytesIO()
     wb.save(buf)
     data = buf.getvalue()
     if spec["cached"]:  # openpyxl writes formulas without results; add them, as Excel does
         data = _add_cached(data, spec["cached"])
-    path.write_bytes(data)
+    path.write_bytes(_deterministic(data))
+
+
+def _deterministic(data: bytes) -> bytes:
+    """The same workbook bytes on every run: fixed zip times and document dates."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                body = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2026-01-01T00:00:00Z",
+                              body)
+            info = zipfile.ZipInfo(item.filename, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(info, body)
+    return out.getvalue()
 
 
 def _add_cached(data: bytes, cached: dict[str, Any]) -> bytes:
@@ -673,7 +706,7 @@ def main() -> None:
         p.write_bytes(data)
     (HERE / X).mkdir(exist_ok=True)
     for name, spec in XLSX.items():
-        _write_xlsx(HERE / X / name, spec)
+        write_xlsx(HERE / X / name, spec)
     names = [c["file"] for c in CASES]
     dup = {n for n in names if names.count(n) > 1}
     assert not dup, dup
