@@ -74,3 +74,133 @@ def test_missing_criteria_warn_once_and_are_listed():
         p = concentration_explorer(load_wholesale())
     assert list(p.sliders) == ["volume", "product_line"]
     p.sliders["volume"].value = 0.9  # no further warning (filterwarnings = error)
+
+
+# --- every explorer: controls, status line, readable tables, stable axes ------------------
+
+import re  # noqa: E402
+
+from kamsim.model import Scenario  # noqa: E402
+from kamsim.portfolio.datasets import data_dir  # noqa: E402
+from kamsim.views import widgets as panels  # noqa: E402
+from kamsim.views.widgets.base import Explorer  # noqa: E402
+
+RAW_NUMBER = re.compile(r"\d[eE][+-]\d\d|\d\.\d{4,}|\bnan\b|\bTrue\b|\bFalse\b")
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return Scenario.from_yaml(data_dir() / "sample_scenario.yaml")
+
+
+def _builders(sc: Scenario) -> dict[str, object]:
+    return {
+        "concentration": lambda: panels.concentration_explorer(sc.portfolio, top=8),
+        "worst_case": lambda: panels.worst_case_explorer(sc, n_paths=1_000),
+        "replacement": lambda: panels.replacement_explorer(sc, n_paths=200),
+        "pricing": lambda: panels.pricing_explorer(sc),
+        "negotiation": lambda: panels.negotiation_panel(sc, top=4),
+        "tornado": lambda: panels.tornado_explorer(sc, n_paths=512, rng=1),
+    }
+
+
+def _texts(panel: Explorer) -> str:
+    import ipywidgets as widgets
+
+    out: list[str] = []
+
+    def walk(w: object) -> None:
+        if isinstance(w, widgets.HTML) and "<style>" not in w.value:
+            out.append(re.sub(r"<[^>]+>", " ", w.value))
+        for c in getattr(w, "children", ()):
+            walk(c)
+
+    walk(panel)
+    return " ".join(out)
+
+
+def _positions(panel: Explorer) -> list[tuple[float, ...]]:
+    return [tuple(round(v, 6) for v in ax.get_position().bounds) for ax in panel.figure.axes]
+
+
+@pytest.mark.parametrize("name", ["concentration", "worst_case", "replacement", "pricing",
+                                  "negotiation", "tornado"])
+def test_every_slider_moves_without_error_and_axes_stay_put(name, scenario):
+    panel = _builders(scenario)[name]()
+    assert isinstance(panel, Explorer)
+    assert panel.title and panel.question
+    first = _positions(panel)
+    sliders = [s for s in panel.all_sliders() if not s.disabled]
+    assert sliders
+    for s in sliders:
+        # a business label and a value written by the formatter, never a field name
+        assert s.kamsim_label and "_" not in s.kamsim_label, s.kamsim_label
+        assert s.tooltip, s.kamsim_label
+        if isinstance(s, panels.base.widgets.SelectionSlider):
+            continue
+        before = (bytes(panel.image.value), _texts(panel))
+        up = s.value + s.step
+        s.value = up if up <= s.max else s.value - s.step
+        assert not panel.stale, (s.kamsim_label, panel.status.value)
+        assert panel.status.value == ""
+        assert (bytes(panel.image.value), _texts(panel)) != before, s.kamsim_label
+        # the same axes in the same places after each redraw (frozen layout, pinned twins)
+        assert _positions(panel) == first, s.kamsim_label
+    text = _texts(panel)
+    assert not RAW_NUMBER.search(text), RAW_NUMBER.search(text)
+
+
+def test_pareto_cumulative_line_sits_on_its_bars_after_a_redraw(sample):
+    panel = concentration_explorer(sample, top=8)
+    panel.sliders["volume"].value = 0.1
+    bars_ax, twin = panel.figure.axes[1], panel.figure.axes[2]
+    assert twin.get_position().bounds == pytest.approx(bars_ax.get_position().bounds)
+
+
+def test_png_is_rendered_at_twice_the_css_size(scenario):
+    panel = panels.pricing_explorer(scenario)
+    from PIL import Image
+    import io
+
+    w, h = Image.open(io.BytesIO(panel.image.value)).size
+    css = panel.figure.get_size_inches() * 72
+    assert (w, h) == pytest.approx((2 * css[0], 2 * css[1]), abs=2)
+    assert panel.image.layout.max_width == f"{round(css[0])}px"
+
+
+def test_pricing_gain_is_bounded_by_cost_to_serve_and_explained(scenario):
+    panel = panels.pricing_explorer(scenario)
+    cap = panels.pricing.max_gain_pct(scenario, panel.base)
+    assert 0 < panel.gain.max <= cap < 10
+    assert "stops at" in panel.summary.value
+    # an out-of-range gain (e.g. set programmatically past a lowered bound) is explained
+    panel._gain_cap = 1.0
+    before = panel.image.value
+    panel.gain.value = 2.0
+    assert panel.stale and "cost to serve" in panel.status.value
+    assert panel.image.value == before
+    assert "kamsim-stale" in panel.image._dom_classes
+    panel._gain_cap = cap
+    panel.gain.value = 1.0
+    assert not panel.stale and panel.status.value == ""
+
+
+def test_credibility_is_clamped_and_phrased():
+    from kamsim.views.widgets.pricing import credibility_phrase
+
+    assert credibility_phrase(2.46) == "conceding never pays at these numbers"
+    assert credibility_phrase(float("nan")) == "conceding never pays at these numbers"
+    assert "empty" in credibility_phrase(0.0)
+    assert credibility_phrase(0.5).endswith("50 % credible")
+
+
+def test_panels_take_new_data(scenario):
+    from dataclasses import replace
+
+    small = replace(scenario, portfolio=scenario.portfolio.select(
+        [str(a) for a in scenario.portfolio.account_ids[:40]]))
+    panel = panels.worst_case_explorer(scenario, n_paths=1_000)
+    before = panel.table.value
+    panel.set_scenario(small)
+    assert panel.table.value != before
+    assert panel.current_scenario().portfolio.n_accounts == 40

@@ -20,11 +20,11 @@ from kamsim._util.figures import figure_axes
 from kamsim.analysis.timelines import ReplacementTimeline
 from kamsim.engine import SimulationResult
 from kamsim.exceptions import ArgumentTypeError, AssumptionError
+from kamsim.views.plots.style import currency_formatter
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-    from matplotlib.ticker import Formatter
 
 __all__ = ["cash_path_plot", "recovery_time_plot", "replacement_revenue_plot"]
 
@@ -32,18 +32,20 @@ _BAND_COLOR = "#2166ac"
 _LINE_COLORS = ("#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214")
 
 
-def _money(currency: str) -> Formatter:
-    from matplotlib.ticker import FuncFormatter
+def _ylabel(ax: Axes, text: str) -> None:
+    """A y label at a fixed distance from the axes (not from its tick labels).
 
-    def fmt(x: float, _pos: object = None) -> str:
-        sign = "-" if x < 0 else ""
-        v = abs(float(x))
-        for div, suffix in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
-            if v >= div:
-                return f"{sign}{currency}{v / div:.1f}".removesuffix(".0") + suffix
-        return f"{sign}{currency}{v:,.0f}"
+    Matplotlib places the label left of the widest tick label; when a widget redraws with a
+    frozen layout and the ticks get wider ("-€1.5M" after "€500k"), the label would drift
+    into the neighbouring chart. Pinned 0.75 in left of the axes it stays put.
+    """
+    from matplotlib.transforms import offset_copy
 
-    return FuncFormatter(fmt)
+    fig = ax.get_figure(root=True)
+    assert fig is not None
+    ax.set_ylabel(text)
+    ax.yaxis.set_label_coords(0.0, 0.5, transform=offset_copy(
+        ax.transAxes, fig=fig, x=-0.75, y=0.0, units="inches"))
 
 
 def _bands(ax: Axes, months: np.ndarray, qs: Mapping[float, np.ndarray],
@@ -126,8 +128,8 @@ def replacement_revenue_plot(
     ax.plot(months, mean, color="black", linewidth=1, linestyle="--", label="mean")
     ax.axhline(base_m, color="black", linewidth=1.2, label="pre-loss level")
     ax.set_xlabel("month")
-    ax.set_ylabel("revenue per month")
-    ax.yaxis.set_major_formatter(_money(currency))
+    _ylabel(ax, "revenue per month")
+    ax.yaxis.set_major_formatter(currency_formatter(currency))
     ax.set_xlim(0.5, h + 0.5)
     ax.set_title("Revenue after the loss")
     ax.legend(loc="lower right", fontsize="small")
@@ -189,7 +191,7 @@ def recovery_time_plot(
     ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("months since the first lost month")
-    ax.set_ylabel("share of futures not yet recovered")
+    _ylabel(ax, "share of futures not yet recovered")
     from matplotlib.ticker import PercentFormatter
 
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -234,8 +236,8 @@ def cash_path_plot(
     title = "Cash balance" if np.isnan(p) else f"Cash balance: P(out of cash) = {p:.1%}"
     ax.set_title(title)
     ax.set_xlabel("month")
-    ax.set_ylabel("cash")
-    ax.yaxis.set_major_formatter(_money(currency))
+    _ylabel(ax, "cash")
+    ax.yaxis.set_major_formatter(currency_formatter(currency))
     ax.set_xlim(0.5, len(table) + 0.5)
     ax.legend(loc="lower left", fontsize="small")
     return fig

@@ -1,19 +1,22 @@
-"""Interactive ipywidgets panels for notebooks.
+"""Key-account explorer: criterion weights and tier thresholds that re-score and redraw.
 
-Widgets only collect assumptions and show results; every number comes from the same
-library functions a report uses. Panels keep one figure and one table and update them
-in place when a control changes, so they stay responsive.
+Re-exported by :mod:`kamsim.views.widgets`. Built on :class:`~kamsim.views.widgets.base.Explorer`:
+labelled sliders, one status line, tables through the shared formatter, charts through
+:func:`~kamsim.views.plots.concentration.score_contribution_plot` and
+:func:`~kamsim.views.plots.concentration.pareto_plot`.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as widgets
 
-from kamsim._util.figures import panel_axes, render_png
+from kamsim._util.figures import panel_axes
+from kamsim._util.format import count
 from kamsim.analysis.key_accounts import (
     CRITERION_DESCRIPTIONS,
     DEFAULT_WEIGHTS,
@@ -24,24 +27,31 @@ from kamsim.analysis.key_accounts import (
 from kamsim.exceptions import AssumptionError
 from kamsim.portfolio import Portfolio
 from kamsim.views.plots.concentration import pareto_plot, score_contribution_plot
+from kamsim.views.widgets.base import Explorer, html_table, value_formatter
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-__all__ = ["ConcentrationExplorer", "concentration_explorer"]
+__all__ = ["CRITERION_LABELS", "ConcentrationExplorer", "concentration_explorer"]
 
 logger = logging.getLogger(__name__)
 
-# --- concentration ---------------------------------------------------------------------
+#: Business names of the key-account criteria (slider labels and table headers).
+CRITERION_LABELS: Mapping[str, str] = {
+    "volume": "Share of our revenue",
+    "product_line": "Share of a product line",
+    "profit": "Share of our gross profit",
+    "national": "National / international account",
+    "proximity": "Close to us",
+    "growth": "Growth potential",
+    "simplicity": "Cheap to serve",
+}
 
 
-class ConcentrationExplorer(widgets.VBox):  # type: ignore[misc]
+class ConcentrationExplorer(Explorer):
     """Weight sliders and tier thresholds that re-score key accounts and redraw.
 
     Build with :func:`concentration_explorer`. The normalised criteria are computed once;
     each change of a control re-weights them (one matrix-vector product), refreshes the
-    table and redraws the same :class:`~matplotlib.figure.Figure` (score contributions
-    and a Pareto chart coloured by tier), shown as a PNG image.
+    table and redraws the same figure (score contributions and a Pareto chart coloured by
+    tier).
 
     Attributes
     ----------
@@ -50,16 +60,15 @@ class ConcentrationExplorer(widgets.VBox):  # type: ignore[misc]
     key_threshold, strategic_threshold : ipywidgets.FloatSlider
         Score thresholds of the key and strategic tiers.
     table : ipywidgets.HTML
-        The top accounts with score, rank, tier and each criterion's contribution.
+        The top accounts with tier, score and each criterion's contribution.
     counts : ipywidgets.HTML
         Number of accounts per tier.
-    image : ipywidgets.Image
-        The rendered figure.
-    figure : matplotlib.figure.Figure
-        The figure redrawn on every update.
     result : KeyAccountScores
         The latest scores.
     """
+
+    title = "Which accounts are key?"
+    question = "How concentrated is our revenue, and which accounts deserve key-account care?"
 
     def __init__(
         self,
@@ -71,102 +80,117 @@ class ConcentrationExplorer(widgets.VBox):  # type: ignore[misc]
         currency: str = "€",
         **kwargs: Any,
     ) -> None:
-        from matplotlib.figure import Figure
-
         rule = TierRule() if tiers is None else tiers
         if rule.method != "threshold":
             msg = "the explorer uses score thresholds; pass TierRule(method='threshold', ...)"
             raise AssumptionError(msg)
+        super().__init__(currency=currency, figsize=(12.5, 0.3 * top + 2.4), **kwargs)
+        self.top = top
+        self._start = dict(DEFAULT_WEIGHTS if weights is None else weights)
+        self._rule = rule
+        weight = value_formatter("number", decimals=2)
+        self.sliders: dict[str, widgets.FloatSlider] = {}
+        self.key_threshold = self.slider(
+            float(rule.key), 0.0, 1.0, 0.01, label="Key tier from score",
+            tooltip="Accounts scoring at least this (0-1) are key accounts", fmt=weight)
+        self.strategic_threshold = self.slider(
+            float(rule.strategic), 0.0, 1.0, 0.01, label="Strategic tier from score",
+            tooltip="Accounts scoring at least this (and below the key tier) are strategic",
+            fmt=weight)
+        self.counts = widgets.HTML()
+        self.note = widgets.HTML()
+        self.table = widgets.HTML()
+        self.set_portfolio(portfolio, update=False)
+        self.update()
+
+    def set_portfolio(self, portfolio: Portfolio, *, update: bool = True) -> None:
+        """Use another portfolio (e.g. the user's own data): rebuild the sliders, redraw."""
         self.portfolio = portfolio
         self.criteria = key_account_criteria(portfolio)
-        self.top = top
-        self.currency = currency
-        start = dict(DEFAULT_WEIGHTS if weights is None else weights)
+        start = {c: float(s.value) for c, s in self.sliders.items()} or self._start
         # validates the starting weights (and warns once about skipped criteria)
-        self.result: KeyAccountScores = self.criteria.score(start, tiers=rule)
-        style = {"description_width": "110px"}
-        layout = widgets.Layout(width="420px")
-        self.sliders: dict[str, widgets.FloatSlider] = {
-            c: widgets.FloatSlider(
-                value=float(start.get(c, 0.0)), min=0.0, max=1.0, step=0.05,
-                description=c, readout_format=".2f", continuous_update=False,
-                style=style, layout=layout, tooltip=CRITERION_DESCRIPTIONS[c],
-            )
+        self.result: KeyAccountScores = self.criteria.score(start, tiers=self._rule)
+        weight = value_formatter("number", decimals=2)
+        self.sliders = {
+            c: self.slider(float(start.get(c, 0.0)), 0.0, 1.0, 0.05,
+                           label=CRITERION_LABELS.get(c, c),
+                           tooltip=f"Weight of this criterion: {CRITERION_DESCRIPTIONS[c]}",
+                           fmt=weight)
             for c in self.criteria.criteria
         }
-        self.key_threshold = widgets.FloatSlider(
-            value=float(rule.key), min=0.0, max=1.0, step=0.01, description="key ≥",
-            readout_format=".2f", continuous_update=False, style=style, layout=layout)
-        self.strategic_threshold = widgets.FloatSlider(
-            value=float(rule.strategic), min=0.0, max=1.0, step=0.01,
-            description="strategic ≥", readout_format=".2f", continuous_update=False,
-            style=style, layout=layout)
-        self.message = widgets.HTML()
-        self.counts = widgets.HTML()
-        self.table = widgets.HTML()
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
-        self.figure: Figure = Figure(figsize=(14.0, 0.32 * top + 2.2), layout="constrained")
-        skipped = "".join(f"<li>{c}: {why}</li>" for c, why in self.criteria.skipped.items())
-        note = (f"<b>Criteria without data (skipped, not guessed):</b><ul>{skipped}</ul>"
-                if skipped else "")
+        skipped = "".join(f"<li>{html.escape(CRITERION_LABELS.get(c, c))}: "
+                          f"{html.escape(why)}</li>" for c, why in self.criteria.skipped.items())
+        self.note.value = (f"<b>Criteria without data (skipped, not guessed):</b>"
+                           f"<ul>{skipped}</ul>" if skipped else "")
         controls = widgets.VBox([
-            widgets.HTML("<b>Criterion weights</b> (rescaled to add up to 1)"),
-            *self.sliders.values(),
-            widgets.HTML("<b>Tier thresholds</b> (score 0-1)"),
-            self.key_threshold, self.strategic_threshold, self.message,
+            self.controls("Criterion weights (only their ratios matter)",
+                          list(self.sliders.values())),
+            self.controls("Tier thresholds (score 0-1)",
+                          [self.key_threshold, self.strategic_threshold]),
+            self.status,
         ])
-        super().__init__([
-            widgets.HBox([controls, widgets.VBox([self.counts, widgets.HTML(note)])]),
+        self.layout([
+            widgets.HBox([controls, widgets.VBox([self.counts, self.note])]),
             self.image, self.table,
-        ], **kwargs)
-        for s in (*self.sliders.values(), self.key_threshold, self.strategic_threshold):
-            s.observe(self._on_change, names="value")
-        self._render()
+        ])
+        self.watch(*self.sliders.values())
+        if not getattr(self, "_watching_thresholds", False):
+            self.watch(self.key_threshold, self.strategic_threshold)
+            self._watching_thresholds = True
+        if update:
+            self.update()
 
     @property
     def weights(self) -> dict[str, float]:
         """Current slider weights (before rescaling)."""
         return {c: float(s.value) for c, s in self.sliders.items()}
 
-    def _on_change(self, change: Mapping[str, Any]) -> None:
-        self.update()
+    def rescore(self) -> KeyAccountScores:
+        """Re-score with the current controls.
 
-    def rescore(self) -> KeyAccountScores | None:
-        """Re-score with the current controls; None (and a message) if weights are all 0."""
+        Raises
+        ------
+        AssumptionError
+            If every weight is 0 (in plain words, for the status line).
+        """
         key = float(self.key_threshold.value)
         strategic = min(float(self.strategic_threshold.value), key)
         w = self.weights
         if not any(v > 0 for v in w.values()):
-            self.message.value = ("<span style='color:#b2182b'>Give at least one criterion a "
-                                  "positive weight.</span>")
-            return None
-        self.message.value = ""
+            msg = "Give at least one criterion a positive weight."
+            raise AssumptionError(msg)
         return self.criteria.score(w, tiers=TierRule(key=key, strategic=strategic))
 
-    def update(self) -> None:
-        """Re-score and refresh the table and figure in place."""
-        res = self.rescore()
-        if res is None:
-            return
-        self.result = res
-        self._render()
+    def compute(self) -> None:
+        """Re-score (see :meth:`rescore`)."""
+        self.result = self.rescore()
 
-    def _render(self) -> None:
+    @property
+    def message(self) -> widgets.HTML:
+        """The status line (kept under its old name)."""
+        return self.status
+
+    def render(self) -> None:
+        """Refresh the tier counts, the table and the figure in place."""
         res = self.result
         counts = res.tier_counts()
         self.counts.value = "<b>Accounts per tier</b><br>" + "<br>".join(
-            f"{t}: {int(n)}" for t, n in counts.items())
+            f"{html.escape(str(t))}: {count(n)}" for t, n in counts.items())
         df = res.to_frame().head(self.top)
-        df.columns = [c.removeprefix("contrib_") for c in df.columns]
-        self.table.value = (
-            "<b>Top accounts: score and each criterion's contribution</b>"
-            + df.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0)
-        )
-        ax_scores, ax_pareto = panel_axes(self.figure, 2, width_ratios=[1.0, 1.3])
+        two = value_formatter("number", decimals=2)
+        cols: dict[str, tuple[str, Any]] = {
+            "name": ("Account", None), "account_id": ("Id", None), "tier": ("Tier", None),
+            "score": ("Score", two), "rank": ("Rank", count)}
+        for c in res.criteria:
+            cols[f"contrib_{c}"] = (CRITERION_LABELS.get(c, c), two)
+        self.table.value = html_table(
+            df, cols, key="name",
+            title="Top accounts: score and each criterion's contribution to it")
+        ax_scores, ax_pareto = panel_axes(self.figure, 2, width_ratios=[1.0, 1.25])
         score_contribution_plot(res, top=self.top, ax=ax_scores)
         pareto_plot(self.portfolio, top=self.top, highlight=res,
                     currency=self.currency, ax=ax_pareto)
-        self.image.value = render_png(self.figure, dpi=72)
+        self.show()
 
 
 def concentration_explorer(
@@ -180,11 +204,9 @@ def concentration_explorer(
     """Build the key-account explorer panel: weight sliders and tier thresholds.
 
     Moving a slider re-weights the precomputed criteria (see
-    :func:`kamsim.analysis.key_accounts.key_account_criteria`), then updates the tier counts, the
-    table of top accounts (score, rank, tier, each criterion's contribution) and the
-    figure (score contributions, Pareto chart coloured by tier) in place. Sliders use
-    ``continuous_update=False``: re-scoring takes well under a millisecond, but redrawing
-    the figure takes tens of milliseconds, too slow to follow every drag step.
+    :func:`kamsim.analysis.key_accounts.key_account_criteria`), then updates the tier
+    counts, the table of top accounts (tier, score, each criterion's contribution) and the
+    figure (score contributions, Pareto chart coloured by tier) in place.
 
     Parameters
     ----------

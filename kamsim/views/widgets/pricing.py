@@ -2,18 +2,22 @@
 
 The panels only collect assumptions and call :mod:`kamsim.economics.pricing` and
 :mod:`kamsim.economics.negotiation`; they use exact expected values (milliseconds), keep one
-figure each and redraw it in place.
+figure each and redraw it in place. Built on :class:`~kamsim.views.widgets.base.Explorer`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import html
+import math
+from dataclasses import replace
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+import pandas as pd
 
-from kamsim._util.figures import panel_axes, render_png
+from kamsim._util.figures import panel_axes
+from kamsim._util.format import money, percent
 from kamsim.economics.negotiation import (
     NegotiationAssumptions,
     evaluate_concession,
@@ -27,6 +31,7 @@ from kamsim.economics.pricing import (
     optimal_pass_through,
     pass_through_breakdown,
     pass_through_curve,
+    scope_mask,
 )
 from kamsim.exceptions import AssumptionError
 from kamsim.model import Scenario
@@ -35,78 +40,105 @@ from kamsim.views.plots.pricing import (
     pass_through_waterfall,
     walk_away_plot,
 )
+from kamsim.views.widgets.base import Explorer, html_table, value_formatter
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-__all__ = ["NegotiationPanel", "PricingExplorer", "negotiation_panel", "pricing_explorer"]
-
-_STYLE = {"description_width": "170px"}
-_LAYOUT = widgets.Layout(width="460px")
+__all__ = ["NegotiationPanel", "PricingExplorer", "credibility_phrase", "negotiation_panel",
+           "pricing_explorer"]
 
 
-def _slider(value: float, lo: float, hi: float, step: float, desc: str,
-            fmt: str = ".2f") -> widgets.FloatSlider:
-    return widgets.FloatSlider(value=value, min=lo, max=hi, step=step, description=desc,
-                               readout_format=fmt, continuous_update=False, style=_STYLE,
-                               layout=_LAYOUT)
+def max_gain_pct(scenario: Scenario, assumptions: PricingAssumptions) -> float:
+    """Largest efficiency gain (% of revenue) that no targeted account's cost to serve caps.
+
+    A saving cannot exceed the cost it reduces: with ``include_cost_to_serve`` and a
+    ``cost_to_serve`` column, the gain of each targeted account is at most its cost to
+    serve. Returns ``inf`` when nothing caps it.
+    """
+    pf = scenario.portfolio
+    if not (assumptions.include_cost_to_serve and pf.has("cost_to_serve")):
+        return math.inf
+    mask = scope_mask(scenario, assumptions.gains.tiers, "gains.tiers")
+    rev = np.asarray(pf.revenue, dtype=np.float64)[mask]
+    cts = np.asarray(pf.column("cost_to_serve"), dtype=np.float64)[mask]
+    ok = rev > 0
+    if not ok.any():
+        return math.inf
+    room = (cts[ok] - assumptions.gains.absolute) / rev[ok]
+    return max(float(room.min()) * 100.0, 0.0)
 
 
-def _png(fig: Figure) -> bytes:
-    return render_png(fig, dpi=80)
-
-
-class PricingExplorer(widgets.VBox):  # type: ignore[misc]
+class PricingExplorer(Explorer):
     """Sliders for gain, pass-through, retention response and discount rate.
 
     Build with :func:`pricing_explorer`. Each change recomputes the exact breakdown,
     the pass-through curve, the optimum and the break-even retention, then redraws the
-    waterfall and the curve in the same figure.
+    waterfall and the curve in the same figure. The efficiency-gain slider stops where the
+    gain would exceed a targeted account's cost to serve (a saving cannot be larger than the
+    cost it reduces); the status line says so.
 
     Attributes
     ----------
     gain, pass_through, response, floor, discount_rate : ipywidgets.FloatSlider
     summary : ipywidgets.HTML
-    image : ipywidgets.Image
-    figure : matplotlib.figure.Figure
     breakdown : PassThroughBreakdown
         The latest breakdown.
     """
 
+    title = "Price cuts and pass-through"
+    question = "Should we hand our efficiency gains back to key accounts as price cuts?"
+
     def __init__(self, scenario: Scenario, assumptions: PricingAssumptions | None = None,
                  *, pass_through: float = 0.5, currency: str = "€", **kwargs: Any) -> None:
-        from matplotlib.figure import Figure
-
+        super().__init__(currency=currency, figsize=(12.5, 4.4), **kwargs)
         a = PricingAssumptions() if assumptions is None else assumptions
-        self.scenario = scenario
         self.base = a
-        self.currency = currency
-        self.gain = _slider(a.gains.pct_of_revenue * 100, 0.0, 10.0, 0.1,
-                            "efficiency gain (% of revenue)", ".1f")
-        self.pass_through = _slider(pass_through * 100, 0.0, 100.0, 5.0,
-                                    "pass-through (%)", ".0f")
-        self.response = _slider(-a.response.hazard_change_per_point * 100, 0.0, 50.0, 1.0,
-                                "hazard drop per point of cut (%)", ".0f")
-        self.floor = _slider(a.response.floor, 0.0, 1.0, 0.05, "lowest hazard multiplier")
-        self.discount_rate = _slider(a.discount_rate * 100, 0.0, 30.0, 0.5,
-                                     "discount rate (% a year)", ".1f")
+        self.gain = self.slider(
+            a.gains.pct_of_revenue * 100, 0.0, 10.0, 0.1,
+            label="Efficiency gain (% of revenue)",
+            tooltip="Cost to serve the KAM programme saves each targeted account a year, as a "
+                    "share of its revenue", fmt=value_formatter("percent", decimals=1))
+        self.pass_through = self.slider(
+            pass_through * 100, 0.0, 100.0, 5.0, label="Passed back as a price cut (%)",
+            tooltip="Share of the efficiency gain handed to the account as a lower price",
+            fmt=value_formatter("percent"))
+        self.response = self.slider(
+            -a.response.hazard_change_per_point * 100, 0.0, 50.0, 1.0,
+            label="Churn drop per point of price cut (%)",
+            tooltip="How much lower the churn hazard gets for each percentage point of price "
+                    "cut", fmt=value_formatter("percent"))
+        self.floor = self.slider(
+            a.response.floor, 0.0, 1.0, 0.05, label="Lowest churn multiplier",
+            tooltip="However large the cut, churn never falls below this share of today's",
+            fmt=value_formatter("times", decimals=2))
+        self.discount_rate = self.slider(
+            a.discount_rate * 100, 0.0, 30.0, 0.5, label="Discount rate (% a year)",
+            tooltip="Rate that turns future margin into today's money (NPV)",
+            fmt=value_formatter("percent", decimals=1))
         self.summary = widgets.HTML()
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
-        self.figure: Figure = Figure(figsize=(14.0, 4.6), layout="constrained")
-        controls = widgets.VBox([self.gain, self.pass_through, self.response, self.floor,
-                                 self.discount_rate])
-        super().__init__([widgets.HBox([controls, self.summary]), self.image], **kwargs)
-        self.breakdown: PassThroughBreakdown = pass_through_breakdown(
-            scenario, a, pass_through)
-        for s in (self.gain, self.pass_through, self.response, self.floor,
-                  self.discount_rate):
-            s.observe(self._on_change, names="value")
+        self.layout([
+            widgets.HBox([widgets.VBox([
+                self.controls("Pricing assumptions",
+                              [self.gain, self.pass_through, self.response, self.floor,
+                               self.discount_rate]),
+                self.status]), self.summary]),
+            self.image])
+        self.watch(self.gain, self.pass_through, self.response, self.floor,
+                   self.discount_rate)
+        self.set_scenario(scenario)
+
+    def set_scenario(self, scenario: Scenario) -> None:
+        """Use another scenario (e.g. the user's own data); re-bound the gain and redraw."""
+        self.scenario = scenario
+        cap = max_gain_pct(scenario, self.base)
+        self._gain_cap = cap
+        top = 10.0 if not math.isfinite(cap) else max(min(10.0, math.floor(cap * 10) / 10),
+                                                      0.1)
+        with self.quiet():
+            self.gain.max = top
+            self.gain.value = min(float(self.gain.value), top)
         self.update()
 
     def assumptions(self) -> PricingAssumptions:
         """The assumptions the sliders currently describe."""
-        from dataclasses import replace
-
         a = self.base
         return replace(
             a, gains=replace(a.gains, pct_of_revenue=float(self.gain.value) / 100),
@@ -115,43 +147,51 @@ class PricingExplorer(widgets.VBox):  # type: ignore[misc]
                              floor=float(self.floor.value)),
             discount_rate=float(self.discount_rate.value) / 100)
 
-    def _on_change(self, change: Mapping[str, Any]) -> None:
-        self.update()
+    def current_scenario(self) -> Scenario:
+        """The scenario (the sliders change only the pricing assumptions)."""
+        return self.scenario
 
-    def update(self) -> None:
-        """Recompute and redraw in place (shows the error instead for bad inputs)."""
-        try:
-            a = self.assumptions()
-            phi = float(self.pass_through.value) / 100
-            b = pass_through_breakdown(self.scenario, a, phi)
-            curve = pass_through_curve(self.scenario, a, grid=21)
-            opt = optimal_pass_through(self.scenario, a, grid=21)
-            be = break_even_retention(self.scenario, a, phi)
-        except AssumptionError as err:
-            self.summary.value = f"<span style='color:#b2182b'>{err}</span>"
-            return
-        self.breakdown = b
-        c = self.currency
+    def compute(self) -> None:
+        """Breakdown, curve, optimum and break-even retention for the current sliders."""
+        a = self.assumptions()
+        gain = float(self.gain.value)
+        if gain > self._gain_cap + 1e-9:
+            msg = (f"An efficiency gain of {gain:.1f} % of revenue is more than some targeted "
+                   "accounts cost to serve, and a saving cannot exceed the cost it reduces: "
+                   f"choose at most {self._gain_cap:.1f} %.")
+            raise AssumptionError(msg)
+        self._phi = float(self.pass_through.value) / 100
+        sc = self.scenario
+        self.breakdown: PassThroughBreakdown = pass_through_breakdown(sc, a, self._phi)
+        self._curve = pass_through_curve(sc, a, grid=21)
+        self._opt = optimal_pass_through(sc, a, grid=21)
+        self._be = break_even_retention(sc, a, self._phi)
+
+    def render(self) -> None:
+        """Write the summary and redraw the waterfall and the curve."""
+        b, be, opt, c = self.breakdown, self._be, self._opt, self.currency
         need = ("unreachable: even zero churn would not pay"
                 if np.isnan(be.required_hazard_multiplier)
-                else f"{be.required_hazard_reduction:.0%} lower churn hazard "
-                     f"(churn {be.churn_prob_before:.1%} → {be.churn_prob_required:.1%} "
-                     "a year)")
+                else f"{percent(be.required_hazard_reduction, 0)} lower churn hazard "
+                     f"(annual churn {percent(be.churn_prob_before)} → "
+                     f"{percent(be.churn_prob_required)})")
+        cap = ("" if not math.isfinite(self._gain_cap) else
+               f"<li>the gain slider stops at {self._gain_cap:.1f} %: beyond it the saving "
+               "would exceed some accounts' cost to serve</li>")
         self.summary.value = (
             "<b>At this pass-through</b><ul>"
-            f"<li>price cut: {b.price_cut:.2%} of targeted revenue</li>"
-            f"<li>margin given away (NPV): {c}{b.passed_back_npv:,.0f}</li>"
-            f"<li>bought back by retention and volume: {c}{b.retention_value_npv:,.0f}</li>"
-            f"<li>net effect of passing back: <b>{c}{b.net_of_pass_through:,.0f}</b></li>"
-            f"<li>to pay for itself it needs: {need}</li>"
-            f"<li>best pass-through for expected NPV: <b>{opt.pass_through:.0%}</b></li>"
-            "</ul>")
-        fig = self.figure
-        ax1, ax2 = panel_axes(fig, 2)
+            f"<li>price cut: {percent(b.price_cut, 2)} of targeted revenue</li>"
+            f"<li>margin given away (NPV): {money(b.passed_back_npv, c)}</li>"
+            f"<li>bought back by retention and volume: {money(b.retention_value_npv, c)}</li>"
+            f"<li>net effect of passing back: <b>{money(b.net_of_pass_through, c)}</b></li>"
+            f"<li>to pay for itself it needs: {html.escape(need)}</li>"
+            f"<li>best pass-through for expected NPV: <b>{percent(opt.pass_through, 0)}</b>"
+            f"</li>{cap}</ul>")
+        ax1, ax2 = panel_axes(self.figure, 2)
         pass_through_waterfall(b, currency=c, ax=ax1)
-        pass_through_curve_plot(curve, optimum=opt, currency=c, ax=ax2)
-        ax2.axvline(phi, color="#999999", ls=":", lw=1)
-        self.image.value = _png(fig)
+        pass_through_curve_plot(self._curve, optimum=opt, currency=c, ax=ax2)
+        ax2.axvline(self._phi, color="#999999", ls=":", lw=1)
+        self.show()
 
 
 def pricing_explorer(scenario: Scenario, assumptions: PricingAssumptions | None = None, *,
@@ -170,7 +210,31 @@ def pricing_explorer(scenario: Scenario, assumptions: PricingAssumptions | None 
                            currency=currency)
 
 
-class NegotiationPanel(widgets.VBox):  # type: ignore[misc]
+def credibility_phrase(break_even: float) -> str:
+    """When conceding pays, in words (the break-even credibility clamped to 0-100 %).
+
+    Examples
+    --------
+    >>> credibility_phrase(0.25)
+    'conceding pays if the threat is at least 25 % credible'
+    >>> credibility_phrase(2.46), credibility_phrase(-0.1)
+    ('conceding never pays at these numbers', 'conceding pays even if the threat is empty')
+    """
+    if not math.isfinite(break_even) or break_even > 1.0:
+        return "conceding never pays at these numbers"
+    if break_even <= 0.0:
+        return "conceding pays even if the threat is empty"
+    return f"conceding pays if the threat is at least {percent(break_even, 0)} credible"
+
+
+def _credibility_cell(v: Any) -> str:
+    v = float(v)
+    if not math.isfinite(v) or v > 1.0:
+        return "never"
+    return "always" if v <= 0.0 else percent(v, 0)
+
+
+class NegotiationPanel(Explorer):
     """Concede or refuse: account, demanded cut, credibility and replacement speed.
 
     Build with :func:`negotiation_panel`. Shows the decision for the chosen account, a
@@ -181,81 +245,96 @@ class NegotiationPanel(widgets.VBox):  # type: ignore[misc]
     account : ipywidgets.Dropdown
     demand, credibility, replacement_months : ipywidgets slider widgets
     decision, table : ipywidgets.HTML
-    image : ipywidgets.Image
-    figure : matplotlib.figure.Figure
     """
+
+    title = "Negotiation: concede or refuse"
+    question = "A key account demands a price cut: do we give in?"
 
     def __init__(self, scenario: Scenario, assumptions: NegotiationAssumptions | None = None,
                  *, demand: float = 0.05, top: int = 8, currency: str = "€",
                  **kwargs: Any) -> None:
-        from matplotlib.figure import Figure
-
+        super().__init__(currency=currency, figsize=(9.0, 4.0), **kwargs)
         a = NegotiationAssumptions() if assumptions is None else assumptions
-        self.scenario = scenario
         self.base = a
         self.top = top
-        self.currency = currency
-        pf = scenario.portfolio
-        order = np.argsort(-np.asarray(pf.revenue), kind="stable")[:top]
-        options = [(f"{pf.names[i]} ({pf.account_ids[i]})", str(pf.account_ids[i]))
-                   for i in order]
-        self.account = widgets.Dropdown(options=options, value=options[0][1],
-                                        description="account", style=_STYLE, layout=_LAYOUT)
-        self.demand = _slider(demand * 100, 0.0, 30.0, 0.5, "price cut demanded (%)", ".1f")
-        self.credibility = _slider(a.credibility * 100, 0.0, 100.0, 5.0,
-                                   "credibility of threat (%)", ".0f")
-        self.replacement_months = widgets.IntSlider(
-            value=a.replacement_months, min=0, max=60, step=1,
-            description="months to replace", continuous_update=False, style=_STYLE,
-            layout=_LAYOUT)
+        self.account = self.dropdown([("-", "-")], "-", label="Account",
+                                     tooltip="The account that asks for a lower price")
+        self.demand = self.slider(
+            demand * 100, 0.0, 30.0, 0.5, label="Price cut demanded (%)",
+            tooltip="The cut the account asks for, on its whole revenue",
+            fmt=value_formatter("percent", decimals=1))
+        self.credibility = self.slider(
+            a.credibility * 100, 0.0, 100.0, 5.0, label="Chance they really leave (%)",
+            tooltip="Probability that the account leaves if we refuse (how credible the "
+                    "threat is)", fmt=value_formatter("percent"))
+        self.replacement_months = self.slider(
+            a.replacement_months, 0, 60, 1, label="Months to replace them",
+            tooltip="Months until new business makes up for the account if it leaves",
+            fmt=value_formatter("months"), integer=True)
         self.decision = widgets.HTML()
         self.table = widgets.HTML()
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
-        self.figure: Figure = Figure(figsize=(9.0, 4.2), layout="constrained")
-        controls = widgets.VBox([self.account, self.demand, self.credibility,
-                                 self.replacement_months])
-        super().__init__([widgets.HBox([controls, self.decision]), self.image, self.table],
-                         **kwargs)
-        for w in (self.account, self.demand, self.credibility, self.replacement_months):
-            w.observe(self._on_change, names="value")
+        self.layout([
+            widgets.HBox([widgets.VBox([
+                self.controls("Negotiation", [self.account, self.demand, self.credibility,
+                                              self.replacement_months]),
+                self.status]), self.decision]),
+            self.image, self.table])
+        self.watch(self.account, self.demand, self.credibility, self.replacement_months)
+        self.set_scenario(scenario)
+
+    def set_scenario(self, scenario: Scenario) -> None:
+        """Use another scenario (e.g. the user's own data): new account list, redraw."""
+        self.scenario = scenario
+        pf = scenario.portfolio
+        order = np.argsort(-np.asarray(pf.revenue), kind="stable")[:self.top]
+        options = [(f"{pf.names[i]} ({pf.account_ids[i]})", str(pf.account_ids[i]))
+                   for i in order]
+        with self.quiet():
+            self.account.options = options
+            self.account.value = options[0][1]
         self.update()
 
     def assumptions(self) -> NegotiationAssumptions:
         """The assumptions the controls currently describe."""
-        from dataclasses import replace
-
         return replace(self.base, credibility=float(self.credibility.value) / 100,
                        replacement_months=int(self.replacement_months.value))
 
-    def _on_change(self, change: Mapping[str, Any]) -> None:
-        self.update()
+    def current_scenario(self) -> Scenario:
+        """The scenario (the controls change only the negotiation assumptions)."""
+        return self.scenario
 
-    def update(self) -> None:
-        """Recompute the decision, table and chart in place."""
+    def compute(self) -> None:
+        """Decision for the chosen account, the table and the walk-away curve."""
         a = self.assumptions()
-        d_pct = float(self.demand.value) / 100
-        d = evaluate_concession(self.scenario, str(self.account.value), d_pct, a)
-        c = self.currency
+        self._d_pct = float(self.demand.value) / 100
+        self._decision = evaluate_concession(self.scenario, str(self.account.value),
+                                             self._d_pct, a)
+        self._table = negotiation_table(self.scenario, self._d_pct, a, top=self.top)
+        self._curve = walk_away_curve(self.scenario, a, top=min(self.top, 5))
+
+    def render(self) -> None:
+        """Write the decision and the table, redraw the walk-away chart."""
+        d, c = self._decision, self.currency
         colour = "#1a9850" if d.decision == "concede" else "#b2182b"
         self.decision.value = (
-            f"<b>{d.name}</b>: <b style='color:{colour}'>{d.decision}</b><ul>"
-            f"<li>expected NPV if we concede: {c}{d.ev_concede:,.0f}</li>"
-            f"<li>expected NPV if we refuse: {c}{d.ev_refuse:,.0f} "
-            f"(if it leaves {c}{d.ev_refuse_if_leaves:,.0f}, "
-            f"if it stays {c}{d.ev_refuse_if_stays:,.0f})</li>"
-            f"<li>walk-away concession: <b>{d.walk_away:.2%}</b></li>"
-            f"<li>conceding pays if the threat is at least "
-            f"{min(d.break_even_credibility, 9.99):.0%} credible</li></ul>")
-        t = negotiation_table(self.scenario, d_pct, a, top=self.top)
-        cols = ["name", "revenue", "ev_concede", "ev_refuse", "walk_away",
-                "break_even_credibility", "decision"]
-        self.table.value = "<b>Top accounts</b>" + t[cols].to_html(
-            index=False, border=0, float_format=lambda v: f"{v:,.3f}" if abs(v) < 10
-            else f"{v:,.0f}")
-        curve = walk_away_curve(self.scenario, a, top=min(self.top, 5))
-        fig = self.figure
-        walk_away_plot(curve, demand=d_pct, ax=panel_axes(fig, 1)[0])
-        self.image.value = _png(fig)
+            f"<b>{html.escape(str(d.name))}</b>: <b style='color:{colour}'>{d.decision}</b>"
+            f"<ul><li>expected NPV if we concede: {money(d.ev_concede, c)}</li>"
+            f"<li>expected NPV if we refuse: {money(d.ev_refuse, c)} "
+            f"(if it leaves {money(d.ev_refuse_if_leaves, c)}, "
+            f"if it stays {money(d.ev_refuse_if_stays, c)})</li>"
+            f"<li>largest cut worth conceding (walk-away): <b>{percent(d.walk_away, 1)}</b>"
+            f"</li><li>{credibility_phrase(d.break_even_credibility)}</li></ul>")
+        t = pd.DataFrame(self._table)
+        self.table.value = html_table(t, {
+            "name": ("Account", None), "revenue": ("Revenue", lambda v: money(v, c)),
+            "ev_concede": ("NPV if we concede", lambda v: money(v, c)),
+            "ev_refuse": ("NPV if we refuse", lambda v: money(v, c)),
+            "walk_away": ("Walk-away cut", lambda v: percent(v, 1)),
+            "break_even_credibility": ("Concede if threat at least", _credibility_cell),
+            "decision": ("Decision", None)}, key="name",
+            title=f"Top accounts at a {percent(self._d_pct, 1)} demand")
+        walk_away_plot(self._curve, demand=self._d_pct, ax=panel_axes(self.figure, 1)[0])
+        self.show()
 
 
 def negotiation_panel(scenario: Scenario, assumptions: NegotiationAssumptions | None = None,
@@ -272,4 +351,3 @@ def negotiation_panel(scenario: Scenario, assumptions: NegotiationAssumptions | 
     True
     """
     return NegotiationPanel(scenario, assumptions, demand=demand, top=top, currency=currency)
-

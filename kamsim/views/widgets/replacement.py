@@ -10,12 +10,15 @@ with the same seed, so moving a slider shows the effect of the assumption alone
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
+import pandas as pd
 
-from kamsim._util.figures import panel_axes, render_png
+from kamsim._util.figures import panel_axes
+from kamsim._util.format import money, months, percent
 from kamsim.analysis.timelines import with_certain_loss
 from kamsim.engine import SimulationResult, simulate
 from kamsim.model import ReplacementAssumptions, Scenario
@@ -24,74 +27,87 @@ from kamsim.views.plots.replacement import (
     recovery_time_plot,
     replacement_revenue_plot,
 )
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from kamsim.views.widgets.base import Explorer, html_table, value_formatter
 
 __all__ = ["ReplacementExplorer", "replacement_explorer"]
 
 
-class ReplacementExplorer(widgets.VBox):  # type: ignore[misc]
+class ReplacementExplorer(Explorer):
     """Sliders for the replacement assumptions, a three-panel figure and a summary table.
 
     Build with :func:`replacement_explorer`.
 
     Attributes
     ----------
-    capacity, win_rate, cycle, ramp, fixed_costs : ipywidgets sliders
-        Opportunities per month, win rate, mean sales cycle (months), ramp-up months and
-        annual fixed costs.
+    capacity, win_rate, cycle, ramp, fixed_costs, opening_cash : ipywidgets sliders
+        Opportunities per month, win rate, mean sales cycle (months), ramp-up months,
+        annual fixed costs and opening cash.
     table : ipywidgets.HTML
         Recovery-time quantiles, gaps and cash figures.
-    image : ipywidgets.Image
-        The rendered figure (revenue, recovery curve, cash).
-    figure : matplotlib.figure.Figure
-        The figure redrawn on every update.
     result : SimulationResult
         The latest run.
     """
 
+    title = "Replacing a lost key account"
+    question = "If our largest account leaves, how long until revenue is back, and does cash last?"
+
     def __init__(self, scenario: Scenario, *, account_ids: Sequence[str] | None,
                  n_paths: int, rng: int, currency: str, **kwargs: Any) -> None:
-        from matplotlib.figure import Figure
+        super().__init__(currency=currency, figsize=(12.5, 3.9), **kwargs)
+        self.n_paths, self.rng = n_paths, rng
+        self.account_ids = account_ids
+        base = scenario.replacement or ReplacementAssumptions()
+        fc = float(scenario.fixed_costs)
+        cash = float(scenario.opening_cash or 0.0)
+        c = currency
+        self.capacity = self.slider(
+            base.opportunities_per_month, 0.0, max(30.0, base.opportunities_per_month), 0.5,
+            label="New opportunities a month",
+            tooltip="Sales opportunities opened each month while replacing the lost revenue "
+                    "(sales capacity)", fmt=value_formatter("count/month", decimals=1))
+        self.win_rate = self.slider(
+            base.win_rate, 0.05, 1.0, 0.05, label="Win rate",
+            tooltip="Share of opportunities that become customers",
+            fmt=value_formatter("fraction"))
+        self.cycle = self.slider(
+            base.cycle_mean_months, 0.0, max(18.0, base.cycle_mean_months), 0.5,
+            label="Sales cycle (months)",
+            tooltip="Average months from opening an opportunity to the first order",
+            fmt=value_formatter("months", decimals=1))
+        self.ramp = self.slider(
+            max(base.ramp_months, 1), 1, max(24, base.ramp_months), 1,
+            label="Ramp-up to full orders (months)",
+            tooltip="Months a new account takes to order at its full size",
+            fmt=value_formatter("months"), integer=True)
+        self.fixed_costs = self.slider(
+            fc, 0.0, max(2.0 * fc, 1.0), max(round(fc / 100.0, -3), 1.0),
+            label=f"Fixed costs ({c} a year)",
+            tooltip="Overheads that gross profit must cover (break-even line)",
+            fmt=value_formatter("money/year", currency=c))
+        self.opening_cash = self.slider(
+            cash, 0.0, max(3.0 * cash, 1e6), max(round(max(cash, 1e6) / 100.0, -3), 1.0),
+            label=f"Opening cash ({c})",
+            tooltip="Cash at the start of month 1: how long the business can bridge the gap",
+            fmt=value_formatter("money", currency=c))
+        self.table = widgets.HTML()
+        self.result: SimulationResult | None = None
+        self.layout([
+            widgets.HBox([widgets.VBox([
+                self.controls("Replacement and cash assumptions",
+                              [self.capacity, self.win_rate, self.cycle, self.ramp,
+                               self.fixed_costs, self.opening_cash]),
+                self.status]), self.table]),
+            self.image])
+        self.watch(self.capacity, self.win_rate, self.cycle, self.ramp, self.fixed_costs,
+                   self.opening_cash)
+        self.set_scenario(scenario)
 
+    def set_scenario(self, scenario: Scenario) -> None:
+        """Use another scenario (e.g. the user's own data): lose its largest account, redraw."""
         base = scenario.replacement or ReplacementAssumptions()
         self.scenario = with_certain_loss(
             scenario if scenario.replacement is not None
-            else dataclasses.replace(scenario, replacement=base), account_ids)
-        self.n_paths, self.rng, self.currency = n_paths, rng, currency
-        style = {"description_width": "170px"}
-        layout = widgets.Layout(width="460px")
-
-        def slider(cls: Any, value: float, lo: float, hi: float, step: float,
-                   description: str, fmt: str | None = None) -> Any:
-            kw: dict[str, Any] = {"readout_format": fmt} if fmt else {}
-            return cls(value=value, min=lo, max=hi, step=step, description=description,
-                       continuous_update=False, style=style, layout=layout, **kw)
-
-        fc = float(scenario.fixed_costs)
-        self.capacity = slider(widgets.FloatSlider, base.opportunities_per_month, 0.0,
-                               max(30.0, base.opportunities_per_month), 0.5,
-                               "opportunities / month", ".1f")
-        self.win_rate = slider(widgets.FloatSlider, base.win_rate, 0.05, 1.0, 0.05,
-                               "win rate", ".2f")
-        self.cycle = slider(widgets.FloatSlider, base.cycle_mean_months, 0.0,
-                            max(18.0, base.cycle_mean_months), 0.5, "sales cycle (months)",
-                            ".1f")
-        self.ramp = slider(widgets.IntSlider, max(base.ramp_months, 1), 1,
-                           max(24, base.ramp_months), 1, "ramp-up (months)")
-        self.fixed_costs = slider(widgets.FloatSlider, fc, 0.0, max(2.0 * fc, 1.0),
-                                  max(fc / 100.0, 1.0), "fixed costs / year", ",.0f")
-        self.table = widgets.HTML()
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
-        self.figure: Figure = Figure(figsize=(15.0, 4.2), layout="constrained")
-        self.result: SimulationResult | None = None
-        controls = widgets.VBox([
-            widgets.HTML("<b>Replacement assumptions</b>"),
-            self.capacity, self.win_rate, self.cycle, self.ramp, self.fixed_costs])
-        super().__init__([widgets.HBox([controls, self.table]), self.image], **kwargs)
-        for s in (self.capacity, self.win_rate, self.cycle, self.ramp, self.fixed_costs):
-            s.observe(self._on_change, names="value")
+            else dataclasses.replace(scenario, replacement=base), self.account_ids)
         self.update()
 
     def current_scenario(self) -> Scenario:
@@ -104,35 +120,41 @@ class ReplacementExplorer(widgets.VBox):  # type: ignore[misc]
             win_rate=float(self.win_rate.value), cycle_mean_months=float(self.cycle.value),
             ramp_months=int(self.ramp.value), ramp_shape=shape)
         return dataclasses.replace(sc, replacement=repl,
-                                   fixed_costs=float(self.fixed_costs.value))
+                                   fixed_costs=float(self.fixed_costs.value),
+                                   opening_cash=float(self.opening_cash.value))
 
-    def _on_change(self, change: Mapping[str, Any]) -> None:
-        self.update()
-
-    def update(self) -> None:
-        """Re-simulate with the current sliders and refresh the table and figure."""
+    def compute(self) -> None:
+        """Re-simulate with the current sliders (same seed: common random numbers)."""
         self.result = simulate(self.current_scenario(), n_paths=self.n_paths, rng=self.rng,
                                progress=False)
-        self._render()
 
-    def _render(self) -> None:
-        res = self.result
+    def render(self) -> None:
+        """Refresh the table and the three charts."""
+        res, c = self.result, self.currency
         assert res is not None
-        rows = res.summary(levels=()).set_index("metric")
-        keep = [m for m in rows.index if "recover" in m or "gap" in m or "cash" in m
-                or "break-even" in m]
-        tab = rows.loc[keep].reset_index()
-        tab["value"] = [
-            ("not within horizon" if v != v else f"{v:.1%}") if u == "probability"
-            or "not within" in u else (f"{v:,.0f}" if "currency" in u else f"{v:g}")
-            for v, u in zip(tab["value"], tab["unit"], strict=True)]
-        self.table.value = ("<b>Losing " + res.scenario.name.split(": lose ")[-1]
-                            + "</b>" + tab.to_html(index=False, border=0))
+        h = res.scenario.horizon_months
+        rec = res.recovery_summary().set_index("statistic")
+        rows = [(f"{q} of futures back within", months(rec.loc[k, "value"], horizon=h))
+                for q, k in (("Half", "median"), ("80 %", "p80"), ("90 %", "p90"))]
+        rows += [
+            ("Futures not back within the horizon",
+             percent(rec.loc["share_not_recovered", "value"])),
+            ("Expected revenue gap", money(res.expected_gap("revenue"), c)),
+            ("Expected gross-profit gap", money(res.expected_gap("gross_profit"), c)),
+            ("Below break-even at least one month", percent(res.prob_below_break_even())),
+            ("Expected lowest cash", money(float(np.mean(res.per_path["min_cash"])), c)),
+            ("Out of cash within the horizon", percent(res.prob_out_of_cash())),
+        ]
+        lost = res.scenario.name.split(": lose ")[-1]
+        self.table.value = html_table(
+            pd.DataFrame(rows, columns=["figure", "value"]),
+            {"figure": ("", None), "value": ("", lambda v: str(v))},
+            title=f"Losing {lost} in month 1")
         ax1, ax2, ax3 = panel_axes(self.figure, 3)
-        replacement_revenue_plot(res, currency=self.currency, ax=ax1)
+        replacement_revenue_plot(res, currency=c, ax=ax1)
         recovery_time_plot(res, ax=ax2)
-        cash_path_plot(res, currency=self.currency, ax=ax3)
-        self.image.value = render_png(self.figure, dpi=72)
+        cash_path_plot(res, currency=c, ax=ax3)
+        self.show()
 
 
 def replacement_explorer(

@@ -9,27 +9,24 @@ when the frontier was built, so the panel answers instantly.
 
 from __future__ import annotations
 
-import html
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+import pandas as pd
 
-from kamsim._util.figures import panel_axes, render_png
+from kamsim._util.figures import panel_axes
 from kamsim._util.format import money, percent, signed_money
 from kamsim.economics.retention import RetentionFrontier, RetentionStudy
 from kamsim.exceptions import AssumptionError
 from kamsim.risk import expected_shortfall
 from kamsim.views.plots.retention import retention_frontier_plot
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from kamsim.views.widgets.base import Explorer, html_table
 
 __all__ = ["RetentionExplorer", "retention_explorer"]
 
 
-class RetentionExplorer(widgets.VBox):  # type: ignore[misc]
+class RetentionExplorer(Explorer):
     """A budget slider, the frontier with the selected budget ringed, and its allocation.
 
     Build with :func:`retention_explorer`.
@@ -42,36 +39,36 @@ class RetentionExplorer(widgets.VBox):  # type: ignore[misc]
         Spend, expected NPV and Expected Shortfall against no plan at that budget.
     table : ipywidgets.HTML
         Which account gets which plan.
-    image : ipywidgets.Image
-        The rendered frontier.
-    figure : matplotlib.figure.Figure
     """
+
+    title = "Where to spend the retention budget"
+    question = "Which key accounts get which retention plan, within the budget?"
 
     def __init__(self, frontier: RetentionFrontier, study: RetentionStudy | None,
                  currency: str, **kwargs: Any) -> None:
-        from matplotlib.figure import Figure
-
+        super().__init__(currency=currency, figsize=(7.5, 4.8), **kwargs)
         p = frontier.points
         if p.empty or p.budget.nunique() < 2:
             raise AssumptionError("the frontier must be solved over at least two budgets "
                                   "(retention_frontier(..., budgets=[...]))", field="frontier")
-        self.frontier, self.study, self.currency = frontier, study, currency
+        self.frontier, self.study = frontier, study
         options = [(money(float(b), currency), k) for k, b in enumerate(p.budget)]
         start = len(options) - 1
         if study is not None:
             near = np.abs(p.budget.to_numpy() - study.optimum.budget.amount)
             start = int(np.argmin(near))
-        self.budget = widgets.SelectionSlider(
-            options=options, value=start, description="retention budget",
-            continuous_update=False, style={"description_width": "130px"},
-            layout=widgets.Layout(width="520px"))
+        self.budget = self.selection(
+            options, start, label=f"Retention budget ({currency}, whole horizon)",
+            tooltip="Money available for retention plans over the horizon; each point was "
+                    "solved in advance")
         self.summary = widgets.HTML()
         self.table = widgets.HTML()
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
-        self.figure: Figure = Figure(figsize=(8.0, 5.0), layout="constrained")
-        super().__init__([self.budget, self.summary, widgets.HBox([self.image, self.table])],
-                         **kwargs)
-        self.budget.observe(self._on_change, names="value")
+        self.layout([widgets.VBox([self.controls("Budget", [self.budget]), self.status]),
+                     self.summary,
+                     widgets.HBox([self.image, self.table],
+                                  layout=widgets.Layout(flex_flow="row wrap"))])
+        self.image.layout.width = "auto"
+        self.watch(self.budget)
         self.update()
 
     @property
@@ -79,10 +76,7 @@ class RetentionExplorer(widgets.VBox):  # type: ignore[misc]
         """Position of the selected budget in the frontier."""
         return int(self.budget.value)
 
-    def _on_change(self, change: Mapping[str, Any]) -> None:
-        self.update()
-
-    def update(self) -> None:
+    def render(self) -> None:
         """Redraw the figure and tables for the selected budget."""
         fr, k, cur = self.frontier, self.index, self.currency
         fut = fr.futures
@@ -91,31 +85,32 @@ class RetentionExplorer(widgets.VBox):  # type: ignore[misc]
         e0 = fut.expected_npv(none)
         es0 = expected_shortfall(fut.loss(none, fr.risk), fr.level)
         self.summary.value = (
-            f"At a budget of <b>{money(float(row.budget), cur)}</b> the optimum spends "
-            f"<b>{money(float(row.spend), cur)}</b>: expected NPV "
-            f"<b>{signed_money(float(row.expected_npv) - e0, cur)}</b> vs no plan, Expected "
-            f"Shortfall {fr.level:.0%} <b>{money(es0 - float(row.es), cur)}</b> lower "
-            f"(proved gap {money(float(row.gap), cur)}).")
+            f"At a budget of <b>{money(float(row.budget), cur)}</b> the best allocation "
+            f"spends <b>{money(float(row.spend), cur)}</b>: expected NPV "
+            f"<b>{signed_money(float(row.expected_npv) - e0, cur)}</b> against no plan, "
+            f"and the average loss in the worst {percent(1 - fr.level, 0)} of futures "
+            f"<b>{money(es0 - float(row.es), cur)}</b> lower (proved within "
+            f"{money(float(row.gap), cur)} of the best possible).")
         alloc = fr.allocations[k]
         names = fut.scenario.portfolio.names[fut.positions]
-        rows = [(str(a), str(n), plan, float(fut.spend[i, c] - fut.spend[i, fut.default]),
-                 float(fut.probs[i, fut.default]), float(fut.probs[i, c]))
+        rows = [(str(n), str(a), plan, float(fut.spend[i, c] - fut.spend[i, fut.default]),
+                 f"{percent(fut.probs[i, fut.default])} → {percent(fut.probs[i, c])}")
                 for i, (a, n, plan, c) in enumerate(zip(
                     fut.account_ids, names, alloc.plans(), alloc.choice, strict=True))
                 if c != fut.default]
         rows.sort(key=lambda r: -r[3])
-        body = "".join(
-            f"<tr><td>{html.escape(a)}</td><td>{html.escape(n)}</td>"
-            f"<td>{html.escape(plan)}</td><td style='text-align:right'>{money(s, cur)}</td>"
-            f"<td style='text-align:right'>{percent(p0)} → {percent(p1)}</td></tr>"
-            for a, n, plan, s, p0, p1 in rows) or "<tr><td colspan=5>no account</td></tr>"
-        self.table.value = (
-            "<b>Where the retention budget goes</b><table><tr><th>Account</th><th>Name</th>"
-            "<th>Plan</th><th>Planned spend</th><th>Annual churn probability</th></tr>"
-            + body + "</table>")
+        if rows:
+            self.table.value = html_table(
+                pd.DataFrame(rows, columns=["name", "account_id", "plan", "spend", "churn"]),
+                {"name": ("Account", None), "account_id": ("Id", None), "plan": ("Plan", None),
+                 "spend": ("Planned spend", lambda v: money(v, cur)),
+                 "churn": ("Annual churn probability", None)},
+                key="name", title="Where the retention budget goes")
+        else:
+            self.table.value = "<b>Where the retention budget goes</b><p>no account</p>"
         (ax,) = panel_axes(self.figure, 1)
         retention_frontier_plot(fr, self.study, highlight=k, currency=cur, ax=ax)
-        self.image.value = render_png(self.figure, dpi=72)
+        self.show()
 
 
 def retention_explorer(frontier: RetentionFrontier, study: RetentionStudy | None = None, *,

@@ -1,67 +1,43 @@
 """Worst-case explorer: churn sliders over the exact twin and a cached Monte Carlo run.
 
-Re-exported by :mod:`kamsim.views.widgets`.
+Re-exported by :mod:`kamsim.views.widgets`. Built on :class:`~kamsim.views.widgets.base.Explorer`.
+The risk table reads VaR and ES from whichever distribution answers (the exact one for full
+churn, the Monte Carlo run with partial losses) through the methods both have
+(``var(level)``, ``es(level)``); no adapter wraps one as the other.
 """
 
 from __future__ import annotations
 
-import html
-import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+import pandas as pd
 
-from kamsim._util.figures import render_png
-from kamsim._util.format import money
+from kamsim._util.format import money, percent
 from kamsim.analysis.worst_case import lose_top_k
-from kamsim.engine import simulate
+from kamsim.engine import SimulationResult, simulate
 from kamsim.model import Scenario
-from kamsim.risk import measures as risk
-from kamsim.risk.exact import loss_distribution
+from kamsim.risk.exact import ExactLossDistribution, loss_distribution
 from kamsim.views.plots.style import currency_formatter, percent_formatter
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from kamsim.views.widgets.base import Explorer, html_table, value_formatter
 
 __all__ = ["WorstCaseExplorer", "worst_case_explorer"]
 
 LEVELS = (0.95, 0.99, 0.995)
+_BINS = 60
 
 
-def _money(v: float, currency: str) -> str:
-
-    return money(v, currency)
-
-
-class _SampleDistribution:
-    """Monte Carlo samples with the attributes the explorer reads from an exact result."""
-
-    def __init__(self, samples: np.ndarray[Any, Any]) -> None:
-
-        values, counts = np.unique(samples, return_counts=True)
-        self.support = values
-        self.pmf = counts / samples.size
-        self.mean = float(samples.mean())
-        self._risk = risk
-
-    def var(self, level: float) -> float:
-        return self._risk.value_at_risk(self.support, level, weights=self.pmf)
-
-    def es(self, level: float) -> float:
-        return self._risk.expected_shortfall(self.support, level, weights=self.pmf)
-
-
-class WorstCaseExplorer(widgets.VBox):  # type: ignore[misc]
+class WorstCaseExplorer(Explorer):
     """Sliders for churn level, correlation and horizon, with instant answers.
 
     Every change recomputes the **exact** loss distribution of lost annual revenue
-    (:func:`kamsim.risk.exact.loss_distribution`, a few tens of milliseconds) for the chart and
-    the VaR / ES table, and a small Monte Carlo run on a fixed seed (common random numbers,
-    so the figures move only because the assumptions moved) for the probability of falling
-    below break-even and the accounts that drive the tail. The figure is redrawn in place
-    and shown as a PNG image.
+    (:func:`kamsim.risk.exact.loss_distribution`) for the chart and the VaR / ES table
+    (with partial churn, the Monte Carlo run answers instead), and a small Monte Carlo run
+    on a fixed seed (common random numbers, so the figures move only because the
+    assumptions moved) for the probability of falling below break-even and the accounts
+    that drive the tail.
 
     Attributes
     ----------
@@ -69,58 +45,63 @@ class WorstCaseExplorer(widgets.VBox):  # type: ignore[misc]
         The controls.
     table, contributions, deterministic : ipywidgets.HTML
         Risk table, top tail drivers, deterministic worst cases.
-    image : ipywidgets.Image
-        The rendered figure (loss distribution with VaR/ES).
-    last_seconds : float
-        Time of the last recompute and redraw (for the latency benchmark).
+    result : SimulationResult
+        The latest Monte Carlo run.
     """
+
+    title = "Worst cases"
+    question = "What if we lose our key accounts, and how bad is a 1-in-20 year?"
 
     def __init__(self, scenario: Scenario, *, currency: str = "€", seed: int = 2026,
                  n_paths: int = 4_000, max_points: int = 2_000, **kwargs: Any) -> None:
-        from matplotlib.figure import Figure
-
-        self.base = scenario
-        self.currency = currency
+        super().__init__(currency=currency, figsize=(9.0, 3.6), **kwargs)
         self.seed = seed
         self.max_points = max_points
-        style = {"description_width": "150px"}
-        layout = widgets.Layout(width="460px")
-        self.level = widgets.FloatSlider(
-            value=scenario.churn.level, min=0.0, max=3.0, step=0.1, style=style,
-            layout=layout, description="churn level ×", continuous_update=False,
-            readout_format=".1f")
-        self.correlation = widgets.FloatSlider(
-            value=scenario.churn.correlation, min=0.0, max=0.8, step=0.05, style=style,
-            layout=layout, description="shared-shock correlation", continuous_update=False,
-            readout_format=".2f")
-        self.horizon = widgets.IntSlider(
-            value=scenario.horizon_months, min=max(1, scenario.churn.notice_months + 1),
-            max=60, step=1, style=style, layout=layout, description="horizon (months)",
-            continuous_update=False)
-        self.paths = widgets.IntSlider(
-            value=n_paths, min=1_000, max=50_000, step=1_000, style=style, layout=layout,
-            description="Monte Carlo paths", continuous_update=False)
+        self.level = self.slider(
+            scenario.churn.level, 0.0, 3.0, 0.1, label="Churn level (× our estimates)",
+            tooltip="Multiplies every account's annual churn probability: 1.5 = a year "
+                    "50 % worse than estimated",
+            fmt=value_formatter("times", decimals=1))
+        self.correlation = self.slider(
+            scenario.churn.correlation, 0.0, 0.8, 0.05,
+            label="Bad years cluster (shared-shock correlation)",
+            tooltip="How strongly a recession hits all accounts at once: 0 = accounts "
+                    "leave independently", fmt=value_formatter("number", decimals=2))
+        self.horizon = self.slider(
+            scenario.horizon_months, max(1, scenario.churn.notice_months + 1), 60, 1,
+            label="Horizon (months)", tooltip="Months of the future simulated",
+            fmt=value_formatter("months"), integer=True)
+        self.paths = self.slider(
+            n_paths, 1_000, 50_000, 1_000, label="Simulated futures",
+            tooltip="Monte Carlo paths for the break-even probability and the tail "
+                    "drivers (more: steadier, slower)", fmt=value_formatter("count"),
+            integer=True)
         self.table = widgets.HTML()
         self.contributions = widgets.HTML()
         self.deterministic = widgets.HTML()
-        self.status = widgets.HTML()
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
-        self.figure: Figure = Figure(figsize=(8.0, 3.6), dpi=72, layout="constrained")
         self.ax = self.figure.add_subplot()
-        self.last_seconds = 0.0
+        self._stairs: Any = None
+        self.result: SimulationResult | None = None
+        self.layout([
+            widgets.HBox([widgets.VBox([
+                self.controls("Churn assumptions",
+                              [self.level, self.correlation, self.horizon, self.paths]),
+                self.status]), self.table]),
+            self.image,
+            widgets.HBox([self.contributions, self.deterministic],
+                         layout=widgets.Layout(flex_flow="row wrap", grid_gap="24px")),
+        ])
+        self.watch(self.level, self.correlation, self.horizon, self.paths)
+        self.set_scenario(scenario)
+
+    def set_scenario(self, scenario: Scenario) -> None:
+        """Use another scenario (e.g. the user's own data) and redraw."""
+        self.base = scenario
         self._deterministic_table()
-        controls = widgets.VBox([self.level, self.correlation, self.horizon, self.paths,
-                                 self.status])
-        super().__init__([
-            widgets.HBox([controls, self.table]), self.image,
-            widgets.HBox([self.contributions, self.deterministic]),
-        ], **kwargs)
-        for w in (self.level, self.correlation, self.horizon, self.paths):
-            w.observe(self._on_change, names="value")
         self.update()
 
     # -- computation ----------------------------------------------------------------------
-    def scenario(self) -> Scenario:
+    def current_scenario(self) -> Scenario:
         """The scenario the sliders currently describe."""
         churn = replace(self.base.churn, level=float(self.level.value),
                         correlation=float(self.correlation.value))
@@ -128,71 +109,88 @@ class WorstCaseExplorer(widgets.VBox):  # type: ignore[misc]
         return replace(self.base, churn=churn, horizon_months=int(self.horizon.value),
                        replacement=None)
 
+    def scenario(self) -> Scenario:
+        """Alias of :meth:`current_scenario`."""
+        return self.current_scenario()
+
     def _deterministic_table(self) -> None:
         sc = self.base
         t = lose_top_k(sc.portfolio, 3, fixed_costs=sc.fixed_costs)
-        rows = "".join(
-            f"<tr><td>{html.escape(str(r.case))}</td><td>{html.escape(str(r.last_account_lost))}"
-            f"</td><td>{r.revenue_lost_share:.1%}</td>"
-            f"<td>{_money(float(r.profit_after_fixed_costs), self.currency)}</td></tr>"  # type: ignore[arg-type]
-            for r in t.itertuples())
-        self.deterministic.value = (
-            "<b>Deterministic worst cases</b><table><tr><th>case</th><th>last lost</th>"
-            "<th>revenue lost</th><th>profit after fixed costs</th></tr>" + rows + "</table>")
+        c = self.currency
+        self.deterministic.value = html_table(t, {
+            "case": ("Case", None),
+            "last_account_lost": ("Last account lost", None),
+            "revenue_lost_share": ("Revenue lost", lambda v: percent(v)),
+            "profit_after_fixed_costs": ("Profit after fixed costs",
+                                         lambda v: money(v, c)),
+        }, title="Deterministic worst cases (lose the largest accounts for a year)")
 
-    def _on_change(self, _change: Any) -> None:
-        self.update()
-
-    def update(self) -> None:
-        """Recompute and redraw (called on every slider change)."""
-        t0 = time.perf_counter()
-        sc = self.scenario()
-        res = simulate(sc, n_paths=int(self.paths.value), rng=self.seed, progress=False)
+    def compute(self) -> None:
+        """Run the exact distribution and the Monte Carlo run for the current sliders."""
+        sc = self.current_scenario()
+        self._sc = sc
+        self.result = simulate(sc, n_paths=int(self.paths.value), rng=self.seed,
+                               progress=False)
         # the exact twin covers full churn; with partial losses the Monte Carlo run answers
-        exact: Any = (_SampleDistribution(res.losses()) if sc.churn.has_partial
-                      else loss_distribution(sc, max_points=self.max_points))
-        source = "Monte Carlo" if sc.churn.has_partial else "exact"
-        rc = res.risk_contributions(0.95)
-        total = sc.portfolio.total_revenue
-        rows = "".join(
-            f"<tr><td>1-in-{1 / (1 - a):.0f} ({a:.1%})</td>"
-            f"<td>{_money(exact.var(a), self.currency)} ({exact.var(a) / total:.1%})</td>"
-            f"<td>{_money(exact.es(a), self.currency)}</td></tr>" for a in LEVELS)
-        pbe = res.prob_below_break_even()
-        self.table.value = (
-            f"<b>Annual revenue lost by the horizon ({source})</b><table><tr><th>year</th>"
-            "<th>VaR</th><th>ES</th></tr>" + rows + "</table>"
-            f"<p>Expected loss {_money(exact.mean, self.currency)}; "
-            f"P(gross profit below fixed costs within {sc.horizon_months} months, before any "
-            f"replacement) = <b>{pbe:.1%}</b> (Monte Carlo, {res.n_paths:,} paths)</p>")
-        top = rc.head(5)
-        self.contributions.value = (
-            "<b>Accounts driving the worst 5 % of futures</b><table>"
-            + "".join(f"<tr><td>{html.escape(str(r.name))}</td>"
-                      f"<td>{r.share_of_tail_loss:.1%}</td></tr>" for r in top.itertuples())
-            + "</table>")
-        self._draw(exact)
-        self.last_seconds = time.perf_counter() - t0
-        self.status.value = f"<small>updated in {self.last_seconds * 1000:.0f} ms</small>"
+        self.distribution: ExactLossDistribution | SimulationResult = (
+            self.result if sc.churn.has_partial
+            else loss_distribution(sc, max_points=self.max_points))
 
-    def _draw(self, exact: Any) -> None:
-        """Update the persistent artists (bars as one step outline, VaR/ES lines), render."""
-        ax = self.ax
-        support = np.asarray(exact.support)
-        pmf = np.asarray(exact.pmf)
-        # aggregate the lattice into 60 bins for readability
+    def render(self) -> None:
+        """Write the risk table, the tail drivers and redraw the distribution."""
+        sc, res, dist, c = self._sc, self.result, self.distribution, self.currency
+        assert res is not None
+        source = "Monte Carlo" if isinstance(dist, SimulationResult) else "exact"
+        total = sc.portfolio.total_revenue
+        rows = pd.DataFrame({
+            "year": [f"1-in-{1 / (1 - a):.0f} ({percent(a)})" for a in LEVELS],
+            "var": [dist.var(a) for a in LEVELS],
+            "es": [dist.es(a) for a in LEVELS]})
+        rows["share"] = rows["var"] / total
+        pbe = res.prob_below_break_even()
+        mean = float(np.mean(res.losses())) if isinstance(dist, SimulationResult) \
+            else float(dist.mean)
+        self.table.value = html_table(rows, {
+            "year": ("Bad year", None), "var": ("Lost at least (VaR)", lambda v: money(v, c)),
+            "share": ("Share of revenue", lambda v: percent(v)),
+            "es": ("Average loss in such years (ES)", lambda v: money(v, c))},
+            title=f"Annual revenue lost within {sc.horizon_months} months ({source})") + (
+            f"<p>Expected loss {money(mean, c)}. Probability that gross profit falls below "
+            f"fixed costs within {sc.horizon_months} months, before any replacement: "
+            f"<b>{percent(pbe)}</b> (Monte Carlo, {res.n_paths:,} futures).</p>")
+        top = res.risk_contributions(0.95).head(5)
+        self.contributions.value = html_table(top, {
+            "name": ("Account", None), "revenue": ("Revenue", lambda v: money(v, c)),
+            "share_of_tail_loss": ("Share of the bad-year loss", lambda v: percent(v))},
+            key="name", title="Accounts driving the worst 5 % of futures")
+        self._draw(dist)
+
+    def _histogram(self, dist: ExactLossDistribution | SimulationResult
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(dist, SimulationResult):
+            losses = dist.losses()
+            top = max(float(losses.max()), 1.0)
+            edges = np.linspace(0.0, top, _BINS + 1)
+            heights = np.histogram(losses, edges)[0] / losses.size
+            return heights, edges
+        support, pmf = np.asarray(dist.support), np.asarray(dist.pmf)
         top = max(float(support.max()), 1.0)
-        edges = np.linspace(0.0, top, 61)
-        idx = np.clip(np.searchsorted(edges, support, side="right") - 1, 0, 59)
-        heights = np.bincount(idx, pmf, minlength=60)
-        lines = [(exact.var(a), exact.es(a)) for a in (LEVELS[0], LEVELS[2])]
-        if not hasattr(self, "_stairs"):
+        edges = np.linspace(0.0, top, _BINS + 1)
+        idx = np.clip(np.searchsorted(edges, support, side="right") - 1, 0, _BINS - 1)
+        return np.bincount(idx, pmf, minlength=_BINS), edges
+
+    def _draw(self, dist: ExactLossDistribution | SimulationResult) -> None:
+        """Update the persistent artists (bars as one step outline, VaR/ES lines), render."""
+        ax, c = self.ax, self.currency
+        heights, edges = self._histogram(dist)
+        lines = [(dist.var(a), dist.es(a)) for a in (LEVELS[0], LEVELS[2])]
+        if self._stairs is None:
             self._stairs = ax.stairs(heights, edges, fill=True, color="#9ecae1")
             self._vlines = []
-            for a, c in zip((LEVELS[0], LEVELS[2]), ("#de2d26", "#756bb1"), strict=True):
-                self._vlines.append((ax.axvline(0, color=c, ls="--"),
-                                     ax.axvline(0, color=c, ls=":"), a))
-            ax.xaxis.set_major_formatter(currency_formatter(self.currency))
+            for a, colour in zip((LEVELS[0], LEVELS[2]), ("#de2d26", "#756bb1"), strict=True):
+                self._vlines.append((ax.axvline(0, color=colour, ls="--"),
+                                     ax.axvline(0, color=colour, ls=":"), a))
+            ax.xaxis.set_major_formatter(currency_formatter(c))
             ax.yaxis.set_major_formatter(percent_formatter())
             ax.set_xlabel("Annual revenue lost by the horizon")
             ax.set_ylabel("Probability")
@@ -201,12 +199,12 @@ class WorstCaseExplorer(widgets.VBox):  # type: ignore[misc]
         for (var_line, es_line, a), (v, e) in zip(self._vlines, lines, strict=True):
             var_line.set_xdata([v, v])
             es_line.set_xdata([e, e])
-            var_line.set_label(f"VaR {a:.1%}: {_money(v, self.currency)}")
-            es_line.set_label(f"ES {a:.1%}: {_money(e, self.currency)}")
-        ax.set_xlim(0.0, top * 1.02)
+            var_line.set_label(f"VaR {percent(a)}: {money(v, c)}")
+            es_line.set_label(f"ES {percent(a)}: {money(e, c)}")
+        ax.set_xlim(0.0, float(edges[-1]) * 1.02)
         ax.set_ylim(0.0, float(heights.max()) * 1.1 or 1.0)
-        ax.legend(fontsize="small", frameon=False)
-        self.image.value = render_png(self.figure, dpi=72)
+        ax.legend(fontsize="small", frameon=False, loc="upper right")
+        self.show()
 
 
 def worst_case_explorer(scenario: Scenario, *, currency: str = "€", seed: int = 2026,
@@ -224,4 +222,3 @@ def worst_case_explorer(scenario: Scenario, *, currency: str = "€", seed: int 
     True
     """
     return WorstCaseExplorer(scenario, currency=currency, seed=seed, n_paths=n_paths)
-
