@@ -128,13 +128,15 @@ def _positions(panel: Explorer) -> list[tuple[float, ...]]:
 def test_every_slider_moves_without_error_and_axes_stay_put(name, scenario):
     panel = _builders(scenario)[name]()
     assert isinstance(panel, Explorer)
-    assert panel.title and panel.question
+    assert panel.title
+    assert panel.question
     first = _positions(panel)
     sliders = [s for s in panel.all_sliders() if not s.disabled]
     assert sliders
     for s in sliders:
         # a business label and a value written by the formatter, never a field name
-        assert s.kamsim_label and "_" not in s.kamsim_label, s.kamsim_label
+        assert s.kamsim_label
+        assert "_" not in s.kamsim_label, s.kamsim_label
         assert s.tooltip, s.kamsim_label
         if isinstance(s, panels.base.widgets.SelectionSlider):
             continue
@@ -159,8 +161,9 @@ def test_pareto_cumulative_line_sits_on_its_bars_after_a_redraw(sample):
 
 def test_png_is_rendered_at_twice_the_css_size(scenario):
     panel = panels.pricing_explorer(scenario)
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     w, h = Image.open(io.BytesIO(panel.image.value)).size
     css = panel.figure.get_size_inches() * 72
@@ -177,12 +180,14 @@ def test_pricing_gain_is_bounded_by_cost_to_serve_and_explained(scenario):
     panel._gain_cap = 1.0
     before = panel.image.value
     panel.gain.value = 2.0
-    assert panel.stale and "cost to serve" in panel.status.value
+    assert panel.stale
+    assert "cost to serve" in panel.status.value
     assert panel.image.value == before
     assert "kamsim-stale" in panel.image._dom_classes
     panel._gain_cap = cap
     panel.gain.value = 1.0
-    assert not panel.stale and panel.status.value == ""
+    assert not panel.stale
+    assert panel.status.value == ""
 
 
 def test_credibility_is_clamped_and_phrased():
