@@ -62,6 +62,7 @@ __all__ = [
     "account_losses_in_tail",
     "block_rng",
     "draw_events",
+    "fold_blocks",
     "make_spec",
     "map_tasks",
     "run_blocks",
@@ -274,8 +275,21 @@ def hist(values: FloatArray, top: float, bottom: float = 0.0,
     return np.bincount(flat.ravel(), wf, minlength=h * HIST_BINS).reshape(h, HIST_BINS)
 
 
+#: Sums that are floating point: kept per block and added in block order (see
+#: :func:`fold_blocks`), so that they do not depend on how blocks are grouped into tasks.
+FLOAT_SUMS = ("lost_rev", "lost_weight", "weight_sum", "rev_sum", "gp_sum", "cash_sum",
+              "repl_sum")
+#: Sums that are integers (exact whatever the order): added within a task.
+INT_SUMS = ("lost_count", "cash_hist")
+
+
 def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dict[str, Any]:
-    """Simulate blocks ``first_block`` to ``first_block + n_blocks - 1``; return their outputs."""
+    """Simulate ``n_blocks`` blocks from ``first_block`` on; return their outputs.
+
+    Per-path columns are concatenated; integer sums (counts, unweighted histograms) are
+    added; floating-point sums are returned per block (``"blocks"``: one dict per block,
+    in order), for :func:`fold_blocks` to add in block order.
+    """
     h = spec.horizon
     m = spec.revenue.size
     outs: dict[str, list[Any]] = {k: [] for k in (
@@ -283,27 +297,22 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
         "accounts_lost", "partial_losses", "first_month_below_break_even", "paths",
         "cash_paths", "weights", *REPLACEMENT_COLUMNS)}
     weighted = spec.sampler == "importance"
-    hist_type = np.float64 if weighted else np.int64
     lost_count = np.zeros(m, dtype=np.int64)
-    lost_weight = np.zeros(m)
-    weight_sum = 0.0
-    lost_rev = np.zeros(m)
-    rev_hist = np.zeros((h, HIST_BINS), dtype=hist_type)
-    gp_hist = np.zeros((h, HIST_BINS), dtype=hist_type)
-    rev_sum = np.zeros(h)
-    gp_sum = np.zeros(h)
-    cash_sum = np.zeros(h)
-    repl_sum = np.zeros(h)
+    rev_hist = np.zeros((h, HIST_BINS), dtype=np.int64)
+    gp_hist = np.zeros((h, HIST_BINS), dtype=np.int64)
     cash_hist = np.zeros((h, HIST_BINS), dtype=np.int64)
+    blocks: list[dict[str, Any]] = []
     base_rev_m = spec.revenue.sum() / 12.0
     base_gp_m = spec.gross_profit.sum() / 12.0
+    months_left = (h - np.arange(h, dtype=np.float64)) / 12.0  # years lost from month s
+    has_partial = bool(np.any(spec.partial > 0))
     for b in range(first_block, first_block + n_blocks):
         n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
         if n <= 0:
             break
+        part: dict[str, Any] = {}
         ev = draw_events(spec, b, n)
         pw = ev.weight
-        has_partial = bool(np.any(spec.partial > 0))
         r_loss = spec.revenue[ev.account]
         g_loss = spec.gross_profit[ev.account]
         if has_partial:
@@ -313,11 +322,11 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
         flat = ev.path * h + (ev.stop - 1)
         d_rev12 = np.bincount(flat, r_loss, minlength=n * h).reshape(n, h)
         d_gp12 = np.bincount(flat, g_loss, minlength=n * h).reshape(n, h)
-        months_left = (h - np.arange(h, dtype=np.float64)) / 12.0  # years lost from month s
+        # elementwise sums, not BLAS: reproducible whatever the thread count
         outs["run_rate_lost"].append(d_rev12.sum(axis=1))
         outs["run_rate_gross_profit_lost"].append(d_gp12.sum(axis=1))
-        outs["revenue_lost"].append(d_rev12 @ months_left)
-        outs["gross_profit_lost"].append(d_gp12 @ months_left)
+        outs["revenue_lost"].append((d_rev12 * months_left).sum(axis=1))
+        outs["gross_profit_lost"].append((d_gp12 * months_left).sum(axis=1))
         outs["accounts_lost"].append(np.bincount(ev.path, minlength=n).astype(np.int64))
         outs["partial_losses"].append(
             np.bincount(ev.path, (ev.frac < 1.0).astype(np.float64), minlength=n)
@@ -325,14 +334,14 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
         counts = np.bincount(ev.account, minlength=m)
         lost_count += counts
         if pw is None:
-            # full losses: each lost account loses its whole revenue
-            lost_rev += (np.bincount(ev.account, r_loss, minlength=m) if has_partial
-                         else counts * spec.revenue)
+            # full losses: each lost account loses its whole revenue (exact, from counts)
+            if has_partial:
+                part["lost_rev"] = np.bincount(ev.account, r_loss, minlength=m)
         else:
             outs["weights"].append(pw)
-            weight_sum += float(pw.sum())
-            lost_weight += np.bincount(ev.account, pw[ev.path], minlength=m)
-            lost_rev += np.bincount(ev.account, r_loss * pw[ev.path], minlength=m)
+            part["weight_sum"] = np.array(pw.sum())
+            part["lost_weight"] = np.bincount(ev.account, pw[ev.path], minlength=m)
+            part["lost_rev"] = np.bincount(ev.account, r_loss * pw[ev.path], minlength=m)
         d_rev = d_rev12 / 12.0
         d_gp = d_gp12 / 12.0
         rev_path = base_rev_m - np.cumsum(d_rev, axis=1)
@@ -342,8 +351,8 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
             rev_path, gp_path = extra["rev_path"], extra["gp_path"]
             for k in REPLACEMENT_COLUMNS:
                 outs[k].append(extra[k])
-            cash_sum += extra["cash"].sum(axis=0)
-            repl_sum += extra["repl_rr"].sum(axis=0)
+            part["cash_sum"] = extra["cash"].sum(axis=0)
+            part["repl_sum"] = extra["repl_rr"].sum(axis=0)
             cash_hist += hist(extra["cash"], spec.cash_top, spec.cash_bottom)
             if spec.keep_paths:
                 outs["cash_paths"].append(extra["cash"])
@@ -351,40 +360,72 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
         any_below = below.any(axis=1)
         first = np.where(any_below, below.argmax(axis=1) + 1, 0).astype(np.int64)
         outs["first_month_below_break_even"].append(first)
-        rev_hist += hist(rev_path, spec.rev_top, weights=pw)
-        gp_hist += hist(gp_path, spec.gp_top, spec.gp_bottom, weights=pw)
+        if weighted:  # summed weights: floating point, so per block
+            part["rev_hist"] = hist(rev_path, spec.rev_top, weights=pw)
+            part["gp_hist"] = hist(gp_path, spec.gp_top, spec.gp_bottom, weights=pw)
+        else:
+            rev_hist += hist(rev_path, spec.rev_top)
+            gp_hist += hist(gp_path, spec.gp_top, spec.gp_bottom)
         if pw is None:
-            rev_sum += rev_path.sum(axis=0)
-            gp_sum += gp_path.sum(axis=0)
+            part["rev_sum"] = rev_path.sum(axis=0)
+            part["gp_sum"] = gp_path.sum(axis=0)
         else:  # weighted losses below base (unnormalised IS estimate of the mean gap)
-            rev_sum += pw @ (base_rev_m - rev_path)
-            gp_sum += pw @ (base_gp_m - gp_path)
+            part["rev_sum"] = ((base_rev_m - rev_path) * pw[:, None]).sum(axis=0)
+            part["gp_sum"] = ((base_gp_m - gp_path) * pw[:, None]).sum(axis=0)
         if spec.keep_paths:
             outs["paths"].append(rev_path)
+        blocks.append(part)
     result: dict[str, Any] = {k: (np.concatenate(v) if v else None) for k, v in outs.items()}
-    result.update(lost_count=lost_count, lost_weight=lost_weight, weight_sum=weight_sum,
-                  lost_rev=lost_rev, rev_hist=rev_hist,
-                  gp_hist=gp_hist, rev_sum=rev_sum, gp_sum=gp_sum, cash_sum=cash_sum,
-                  repl_sum=repl_sum, cash_hist=cash_hist)
+    result.update(lost_count=lost_count, cash_hist=cash_hist, blocks=blocks)
+    if not weighted:
+        result.update(rev_hist=rev_hist, gp_hist=gp_hist)
     return result
+
+
+def fold_blocks(parts: Iterable[dict[str, Any]], shapes: dict[str, tuple[int, ...]]
+                ) -> dict[str, Any]:
+    """Add the outputs of tasks (in block order) into run totals, in a fixed order.
+
+    Integer sums are added as they come (exact). Floating-point sums are added one block
+    at a time, in block order, starting from zeros of ``shapes[key]``: the same additions
+    in the same order whatever the chunk size or executor, so the totals are bitwise
+    identical. A key a block does not report counts as zero for it (nothing is added).
+    Per-path columns are concatenated. Consumes ``parts`` as a stream (bounded memory).
+    """
+    floats = {k: np.zeros(shape) for k, shape in shapes.items()}
+    ints: dict[str, Any] = {}
+    cols: dict[str, list[Any]] = {}
+    for p in parts:
+        for blk in p["blocks"]:
+            for k, v in blk.items():
+                floats[k] += v
+        for k, v in p.items():
+            if k == "blocks":
+                continue
+            if k in INT_SUMS or k in ("rev_hist", "gp_hist"):
+                ints[k] = v.copy() if k not in ints else ints[k] + v
+            elif v is not None:
+                cols.setdefault(k, []).append(v)
+    out: dict[str, Any] = {k: np.concatenate(v) for k, v in cols.items()}
+    out.update(ints)
+    out.update(floats)
+    return out
 
 
 def account_losses_in_tail(spec: Spec, first_block: int, n_blocks: int, n_total: int,
                             measure: str, cutoff: float, totals: FloatArray
-                            ) -> tuple[FloatArray, FloatArray, float, float]:
-    """Each account's summed loss over paths with total > cutoff, and == cutoff.
+                            ) -> list[tuple[FloatArray, FloatArray, float, float]]:
+    """Per block: each account's summed loss over paths with total > cutoff, and == cutoff.
 
     ``totals`` are the run's per-path totals of ``measure`` for these blocks (from the
-    result, so that the tail is classified exactly as the VaR was computed). Returns the
-    two sums and the number of paths in each set; under importance sampling losses and
-    path counts are weighted by the paths' likelihood ratios.
+    result, so that the tail is classified exactly as the VaR was computed). Returns, for
+    each block in order, the two sums and the number of paths in each set (under
+    importance sampling losses and path counts are weighted by the paths' likelihood
+    ratios), for the caller to add in block order.
     """
     h = spec.horizon
     m = spec.revenue.size
-    acc_gt = np.zeros(m)
-    acc_eq = np.zeros(m)
-    n_gt: float = 0
-    n_eq: float = 0
+    out: list[tuple[FloatArray, FloatArray, float, float]] = []
     offset = 0
     for b in range(first_block, first_block + n_blocks):
         n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
@@ -399,18 +440,21 @@ def account_losses_in_tail(spec: Spec, first_block: int, n_blocks: int, n_total:
         offset += n
         gt = total > cutoff
         eq = total == cutoff
+        n_gt: float
+        n_eq: float
         if ev.weight is not None:
             loss = loss * ev.weight[ev.path]
-            n_gt += float(ev.weight[gt].sum())
-            n_eq += float(ev.weight[eq].sum())
+            n_gt = float(ev.weight[gt].sum())
+            n_eq = float(ev.weight[eq].sum())
         else:
-            n_gt += int(gt.sum())
-            n_eq += int(eq.sum())
+            n_gt = int(gt.sum())
+            n_eq = int(eq.sum())
         sel = gt[ev.path]
-        acc_gt += np.bincount(ev.account[sel], loss[sel], minlength=m)
+        acc_gt = np.bincount(ev.account[sel], loss[sel], minlength=m).astype(np.float64)
         sel = eq[ev.path]
-        acc_eq += np.bincount(ev.account[sel], loss[sel], minlength=m)
-    return acc_gt, acc_eq, n_gt, n_eq
+        acc_eq = np.bincount(ev.account[sel], loss[sel], minlength=m).astype(np.float64)
+        out.append((acc_gt, acc_eq, n_gt, n_eq))
+    return out
 
 
 def make_spec(scenario: Scenario, entropy: int | tuple[int, ...], spawn_key: tuple[int, ...],

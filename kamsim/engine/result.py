@@ -538,12 +538,12 @@ def risk_contributions(result: SimulationResult, level: float = 0.95, *,
     acc_eq = np.zeros(spec.revenue.size)
     n_gt: float = 0
     n_eq: float = 0
-    for a_gt, a_eq, c_gt, c_eq in map_tasks(executor, account_losses_in_tail, tasks, False,
-                                       "contributions"):
-        acc_gt += a_gt
-        acc_eq += a_eq
-        n_gt += c_gt
-        n_eq += c_eq
+    for blocks in map_tasks(executor, account_losses_in_tail, tasks, False, "contributions"):
+        for a_gt, a_eq, c_gt, c_eq in blocks:  # block order: bitwise reproducible sums
+            acc_gt += a_gt
+            acc_eq += a_eq
+            n_gt += c_gt
+            n_eq += c_eq
     n = result.n_paths  # IS: tail sums are weighted, probabilities unnormalised (w / n)
     tail = 1.0 - level
     contrib = acc_gt / (n * tail)

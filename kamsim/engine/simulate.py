@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import Executor
+import os
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,13 @@ from kamsim._util.validate import whole
 from kamsim.engine.kernel import (
     BLOCK_SIZE,
     DEFAULT_QMC_REPLICATES,
+    HIST_BINS,
     REPLACEMENT_COLUMNS,
     SAMPLERS,
     Sampler,
     Spec,
     draw_events,
+    fold_blocks,
     make_spec,
     map_tasks,
     run_blocks,
@@ -39,6 +42,9 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+#: Runs of at least this many account-paths use every core by default (``threads``).
+AUTO_THREADS_MIN = 2**22
+
 
 def simulate(
     scenario: Scenario,
@@ -46,6 +52,7 @@ def simulate(
     n_paths: int = 10_000,
     rng: np.random.Generator | np.random.SeedSequence | int | None = None,
     executor: Executor | None = None,
+    threads: int | None = None,
     progress: bool | None = None,
     chunk_size: int = 32 * BLOCK_SIZE,
     keep_paths: bool = False,
@@ -67,6 +74,11 @@ def simulate(
     executor : concurrent.futures.Executor, optional
         Runs chunks in parallel (e.g. ``ProcessPoolExecutor`` or a dask client's
         ``get_executor()``); results do not depend on it.
+    threads : int, optional
+        Without ``executor``: threads that run blocks (numpy releases the GIL in the
+        random-number generator and the array kernels). Default: every core the process
+        may use for runs of at least 2^22 account-paths, else 1. Results are bitwise
+        identical for any number of threads.
     progress : bool, optional
         Show a tqdm progress bar; default: only for large runs (>= 10^8 account-paths).
     chunk_size : int
@@ -172,43 +184,74 @@ def simulate(
     spec = with_sampler(spec, sampler, n_paths // n_rep if n_rep else 0, threshold)
     n_blocks = math.ceil(n_paths / BLOCK_SIZE)
     per_task = max(1, math.ceil(chunk_size / BLOCK_SIZE))
+    n_threads = 1 if executor is not None else _threads(threads, n_paths * spec.revenue.size)
+    if n_threads > 1:  # smaller tasks balance the threads (never changes the numbers)
+        per_task = min(per_task, max(1, n_blocks // (4 * n_threads)))
     tasks = [(spec, b, min(per_task, n_blocks - b), n_paths)
              for b in range(0, n_blocks, per_task)]
     if progress is None:
         progress = n_paths * spec.revenue.size >= 10**8
-    parts = list(map_tasks(executor, run_blocks, tasks, progress, "simulate"))
+    if n_threads > 1:
+        with ThreadPoolExecutor(min(n_threads, len(tasks))) as pool:
+            return _simulate_tasks(scenario, spec, tasks, pool, progress, n_paths,
+                                   entropy, spawn_key, sampler, n_rep, threshold,
+                                   keep_paths)
+    return _simulate_tasks(scenario, spec, tasks, executor, progress, n_paths, entropy,
+                           spawn_key, sampler, n_rep, threshold, keep_paths)
 
-    def cat(key: str) -> Any:
-        return np.concatenate([p[key] for p in parts])
 
-    def add(key: str) -> Any:
-        out = parts[0][key].copy()
-        for p in parts[1:]:
-            out += p[key]
-        return out
+def _threads(threads: int | None, account_paths: int) -> int:
+    """Threads for a run: as asked, else all usable cores for large runs."""
+    if threads is None:
+        if account_paths < AUTO_THREADS_MIN:
+            return 1
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1)
+    if not isinstance(threads, int | np.integer) or isinstance(threads, bool) or threads < 1:
+        msg = f"threads must be a whole number >= 1, got {threads!r}"
+        raise AssumptionError(msg, field="threads")
+    return int(threads)
 
-    per_path = {k: cat(k) for k in (
+
+def _simulate_tasks(scenario: Scenario, spec: Spec, tasks: list[tuple[Any, ...]],
+                    executor: Executor | None, progress: bool, n_paths: int,
+                    entropy: int | tuple[int, ...], spawn_key: tuple[int, ...],
+                    sampler: Sampler, n_rep: int, threshold: float | None,
+                    keep_paths: bool) -> SimulationResult:
+    """Run the tasks and assemble the result (sums folded in block order)."""
+    h = spec.horizon
+    m = spec.revenue.size
+    weighted = sampler == "importance"
+    shapes: dict[str, tuple[int, ...]] = {
+        "lost_rev": (m,), "lost_weight": (m,), "weight_sum": (), "rev_sum": (h,),
+        "gp_sum": (h,), "cash_sum": (h,), "repl_sum": (h,)}
+    if weighted:
+        shapes.update(rev_hist=(h, HIST_BINS), gp_hist=(h, HIST_BINS))
+    tot = fold_blocks(map_tasks(executor, run_blocks, tasks, progress, "simulate"), shapes)
+    per_path = {k: tot[k] for k in (
         "run_rate_lost", "revenue_lost", "gross_profit_lost", "run_rate_gross_profit_lost",
         "accounts_lost", "partial_losses", "first_month_below_break_even")}
     has_repl = spec.repl is not None
     if has_repl:
-        per_path.update({k: cat(k) for k in REPLACEMENT_COLUMNS})
-    if sampler == "importance":
+        per_path.update({k: tot[k] for k in REPLACEMENT_COLUMNS})
+    lost_rev = tot["lost_rev"]
+    if not weighted and not np.any(spec.partial > 0):
+        lost_rev = tot["lost_count"] * spec.revenue  # full losses: exact from the counts
+    if weighted:
         assert spec.plan is not None
-        weights = cat("weights")
         return SimulationResult(
             scenario=scenario, n_paths=n_paths, seed=entropy, spawn_key=spawn_key,
-            per_path=per_path, account_lost_count=add("lost_count"),
-            account_revenue_lost=add("lost_rev"),
-            monthly_revenue_hist=add("rev_hist"),
-            monthly_gross_profit_hist=add("gp_hist"),
-            monthly_revenue_mean=spec.revenue.sum() / 12.0 - add("rev_sum") / n_paths,
+            per_path=per_path, account_lost_count=tot["lost_count"],
+            account_revenue_lost=lost_rev,
+            monthly_revenue_hist=tot["rev_hist"],
+            monthly_gross_profit_hist=tot["gp_hist"],
+            monthly_revenue_mean=spec.revenue.sum() / 12.0 - tot["rev_sum"] / n_paths,
             monthly_gross_profit_mean=(spec.gross_profit.sum() / 12.0
-                                       - add("gp_sum") / n_paths),
+                                       - tot["gp_sum"] / n_paths),
             hist_range=(0.0, spec.rev_top, spec.gp_bottom, spec.gp_top),
-            monthly_revenue_paths=cat("paths") if keep_paths else None,
-            sampler="importance", weights=weights, tail_threshold=threshold,
-            factor_shift=spec.plan.mu, account_lost_weight=add("lost_weight"),
+            monthly_revenue_paths=tot["paths"] if keep_paths else None,
+            sampler="importance", weights=tot["weights"], tail_threshold=threshold,
+            factor_shift=spec.plan.mu, account_lost_weight=tot["lost_weight"],
         )
     return SimulationResult(
         scenario=scenario,
@@ -216,19 +259,19 @@ def simulate(
         seed=entropy,
         spawn_key=spawn_key,
         per_path=per_path,
-        account_lost_count=add("lost_count"),
-        account_revenue_lost=add("lost_rev"),
-        monthly_revenue_hist=add("rev_hist"),
-        monthly_gross_profit_hist=add("gp_hist"),
-        monthly_revenue_mean=add("rev_sum") / n_paths,
-        monthly_gross_profit_mean=add("gp_sum") / n_paths,
+        account_lost_count=tot["lost_count"],
+        account_revenue_lost=lost_rev,
+        monthly_revenue_hist=tot["rev_hist"],
+        monthly_gross_profit_hist=tot["gp_hist"],
+        monthly_revenue_mean=tot["rev_sum"] / n_paths,
+        monthly_gross_profit_mean=tot["gp_sum"] / n_paths,
         hist_range=(0.0, spec.rev_top, spec.gp_bottom, spec.gp_top),
-        monthly_revenue_paths=cat("paths") if keep_paths else None,
-        monthly_cash_mean=add("cash_sum") / n_paths if has_repl else None,
-        monthly_replacement_mean=add("repl_sum") / n_paths if has_repl else None,
-        monthly_cash_hist=add("cash_hist") if has_repl else None,
+        monthly_revenue_paths=tot["paths"] if keep_paths else None,
+        monthly_cash_mean=tot["cash_sum"] / n_paths if has_repl else None,
+        monthly_replacement_mean=tot["repl_sum"] / n_paths if has_repl else None,
+        monthly_cash_hist=tot["cash_hist"] if has_repl else None,
         cash_range=(spec.cash_bottom, spec.cash_top),
-        monthly_cash_paths=cat("cash_paths") if keep_paths and has_repl else None,
+        monthly_cash_paths=tot["cash_paths"] if keep_paths and has_repl else None,
         sampler=sampler, qmc_replicates=n_rep,
     )
 
