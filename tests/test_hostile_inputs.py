@@ -167,6 +167,33 @@ def test_corpus_case_command_line(case, capsys, tmp_path, monkeypatch):
     assert digest(path) == before, "the input file was modified"
 
 
+REPORT_CASES = [c for c in CASES if c["cli"] and "error" in c
+                and c["kind"] in ("accounts", "xlsx", "scenarios")]
+
+
+@pytest.mark.parametrize("case", REPORT_CASES, ids=[c["file"] for c in REPORT_CASES])
+def test_corpus_error_through_kamsim_report(case, capsys, tmp_path, monkeypatch):
+    """``kamsim report`` refuses the same inputs with the same message, before any kernel."""
+    import papermill
+
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: 1 / 0)
+    path = CORPUS / case["file"]
+    flag = "--scenario" if case["kind"] == "scenarios" else "--accounts"
+    before = digest(path)
+    code = main(["report", flag, str(path), "--out", str(tmp_path / "r"), "--quiet"])
+    out, err = capsys.readouterr()
+    e = case["error"]
+    assert code == 2, (out, err)
+    assert err.startswith("kamsim: error: ")
+    assert "Traceback" not in out + err
+    assert e.get("names", path.name) in err
+    for part in e["has"] + e.get("cli_has", []):
+        assert part in err, f"{part!r} not in {err!r}"
+    assert not PY_WORDS.search(err), err
+    assert not (tmp_path / "r").exists()
+    assert digest(path) == before
+
+
 def test_corpus_files_match_the_generator(tmp_path):
     """The fixtures are exactly what make_corpus.py writes (no hand edits drift)."""
     sys.path.insert(0, str(CORPUS))
