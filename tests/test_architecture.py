@@ -12,7 +12,7 @@ from pathlib import Path
 import grimp
 import pytest
 
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 PKG = ROOT / "kamsim"
 
@@ -128,3 +128,14 @@ def test_tests_import_public_names_only():
                 offenders += [f"{path.name}: {node.module}.{a.name}" for a in node.names
                               if a.name.startswith("_")]
     assert offenders == []
+
+
+def test_tests_mirror_the_sub_packages():
+    """Every test module lives in the folder of the layer it tests (or at the top for the
+    project-wide checks), so a flat test file is a test someone forgot to place."""
+    top_level = {"test_architecture.py", "test_docs.py", "test_project.py"}
+    layers = {p.name for p in PKG.iterdir() if (p / "__init__.py").exists()} - {"_util"}
+    stray = [p.name for p in (ROOT / "tests").glob("test_*.py") if p.name not in top_level]
+    assert stray == [], "move these into tests/<layer>/"
+    folders = {p.parent.name for p in (ROOT / "tests").glob("*/test_*.py")} - {"browser"}
+    assert folders <= layers | {"util"}

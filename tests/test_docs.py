@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 DOCS = ROOT / "docs"
 # hand-written pages (docs/api/ is written at build time by docs/_ext/kamsim_api.py)

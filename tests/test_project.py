@@ -14,8 +14,7 @@ import pytest
 import yaml
 
 import kamsim
-
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 
 def _name(req: str) -> str:

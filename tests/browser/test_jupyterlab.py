@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from .conftest import EXPLORERS, move_first_slider, snapshot, wait_for_change
+from tests.browser.conftest import EXPLORERS, move_first_slider, snapshot, wait_for_change
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from .conftest import (
+from tests.browser.conftest import (
     ARTIFACTS,
     EXPLORERS,
     free_port,
@@ -72,7 +72,7 @@ def _port_closed(url: str) -> bool:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """``kamsim app`` serving every explorer (an index page), stopped after the module."""
-    from .conftest import _check_chromium
+    from tests.browser.conftest import _check_chromium
 
     _check_chromium()
     a = _start_app(tmp_path_factory.mktemp("voila"))

@@ -15,8 +15,7 @@ from kamsim.engine import simulate
 from kamsim.model import Scenario
 from kamsim.portfolio.datasets import load_sample
 from kamsim.views.report import ReportError, money, notebook_path, run_report, validate_parameters
-
-from .conftest import DATA, ROOT
+from tests.conftest import DATA, ROOT
 
 pytestmark = [pytest.mark.notebook, pytest.mark.timeout(300)]
 

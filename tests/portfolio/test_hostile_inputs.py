@@ -35,10 +35,9 @@ from kamsim.exceptions import AssumptionError, InputDataError
 from kamsim.model import Scenario
 from kamsim.portfolio import from_ledger, read_accounts
 from kamsim.views.report import ReportError, validate_parameters
+from tests.conftest import ROOT
 
-from .conftest import ROOT
-
-CORPUS = Path(__file__).resolve().parent / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 CASES = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
 SIMPLE = CORPUS / "scenarios" / "simple.yaml"
 ERRORS = {"InputDataError": InputDataError, "AssumptionError": AssumptionError,

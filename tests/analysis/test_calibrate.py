@@ -21,8 +21,7 @@ from kamsim.analysis.calibrate import (
 )
 from kamsim.exceptions import AssumptionError, InputDataError
 from kamsim.portfolio import Portfolio
-
-from .conftest import DATA
+from tests.conftest import DATA
 
 AS_OF = pd.Timestamp("2024-01-01")
 

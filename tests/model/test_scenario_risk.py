@@ -12,8 +12,7 @@ from kamsim import AssumptionError, InputDataError, risk
 from kamsim.analysis.worst_case import lose_accounts, lose_group, lose_top_k, worst_cases
 from kamsim.model import ChurnAssumptions, Scenario
 from kamsim.portfolio import Portfolio
-
-from .conftest import DATA
+from tests.conftest import DATA
 
 
 def test_yaml_round_trip(tmp_path, sample):

@@ -30,7 +30,7 @@ from kamsim.exceptions import AssumptionError
 from kamsim.model import ChurnAssumptions, Scenario
 from kamsim.portfolio import Portfolio
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def fixed(**kw):

@@ -10,7 +10,7 @@ import pytest
 from kamsim.analysis import key_accounts as ka
 from kamsim.views.widgets import ConcentrationExplorer, concentration_explorer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # --- concentration ----------------------------------------------------------------------
 

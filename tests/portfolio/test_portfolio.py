@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 
 from kamsim import InputDataError, Portfolio, from_ledger, read_accounts
 from kamsim.portfolio.datasets import load_online_retail, load_wholesale
-
-from .conftest import DATA, sha256
+from tests.conftest import DATA, sha256
 
 
 def write(tmp_path, text, name="accounts.csv", encoding="utf-8"):

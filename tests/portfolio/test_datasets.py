@@ -13,8 +13,7 @@ from kamsim.portfolio.datasets import (
     load_sample,
     synthetic_portfolio,
 )
-
-from .conftest import DATA
+from tests.conftest import DATA
 
 
 def test_sample_file_matches_the_generator():

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb")
                    if not p.name.startswith("_"))

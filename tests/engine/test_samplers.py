@@ -20,8 +20,7 @@ from kamsim import AssumptionError
 from kamsim.engine import simulate
 from kamsim.model import ReplacementAssumptions
 from kamsim.risk.exact import loss_distribution
-
-from .test_exact import make_scenario
+from tests.risk.test_exact import make_scenario
 
 N = 16_384
 

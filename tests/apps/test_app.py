@@ -21,8 +21,7 @@ from kamsim.apps.voila import (
     voila_command,
 )
 from kamsim.exceptions import AssumptionError, KamsimError
-
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 
 def _cfg(**kw):

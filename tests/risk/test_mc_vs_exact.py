@@ -18,8 +18,7 @@ from scipy import stats
 from kamsim import risk
 from kamsim.engine import simulate
 from kamsim.risk.exact import loss_distribution
-
-from .test_exact import make_scenario
+from tests.risk.test_exact import make_scenario
 
 pytestmark = pytest.mark.slow
 

@@ -38,8 +38,7 @@ from kamsim.views.plots.sensitivity import (
     survival_plot,
     tornado_plot,
 )
-
-from .conftest import DATA
+from tests.conftest import DATA
 
 N = 4096
 
