@@ -3,11 +3,15 @@
 Dialects: delimiter (``,`` ``;`` tab ``|``), UTF-8 byte-order mark, CRLF or LF line ends,
 minimal or full quoting, decimal point or comma, thousands grouping (none, ``,`` ``.``
 space, no-break space, apostrophe), a trailing delimiter on every line, Excel's ``sep=``
-first line, blank lines. Names hold delimiters, quotes and line breaks.
+first line, blank lines. Names hold delimiters, quotes and line breaks. Dates in one format
+read back equal or are refused as ambiguous. And fuzzing: mutated or random bytes as an
+accounts file or a scenario, and random cells as dates, give a result or a KamsimError,
+never another exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -20,7 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kamsim.exceptions import InputDataError
+from kamsim.exceptions import InputDataError, KamsimError
+from kamsim.model import Scenario
 from kamsim.portfolio import parse_dates, read_accounts
 
 DELIMS = [",", ";", "\t", "|"]
@@ -144,3 +149,72 @@ def test_dates_read_back_equal_or_refused_as_ambiguous(dates, fmt):
     else:
         got = parse_dates(col, column="date")
     assert [ts.date() for ts in got] == dates
+
+
+# ---------------------------------------------------------------------------------------
+# fuzzing: whatever the bytes, the readers return a result or raise a KamsimError
+
+SEED_CSV = (b"account_id;name;revenue;gross_margin\r\nA1;\"Acme, Ltd\";1.234,50;0,3\r\n"
+            b"A2;Beta;765,50;0,2\r\n")
+
+
+@st.composite
+def mutated(draw, seed: bytes):
+    data = bytearray(seed)
+    for _ in range(draw(st.integers(1, 6))):
+        op = draw(st.sampled_from(["flip", "insert", "delete", "dup"]))
+        i = draw(st.integers(0, max(len(data) - 1, 0)))
+        if op == "flip" and data:
+            data[i] = draw(st.integers(0, 255))
+        elif op == "insert":
+            data[i:i] = draw(st.sampled_from([b",", b";", b"\t", b"|", b'"', b"\n", b"\r",
+                                              b"\x00", b"\xef\xbb\xbf", b"sep=,\n", b" ",
+                                              b"\xa0", b"e", b"-", b".", b","]))
+        elif op == "delete" and data:
+            del data[i:i + draw(st.integers(1, 4))]
+        elif op == "dup" and data:
+            data[i:i] = data[i:i + draw(st.integers(1, 12))]
+    return bytes(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(mutated(SEED_CSV), st.binary(max_size=200)), st.sampled_from([".csv", ".tsv"]))
+def test_any_bytes_give_a_portfolio_or_a_kamsim_error(data, suffix):
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / f"accounts{suffix}"
+        p.write_bytes(data)
+        try:
+            pf = read_accounts(p)
+        except KamsimError:
+            pass
+        else:
+            assert pf.n_accounts >= 1
+            assert np.isfinite(pf.revenue).all()
+        assert p.read_bytes() == data
+
+
+SEED_YAML = (b"accounts: accounts.csv\nhorizon_months: 12\nfixed_costs: 100\nchurn:\n"
+             b"  annual_prob: 0.1\n  partial_beta: [2, 3]\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(mutated(SEED_YAML), st.binary(max_size=200)))
+def test_any_scenario_bytes_give_a_scenario_or_a_kamsim_error(data):
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "accounts.csv").write_text("account_id,revenue\nA1,1\n", encoding="utf-8")
+        p = Path(tmp) / "s.yaml"
+        p.write_bytes(data)
+        with contextlib.suppress(KamsimError):
+            Scenario.from_yaml(p)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=12), st.integers(-10**9, 10**9),
+                          st.floats(allow_nan=True), st.none(), st.booleans(),
+                          st.datetimes()), min_size=1, max_size=8))
+def test_any_date_cells_parse_or_refuse(cells):
+    try:
+        got = parse_dates(pd.Series(cells, dtype=object), column="date")
+    except InputDataError:
+        return
+    assert len(got) == len(cells)
