@@ -137,11 +137,11 @@ def setup(app):
 GENERATED = Path(__file__).parent / "_generated"
 
 
-def _rst_table(header: list[str], rows: list[list[str]]) -> str:
+def _rst_table(header: list[str], rows: list[list[str]], widths: str) -> str:
     def line(cells: list[str]) -> str:
         return "   * - " + "\n     - ".join(c.replace("\n", " ") or " " for c in cells)
 
-    out = [".. list-table::", "   :header-rows: 1", "   :widths: auto", ""]
+    out = [".. list-table::", "   :header-rows: 1", f"   :widths: {widths}", ""]
     out += [line(header)] + [line(r) for r in rows]
     return "\n".join(out) + "\n"
 
@@ -160,7 +160,7 @@ def _write_generated() -> None:
     rows.append(["``line_*``", "optional", "currency per year",
                  "Revenue of one product line (``line_core``, ``line_service``, ...)."])
     (GENERATED / "columns.inc").write_text(
-        _rst_table(["column", "", "unit", "meaning"], rows), encoding="utf-8")
+        _rst_table(["column", "", "unit", "meaning"], rows, "20 12 18 50"), encoding="utf-8")
 
     nb = json.loads((ROOT / "notebooks" / "board_report.ipynb").read_text(encoding="utf-8"))
     cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
@@ -172,7 +172,8 @@ def _write_generated() -> None:
             name, typ, default, comment = m.groups()
             rows.append([f"``{name}``", typ, f"``{default}``", comment])
     (GENERATED / "report_parameters.inc").write_text(
-        _rst_table(["parameter", "type", "default", "meaning"], rows), encoding="utf-8")
+        _rst_table(["parameter", "type", "default", "meaning"], rows, "24 8 18 50"),
+        encoding="utf-8")
 
 
 _write_generated()
