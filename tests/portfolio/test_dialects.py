@@ -218,3 +218,39 @@ def test_any_date_cells_parse_or_refuse(cells):
     except InputDataError:
         return
     assert len(got) == len(cells)
+
+
+CELLS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**9),
+                  st.floats(-1e9, 1e9, allow_nan=False),
+                  st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")),
+                          max_size=8),
+                  st.sampled_from(["#DIV/0!", "#N/A", "=1/0", "=B2*2", "1.234,5", "7%",
+                                   "TRUE"]),
+                  st.datetimes(min_value=dt.datetime(1950, 1, 1)), st.times())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(["account_id", "revenue", "gross_margin", "national",
+                                 "segment", "x", None]), min_size=1, max_size=5),
+       st.lists(st.lists(CELLS, min_size=5, max_size=5), max_size=6), st.booleans())
+def test_any_workbook_gives_a_portfolio_or_a_kamsim_error(header, rows, merge):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(header)
+    for r in rows:
+        ws.append(r)
+    if merge and rows:
+        ws.merge_cells("A2:B2")
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "accounts.xlsx"
+        wb.save(p)
+        before = p.read_bytes()
+        try:
+            pf = read_accounts(p)
+        except KamsimError:
+            pass
+        else:
+            assert np.isfinite(pf.revenue).all()
+        assert p.read_bytes() == before
