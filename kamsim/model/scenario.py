@@ -71,7 +71,15 @@ _MAX_YAML_BYTES = 1 << 20
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that also refuses aliases and duplicate keys."""
+    """PyYAML's safe loader that also refuses aliases and duplicate keys.
+
+    ``key_lines`` records the line (1-based) of each key's first appearance, so that a bad
+    value can be reported on its line.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.key_lines: dict[str, int] = {}
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -94,6 +102,7 @@ class _StrictLoader(yaml.SafeLoader):
                     f"repeats the key {key!r} (first on line {seen[key] + 1}); give each "
                     "field once", key_node.start_mark)
             seen[key] = key_node.start_mark.line
+            self.key_lines.setdefault(str(key), key_node.start_mark.line + 1)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -104,12 +113,20 @@ class _YamlRefusal(yaml.YAMLError):
         self.problem_mark = mark
 
 
-def load_yaml(path: str | os.PathLike[str]) -> Any:
+def load_yaml(path: str | os.PathLike[str], *, key_lines: dict[str, int] | None = None
+              ) -> Any:
     r"""Read a YAML file strictly: plain values only, each key once, no aliases.
 
     Safer than :func:`yaml.safe_load`: no ``!!python/...`` tags (nothing is executed),
     no anchors/aliases (no "billion laughs" expansion), no duplicate keys (the last would
     silently win), UTF-8 text only, at most 1 MB.
+
+    Parameters
+    ----------
+    path : path
+        The YAML file.
+    key_lines : dict, optional
+        Filled with the line (1-based) on which each key first appears.
 
     Raises
     ------
@@ -136,7 +153,14 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
                              "lines of settings (at most 1 MB)", path=p)
     text = decode_text(p.read_bytes(), path=p, what="scenario file")
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        loader = _StrictLoader(text)  # checks for unprintable characters at once
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
+        if key_lines is not None:
+            key_lines.update(loader.key_lines)
+        return data
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = str(getattr(exc, "problem", None) or exc)
@@ -615,7 +639,8 @@ class Scenario:
                   portfolio: Portfolio | None = None) -> Scenario:
         """Read a scenario YAML file (safe loader); relative paths are file-relative."""
         p = Path(path)
-        data = load_yaml(p)
+        lines: dict[str, int] = {}
+        data = load_yaml(p, key_lines=lines)
         if data is None:  # an empty file (or only comments): every field at its default
             data = {}
         if not isinstance(data, Mapping):
@@ -625,7 +650,9 @@ class Scenario:
         try:
             return cls.from_dict(data, portfolio=portfolio, base_dir=p.parent)
         except AssumptionError as exc:
-            raise AssumptionError(f"{exc.message} (in {p})", field=exc.field, fix=exc.fix,
+            key = (exc.field or "").split(".")[-1].split("[")[0]
+            where = f"{p}, line {lines[key]}" if key in lines else str(p)
+            raise AssumptionError(f"{exc.message} (in {where})", field=exc.field, fix=exc.fix,
                                   cli_fix=exc.cli_fix) from exc
 
     def with_churn(self, **changes: Any) -> Scenario:

@@ -505,7 +505,8 @@ text(S, "horizon_text.yaml", HEAD + "horizon_months: 24 months\nchurn: {annual_p
 text(S, "horizon_float.yaml", HEAD + "horizon_months: 12.5\nchurn: {annual_prob: 0.1}\n",
      err(["whole number of months"], type="AssumptionError", field="horizon_months"))
 text(S, "correlation_out_of_range.yaml", HEAD + "churn: {annual_prob: 0.1, correlation: 1.5}\n",
-     err(["must be in [0, 1)", "(in "], type="AssumptionError", field="correlation"))
+     err(["must be in [0, 1)", "correlation_out_of_range.yaml, line 2)"], type="AssumptionError",
+         field="correlation"))
 text(S, "partial_beta_one_number.yaml", HEAD + "churn: {annual_prob: 0.1, partial_beta: [2]}\n",
      err(["must be two numbers [a, b]"], type="AssumptionError", field="partial_beta"))
 text(S, "partial_beta_text.yaml", HEAD + "churn: {annual_prob: 0.1, partial_beta: '2,3'}\n",
