@@ -23,13 +23,15 @@ read one way and every refusal names the file, the column, the spreadsheet rows 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import decimal
 import io
 import math
 import re
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -335,7 +337,9 @@ def _read_xlsx(p: Path, sheet: str | int | None) -> RawTable:
 
     shown = str(p)
     try:
-        book = openpyxl.load_workbook(p, data_only=True)
+        with warnings.catch_warnings():  # "no default style", "extension not supported"...
+            warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+            book = openpyxl.load_workbook(p, data_only=True)
     except Exception as exc:
         raise _fail(f"cannot be read as an Excel workbook ({type(exc).__name__}: {exc})",
                     shown, fix="open it in Excel and save it again as .xlsx") from None
@@ -416,7 +420,9 @@ def _mark_uncached(p: Path, target: str | int, rows_data: list[tuple[int, list[A
     """Empty cached values that are formulas become :class:`UncachedFormula`."""
     import openpyxl
 
-    book = openpyxl.load_workbook(p, data_only=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+        book = openpyxl.load_workbook(p, data_only=False)
     try:
         ws = book[target] if isinstance(target, str) else book.worksheets[target]
         pos = {r: vals for r, vals in rows_data}
@@ -1129,18 +1135,12 @@ def _fmt_day(day: int, month: int, year: str) -> str:
     return f"{day} {months[month - 1]}" if 1 <= month <= 12 else f"day {day} month {month}"
 
 
-class _quiet_dateutil:
+@contextlib.contextmanager
+def _quiet_dateutil() -> Iterator[None]:
     """Silence pandas' per-element parsing warnings (we decide the order ourselves)."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._cm = warnings.catch_warnings()
-        self._cm.__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-
-    def __exit__(self, *exc: Any) -> None:
-        self._cm.__exit__(*exc)
+        yield
 
 
 def table_rows(n: int) -> IntArray:
