@@ -178,6 +178,47 @@ def _write_generated() -> None:
 
 _write_generated()
 
+
+def _sample_figures() -> str:
+    """Substitutions with the sample portfolio's headline figures, computed now.
+
+    "Reading the figures" quotes them; computing them at build time (the same run as
+    ``kamsim summary``: the sample scenario, 20,000 paths, seed 2026) keeps the prose true
+    when the engine or the sample change.
+    """
+    import kamsim
+    from kamsim.analysis import concentration
+    from kamsim.portfolio.datasets import data_dir
+    from kamsim.views.report import money
+
+    sc = kamsim.Scenario.from_yaml(data_dir() / "sample_scenario.yaml")
+    pf = sc.portfolio
+    conc = concentration.summary(pf).set_index("measure").loc["revenue"]
+    worst = kamsim.lose_top_k(pf, 2, fixed_costs=sc.fixed_costs).set_index("accounts_lost")
+    res = kamsim.simulate(sc, n_paths=20_000, rng=2026, progress=False)
+    risk = res.risk_table()
+    values = {
+        "n_accounts": f"{pf.n_accounts:,}",
+        "revenue": money(pf.total_revenue),
+        "fixed_costs": money(sc.fixed_costs),
+        "horizon": f"{sc.horizon_months}-month",
+        "cr1": f"{100 * conc['cr1']:.0f}\u00a0%",
+        "cr5": f"{100 * conc['cr5']:.0f}\u00a0%",
+        "hhi_points": f"{conc['hhi_points']:,.0f}",
+        "effective": f"{conc['effective_accounts']:.0f}",
+        "gini": f"{conc['gini']:.2f}",
+        "top1_profit": money(worst.loc[1, "profit_after_fixed_costs"]),
+        "top2_above": "stays above" if worst.loc[2, "above_break_even"] else "falls below",
+        "expected_loss": money(res.mean("run_rate_lost")),
+        "var95": money(risk.loc[0.95, "var"]),
+        "es95": money(risk.loc[0.95, "es"]),
+        "p_below": f"{100 * res.prob_below_break_even():.0f}\u00a0%",
+    }
+    return "\n".join(f".. |sample_{k}| replace:: {v}" for k, v in values.items()) + "\n"
+
+
+rst_epilog = _sample_figures()
+
 sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 import kamsim_api  # noqa: E402  (docs/_ext is on the path only from here)
 
