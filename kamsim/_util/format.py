@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["count", "money", "months", "percent", "signed_money"]
+__all__ = ["count", "money", "months", "number", "percent", "signed_money"]
 
 _SUFFIXES = ((1e9, "bn"), (1e6, "M"), (1e3, "k"))
 
@@ -120,3 +120,23 @@ def count(value: Any, *, missing: str = "–") -> str:
     """
     v = _finite(value)
     return missing if v is None else f"{v:,.0f}"
+
+
+def number(value: Any, decimals: int = 2, *, compact: bool = False,
+           missing: str = "–") -> str:
+    """A plain number with thousands separators: ``1,234.50``; ``compact`` drops zeros.
+
+    Examples
+    --------
+    >>> number(1234.5), number(0.8414, 2), number(2.0, compact=True), number(None)
+    ('1,234.50', '0.84', '2', '–')
+    >>> number(0.30000000000000004, compact=True), number(1.5, 0)
+    ('0.3', '2')
+    """
+    v = _finite(value)
+    if v is None:
+        return missing
+    text = f"{v:,.{decimals}f}"
+    if compact and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "-0.0") else text

@@ -26,6 +26,7 @@ __all__ = ["main"]
 
 def _summary(args: argparse.Namespace) -> int:
     from kamsim.analysis import concentration
+    from kamsim.analysis.headline import headline_figures
     from kamsim.analysis.worst_case import lose_top_k
     from kamsim.engine import simulate
     from kamsim.model import Scenario
@@ -49,6 +50,11 @@ def _summary(args: argparse.Namespace) -> int:
         out.write(lose_top_k(pf, 3, fixed_costs=sc.fixed_costs)[cols].to_string(index=False)
                   + "\n\n")
         res = simulate(sc, n_paths=args.paths, rng=args.seed, progress=False)
+        head = headline_figures(sc, res)
+        out.write(f"Headline figures ({head.label}, seed {args.seed}); the board report "
+                  "shows the same for the same seed\n")
+        table = head.to_frame()[["figure", "display"]]
+        out.write(table.to_string(index=False, header=False) + "\n\n")
         out.write(f"Monte Carlo, {args.paths:,} paths, seed {args.seed}, horizon "
                   f"{sc.horizon_months} months, correlation {sc.churn.correlation:g}\n")
         out.write(res.summary().to_string(index=False) + "\n")

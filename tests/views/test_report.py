@@ -14,6 +14,7 @@ from kamsim.apps.cli import main
 from kamsim.engine import simulate
 from kamsim.model import Scenario
 from kamsim.portfolio.datasets import load_sample
+from kamsim._util.format import percent
 from kamsim.views.report import ReportError, money, notebook_path, run_report, validate_parameters
 from tests.conftest import DATA, ROOT
 
@@ -26,7 +27,8 @@ SEED = 7
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    res = run_report(out_dir=out, parameters={"n_paths": PATHS, "seed": SEED}, progress=False)
+    res = run_report(out_dir=out, parameters={"n_paths": PATHS, "seed": SEED}, progress=False,
+                     xlsx=True)
     return out, res
 
 
@@ -42,10 +44,14 @@ def test_report_runs_end_to_end(report_dir):
     # executive-summary figures agree with the library's own numbers
     sc = Scenario.from_yaml(DATA / "sample_scenario.yaml")
     r = simulate(sc, n_paths=PATHS, rng=SEED)
-    assert "<strong>18.0%</strong> of revenue" in html
+    assert "Maplebrook Hospitality is 18.0 % of revenue" in html
     assert money(r.var(0.95)) in html
     assert money(r.var(0.995)) in html
-    assert f"{r.prob_below_break_even():.1%}" in html
+    assert percent(r.prob_below_break_even()) in html
+    # self-contained: no script at all, nothing from the internet, no maths
+    low = html.lower()
+    for bad in ("<script", "require.js", "mathjax", "cdn.", "http://", "https://"):
+        assert bad not in low, bad
     # replacement: the sentence quotes the library's own timeline for the largest account
     from kamsim.analysis.timelines import replacement_timeline
 
@@ -62,7 +68,113 @@ def test_report_runs_end_to_end(report_dir):
     assert sha256_file(DATA / "sample_accounts.csv") in html
     assert f"seed {SEED}" in html
     tables = {p.name for p in res.tables}
-    assert {"risk_table.csv", "worst_cases_top_k.csv", "key_account_scores.csv"} <= tables
+    assert {"risk_table.csv", "worst_cases_top_k.csv", "key_account_scores.csv",
+            "headline_figures.csv", "risk_contributions.csv", "retention_budget.csv"} <= tables
+    assert "Where the retention budget goes" in html
+    assert "Recommended actions" in html
+
+
+def test_no_header_is_a_code_name(report_dir):
+    from bs4 import BeautifulSoup
+
+    from kamsim.views.report import SNAKE_CASE
+
+    _, res = report_dir
+    soup = BeautifulSoup(res.html.read_text(encoding="utf-8"), "html.parser")
+    headers = [th.get_text(" ", strip=True) for th in soup.find_all("th")]
+    headers += [h.get_text(" ", strip=True) for h in soup.find_all(["h1", "h2", "h3"])]
+    assert len(headers) > 40
+    bad = [h for h in headers if SNAKE_CASE.search(h)]
+    assert bad == []
+    text = soup.get_text(" ")
+    for raw in (" nan ", " None ", "NaN", "[2.0, 3.0]", "<NA>"):
+        assert raw not in text, raw
+
+
+def test_workbook_matches_the_csv_tables(report_dir):
+    import math
+
+    import openpyxl
+
+    from kamsim.views.report.workbook import header_of, sheet_name
+
+    out, res = report_dir
+    assert res.xlsx is not None
+    wb = openpyxl.load_workbook(res.xlsx)
+    assert {"Summary", "Assumptions", "Risk contributions", "VaR and ES"} <= set(wb.sheetnames)
+    checked = 0
+    for csv in sorted((out / "tables").glob("*.csv")):
+        name = csv.stem
+        if name.startswith("summary_") or name == "assumptions":
+            continue
+        df = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+        ws = wb[sheet_name(name)]
+        assert ws.freeze_panes == "A3"  # note line, then the frozen header
+        header = [c.value for c in ws[2]]
+        assert header == [header_of(str(c))[0] for c in df.columns]
+        for j, col in enumerate(df.columns, start=1):
+            cells = [ws.cell(row=i, column=j) for i in range(3, 3 + len(df))]
+            for v, cell in zip(df[col].tolist(), cells, strict=True):
+                if isinstance(v, bool) or str(v) in ("True", "False"):
+                    assert cell.value == ("yes" if str(v) == "True" else "no")
+                elif isinstance(v, int | float) and not (isinstance(v, float) and math.isnan(v)):
+                    assert isinstance(cell.value, int | float), (name, col, cell.value)
+                    assert cell.value == pytest.approx(v, rel=1e-12, abs=1e-9), (name, col)
+                elif isinstance(v, float):
+                    assert cell.value is None
+                else:
+                    text = str(v)[1:] if str(v).startswith("'") else str(v)
+                    assert cell.value == text
+                    assert cell.data_type == "s"  # text, never a formula
+                checked += 1
+    assert checked > 1000
+    rc = pd.read_csv(out / "tables" / "risk_contributions.csv")
+    assert wb["Risk contributions"].max_row == len(rc) + 2  # every account
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_cli_summary_report_and_notebook_02_agree(tmp_path, capsys):
+    """The shared headline figures are identical in the three views (sample, one seed)."""
+    import re
+
+    import papermill as pm
+
+    from kamsim.analysis.headline import headline_figures
+
+    seed, paths = 2026, 20_000  # notebook 02's own settings (it has no parameters cell)
+    sc = Scenario.from_yaml(DATA / "sample_scenario.yaml")
+    h = headline_figures(sc, simulate(sc, n_paths=paths, rng=seed, progress=False))
+    expected = h.to_frame().set_index("key")["display"]
+    # 1. kamsim summary
+    assert main(["summary", "--paths", str(paths), "--seed", str(seed)]) == 0
+    cli = capsys.readouterr().out
+    assert h.label in cli
+    for key in ("largest_share", "var_95", "var_995", "expected_loss",
+                "prob_below_break_even", "prob_out_of_cash"):
+        assert expected[key] in cli, key
+    # 2. the report's executive summary and its headline table
+    res = run_report(out_dir=tmp_path / "r", progress=False,
+                     parameters={"n_paths": paths, "seed": seed,
+                                 "sections": ["summary", "appendix"]})
+    head = pd.read_csv(tmp_path / "r" / "tables" / "headline_figures.csv").set_index("key")
+    assert head["display"].to_dict() == expected.to_dict()
+    html = res.html.read_text(encoding="utf-8")
+    for key in ("var_95", "var_995", "prob_below_break_even", "prob_out_of_cash"):
+        assert expected[key] in html, key
+    assert h.label in html
+    # 3. notebook 02 (worst cases), executed as a user would
+    nb02 = ROOT / "notebooks" / "02_worst_case.ipynb"
+    done = pm.execute_notebook(str(nb02), str(tmp_path / "02.ipynb"), progress_bar=False,
+                               cwd=str(nb02.parent), kernel_name="python3")
+    text = "\n".join(
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/html", ""))
+        for c in done["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []))
+    m = re.search(r"P\(monthly gross profit falls below fixed costs[^=]*= ([0-9.]+)%", text)
+    assert m is not None
+    assert float(m.group(1)) == pytest.approx(round(h.prob_below_break_even * 100, 1))
+    assert f"{h.var_95:,.0f}" in text
+    assert f"{h.var_995:,.0f}" in text
 
 
 def test_rerun_with_same_seed_gives_same_numbers(report_dir, tmp_path, monkeypatch):
@@ -143,6 +255,7 @@ def test_failing_section_fails_and_keeps_old_outputs(tmp_path):
     failed = nbformat.read(out / "board_report.failed.ipynb", as_version=4)
     assert failed.metadata["papermill"]["exception"] is True
     assert not any(p.name.startswith(".staging") for p in out.iterdir())
+    assert not list((out / ".kamsim-report").glob("gen-*"))  # the failed generation is gone
 
 
 def test_user_data_is_escaped_in_html_and_neutralised_in_csv(tmp_path):
@@ -172,6 +285,12 @@ def test_pdf_export(tmp_path):
     assert res.pdf is not None
     assert res.pdf.read_bytes()[:5] == b"%PDF-"
     assert res.pdf.stat().st_size > 20_000
+    # a second run with fewer outputs replaces the whole set: no PDF, no stale tables
+    res2 = run_report(out_dir=tmp_path, progress=False,
+                      parameters={"n_paths": 200, "sections": ["summary"]})
+    assert res2.pdf is None
+    assert not (tmp_path / "board_report.pdf").exists()
+    assert not (tmp_path / "tables" / "worst_cases_segment.csv").exists()
 
 
 def test_notebook_is_stored_without_outputs_and_documents_parameters():

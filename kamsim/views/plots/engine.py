@@ -12,7 +12,17 @@ import numpy as np
 import pandas as pd
 
 from kamsim._util.figures import figure_axes
-from kamsim.views.plots.style import currency_formatter, percent_formatter
+from kamsim._util.format import money, percent
+from kamsim.views.plots.style import (
+    BAD,
+    INK,
+    MUTED,
+    NEUTRAL,
+    PALETTE,
+    currency_formatter,
+    headroom,
+    percent_formatter,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -52,9 +62,9 @@ def loss_histogram(result: SimulationResult, *, measure: LossMeasure = "run_rate
     """
     x = result.losses(measure)
     fig, ax = figure_axes(ax, (8, 4))
-    ax.hist(x, bins=bins, color="#9ecae1", edgecolor="white", weights=np.full(x.size,
-                                                                               1 / x.size))
-    colors = ("#de2d26", "#756bb1", "#31a354", "#636363")
+    ax.hist(x, bins=bins, color=PALETTE["sky"], edgecolor="white", weights=np.full(x.size,
+                                                                                1 / x.size))
+    colors = (BAD, PALETTE["purple"], PALETTE["green"], MUTED)
     for a, c in zip(levels, colors, strict=False):
         v, e = result.var(a, measure), result.es(a, measure)
         years = 1 / (1 - a)
@@ -66,8 +76,10 @@ def loss_histogram(result: SimulationResult, *, measure: LossMeasure = "run_rate
     ax.yaxis.set_major_formatter(percent_formatter())
     ax.set_xlabel(_MEASURE_LABEL.get(measure, measure))
     ax.set_ylabel("Share of simulated futures")
-    ax.set_title(f"Loss distribution over {result.scenario.horizon_months} months "
-                 f"({result.n_paths:,} simulated futures)")
+    a0 = levels[0] if len(levels) else 0.95
+    ax.set_title(f"In 1 future in {1 / (1 - a0):.0f} we lose at least "
+                 f"{money(result.var(a0, measure), currency)} "
+                 f"({result.n_paths:,} futures, {result.scenario.horizon_months} months)")
     ax.legend(fontsize="small", frameon=False)
     return fig
 
@@ -83,24 +95,33 @@ def fan_chart(result: SimulationResult, *, measure: str = "revenue", currency: s
                                  else "revenue")
     months = q.index.to_numpy()
     fig, ax = figure_axes(ax, (8, 4))
-    ax.fill_between(months, q["q0.05"], q["q0.95"], color="#c6dbef", label="90 % of futures")
-    ax.fill_between(months, q["q0.25"], q["q0.75"], color="#6baed6", label="50 % of futures")
-    ax.plot(months, q["q0.5"], color="#08519c", lw=2, label="median")
+    ax.fill_between(months, q["q0.05"], q["q0.95"], color="#C9E3F5", label="90 % of futures")
+    ax.fill_between(months, q["q0.25"], q["q0.75"], color=PALETTE["sky"],
+                    label="50 % of futures")
+    ax.plot(months, q["q0.5"], color=NEUTRAL, lw=2, label="median")
     sc = result.scenario
     if measure == "gross_profit":
         base = sc.portfolio.gross_profit.sum() / 12 if sc.portfolio.has_gross_profit else 0.0
         if fixed_costs_line and sc.fixed_costs > 0:
-            ax.axhline(sc.fixed_costs / 12, color="#de2d26", ls="--",
+            ax.axhline(sc.fixed_costs / 12, color=BAD, ls="--",
                        label="fixed costs (break-even)")
         label = "Monthly gross profit"
     else:
         base = sc.portfolio.total_revenue / 12
         label = "Monthly revenue"
-    ax.axhline(base, color="#636363", ls=":", label="today")
+    ax.axhline(base, color=MUTED, ls=":", label="today")
     ax.yaxis.set_major_formatter(currency_formatter(currency))
     ax.set_xlabel("Month")
     ax.set_ylabel(label)
-    ax.set_title(f"{label}: range of simulated futures")
+    title = f"{label}: range of simulated futures"
+    if measure == "gross_profit" and sc.fixed_costs > 0:
+        below = q["q0.05"].to_numpy() < sc.fixed_costs / 12
+        if below.any():
+            title = (f"In 1 future in 20, gross profit is below fixed costs by month "
+                     f"{int(months[np.argmax(below)])}")
+        else:
+            title = "Even in 1 future in 20, gross profit stays above fixed costs"
+    ax.set_title(title)
     ax.legend(fontsize="small", frameon=False, loc="lower left")
     return fig
 
@@ -111,12 +132,18 @@ def risk_contribution_plot(contributions: pd.DataFrame, *, top: int = 10,
     df = contributions.head(top).iloc[::-1]
     fig, ax = figure_axes(ax, (8, 0.35 * len(df) + 1.2))
     labels = [str(n) for n in df["name"]]
-    ax.barh(labels, df["contribution"], color="#de2d26")
+    ax.barh(labels, df["contribution"], color=BAD)
     ax.xaxis.set_major_formatter(currency_formatter(currency))
     level = contributions.attrs.get("level")
     ax.set_xlabel("Expected loss in the worst "
                   f"{(1 - level):.1%} of futures" if level else "Expected loss in the tail")
-    ax.set_title("Which accounts drive the bad years")
+    ax.set_xlim(0, float(df["contribution"].max() or 1.0) * 1.08)
+    if len(df) and "share_of_tail_loss" in df:
+        first = contributions.iloc[0]
+        ax.set_title(f"{first['name']} drives {percent(float(first['share_of_tail_loss']), 0)}"
+                     " of the loss in the bad years")
+    else:
+        ax.set_title("Which accounts drive the bad years")
     return fig
 
 
@@ -128,18 +155,34 @@ def worst_case_waterfall(table: pd.DataFrame, *, fixed_costs: float = 0.0,
     costs: below it the business makes a loss.
     """
     gp = table["gross_profit_remaining"].to_numpy(dtype=float)
-    names = ["Today", *[f"- {n}" for n in table["last_account_lost"].iloc[1:]]]
+    names = ["Today", *[f"− {n}" for n in table["last_account_lost"].iloc[1:]]]
     fig, ax = figure_axes(ax, (8, 4))
     x = np.arange(len(gp))
-    ax.bar(x[:1], gp[:1], color="#3182bd")
+    ax.bar(x[:1], gp[:1], color=NEUTRAL, width=0.6)
     drops = gp[:-1] - gp[1:]
-    ax.bar(x[1:], -drops, bottom=gp[:-1], color="#de2d26")
-    ax.plot(x[1:], gp[1:], "o", color="#08519c", ms=4, label="gross profit left")
+    ax.bar(x[1:], -drops, bottom=gp[:-1], color=BAD, width=0.6, label="gross profit lost")
+    ax.plot(x[1:], gp[1:], "o", color=INK, ms=4, label="gross profit left")
+    cur = currency_formatter(currency)
+    ax.annotate(cur(gp[0]), (0, gp[0]), ha="center", va="bottom", fontsize=8,
+                xytext=(0, 2), textcoords="offset points")
+    for i in range(1, len(gp)):
+        ax.annotate(f"−{cur(drops[i - 1])}", (i, gp[i - 1]), ha="center", va="bottom",
+                    fontsize=8, xytext=(0, 2), textcoords="offset points")
     if fixed_costs > 0:
-        ax.axhline(fixed_costs, color="#636363", ls="--", label="fixed costs (break-even)")
-    ax.set_xticks(x, names, rotation=30, ha="right", fontsize="small")
-    ax.yaxis.set_major_formatter(currency_formatter(currency))
+        ax.axhline(fixed_costs, color=MUTED, ls="--", label="fixed costs (break-even)")
+    headroom(ax, max(float(gp.max()), fixed_costs), min(0.0, float(gp.min())), pad=0.14)
+    ax.set_xlim(-0.6, len(gp) - 0.4)
+    ax.set_xticks(x, names, rotation=20, ha="right", fontsize="small")
+    ax.yaxis.set_major_formatter(cur)
     ax.set_ylabel("Annual gross profit")
-    ax.set_title("Losing the largest accounts one by one")
-    ax.legend(fontsize="small", frameon=False)
+    below = np.flatnonzero(gp < fixed_costs) if fixed_costs > 0 else np.array([], int)
+    if below.size and below[0] > 0:
+        k = int(below[0])
+        who = "our largest account" if k == 1 else f"the top {k} accounts"
+        ax.set_title(f"Losing {who} pushes profit below fixed costs")
+    elif fixed_costs > 0:
+        ax.set_title(f"Even losing the top {len(gp) - 1} accounts, profit covers fixed costs")
+    else:
+        ax.set_title("Gross profit as the largest accounts leave one by one")
+    ax.legend(fontsize="small", frameon=False, loc="upper right")
     return fig

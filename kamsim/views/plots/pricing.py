@@ -14,7 +14,17 @@ import numpy.typing as npt
 import pandas as pd
 
 from kamsim._util.figures import figure_axes
-from kamsim.views.plots.style import currency_formatter, percent_formatter
+from kamsim._util.format import money
+from kamsim.views.plots.style import (
+    BAD,
+    GOOD,
+    INK,
+    NEUTRAL,
+    SERIES,
+    currency_formatter,
+    headroom,
+    percent_formatter,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,7 +46,7 @@ __all__ = [
     "walk_away_plot",
 ]
 
-_GOOD, _BAD, _NEUTRAL, _LINE = "#1a9850", "#d73027", "#4575b4", "#333333"
+_GOOD, _BAD, _NEUTRAL, _LINE = GOOD, BAD, NEUTRAL, INK
 
 
 def _fmt(currency: str) -> tuple[object, object]:
@@ -66,6 +76,8 @@ def pass_through_waterfall(breakdown: PassThroughBreakdown, *, currency: str = "
     df = breakdown.to_frame()
     cur, _ = _fmt(currency)
     level = 0.0
+    tops: list[float] = [0.0]
+    bottoms: list[float] = [0.0]
     for i, (kind, value) in enumerate(zip(df["kind"].tolist(), df["value"].tolist(),
                                           strict=True)):
         v = float(value)
@@ -79,16 +91,22 @@ def pass_through_waterfall(breakdown: PassThroughBreakdown, *, currency: str = "
             color = _GOOD if v >= 0 else _BAD
             level += v
         ax.bar(i, height, bottom=bottom, color=color, width=0.6)
+        tops.append(bottom + max(height, 0.0))
+        bottoms.append(bottom + min(height, 0.0))
         ax.annotate(cur(v), (i, bottom + max(height, 0)),  # type: ignore[operator]
-                    ha="center", va="bottom", fontsize=9, xytext=(0, 2),
+                    ha="center", va="bottom", fontsize=8, xytext=(0, 2),
                     textcoords="offset points")
-    ax.set_xticks(range(len(df)), [s.replace(" ", "\n", 2) for s in df.step], fontsize=9)
+    ax.set_xticks(range(len(df)), [s.replace(" ", "\n", 2) for s in df.step], fontsize=8)
     ax.yaxis.set_major_formatter(cur)  # type: ignore[arg-type]
     ax.axhline(0, color=_LINE, lw=0.8)
-    ax.margins(y=0.15)
+    headroom(ax, max(tops), min(bottoms), pad=0.14)
+    ax.set_xlim(-0.6, len(df) - 0.4)
     ax.set_ylabel("NPV over the horizon")
-    ax.set_title(f"Where the efficiency gains go at {breakdown.pass_through:.0%} pass-through "
-                 f"(price cut {breakdown.price_cut:.2%})")
+    gain, kept = float(breakdown.gain_npv), float(breakdown.kept_npv)
+    share = kept / gain if gain else float("nan")
+    ax.set_title(f"Passing back {breakdown.pass_through:.0%} of the gains keeps "
+                 f"{money(kept, currency)} of {money(gain, currency)}"
+                 + (f" ({share:.0%})" if gain else ""))
     return fig
 
 
@@ -128,7 +146,11 @@ def pass_through_curve_plot(curve: pd.DataFrame, *,
     ax.yaxis.set_major_formatter(cur)  # type: ignore[arg-type]
     ax.set_xlabel("Share of efficiency gains passed back as price cuts")
     ax.set_ylabel("NPV vs keeping all gains")
-    ax.set_title("What passing gains back is worth")
+    if optimum is not None:
+        ax.set_title(f"Passing back {optimum.pass_through:.0%} of the gains is worth most "
+                     "under these assumptions")
+    else:
+        ax.set_title("What passing gains back is worth")
     ax.legend(loc="lower left", fontsize=8)
     return fig
 
@@ -167,8 +189,9 @@ def walk_away_plot(curve: pd.DataFrame, *, demand: float | None = None,
     """
     fig, ax = figure_axes(ax, (7.5, 4.2))
     _, pct = _fmt("")
-    for (_acc, name), g in curve.groupby(["account_id", "name"], sort=False):
-        ax.plot(g.credibility, g.walk_away, lw=1.8, label=str(name))
+    for i, ((_acc, name), g) in enumerate(curve.groupby(["account_id", "name"], sort=False)):
+        ax.plot(g.credibility, g.walk_away, lw=1.8, label=str(name),
+                color=SERIES[i % len(SERIES)])
     if demand is not None:
         ax.axhline(demand, color=_BAD, ls="--", lw=1.2, label=f"demand {demand:.1%}")
     ax.xaxis.set_major_formatter(pct)  # type: ignore[arg-type]
@@ -176,7 +199,13 @@ def walk_away_plot(curve: pd.DataFrame, *, demand: float | None = None,
     ax.yaxis.set_major_formatter(percent_formatter(1))
     ax.set_xlabel("Credibility of the threat (probability it leaves if refused)")
     ax.set_ylabel("Largest price cut worth conceding")
-    ax.set_title("Walk-away concession")
+    if demand is not None and len(curve):
+        lowest = float(curve["walk_away"].min())
+        ax.set_title("Conceding the demanded cut beats refusing at every credibility shown"
+                     if lowest >= demand else
+                     f"Below some credibilities the {demand:.0%} demand is worth refusing")
+    else:
+        ax.set_title("Walk-away concession")
     ax.legend(fontsize=8, loc="upper left")
     return fig
 

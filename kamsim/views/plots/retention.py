@@ -12,7 +12,7 @@ import numpy as np
 
 from kamsim._util.figures import figure_axes
 from kamsim.risk import expected_shortfall
-from kamsim.views.plots.style import currency_formatter
+from kamsim.views.plots.style import BAD, GOOD, NEUTRAL, PALETTE, currency_formatter
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["retention_frontier_plot"]
 
-_LINE, _OPT, _RULE, _HI = "#4575b4", "#1a9850", "#d73027", "#fdae61"
+_LINE, _OPT, _RULE, _HI = NEUTRAL, GOOD, BAD, PALETTE["orange"]
 _RULE_MARKERS = ("s", "D", "^", "v", "P", "X")
 
 

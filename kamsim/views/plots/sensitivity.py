@@ -18,7 +18,13 @@ from kamsim._util.format import money
 from kamsim.analysis.calibrate import ChurnFit
 from kamsim.analysis.sensitivity import GlobalSensitivityResult, ScenarioComparison, TornadoResult
 from kamsim.exceptions import AssumptionError
-from kamsim.views.plots.style import currency_formatter, percent_formatter
+from kamsim.views.plots.style import (
+    BAD,
+    CRITERION_COLORS,
+    NEUTRAL,
+    currency_formatter,
+    percent_formatter,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -32,9 +38,9 @@ __all__ = [
     "tornado_plot",
 ]
 
-_LOW = "#2166ac"
-_HIGH = "#b2182b"
-_MODEL_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
+_LOW = NEUTRAL
+_HIGH = BAD
+_MODEL_COLORS = CRITERION_COLORS
 
 
 def _value_formatter(unit: str, currency: str) -> Formatter:
@@ -113,9 +119,15 @@ def tornado_plot(
     ax.set_yticks(pos, labels, fontsize=8)
     ax.xaxis.set_major_formatter(_value_formatter(result.metric_unit, currency))
     ax.set_xlabel(f"{result.metric_label} (base {_fmt_value(base, result.metric_unit)})")
-    ax.set_title(f"What moves the {result.metric_label}: scenario '{result.scenario_name}'",
-                 fontsize=10)
+    if n and float(tab["swing"].iloc[0]) > 0:
+        first = str(tab["label"].iloc[0])
+        ax.set_title(f"{first[:1].upper()}{first[1:]} moves the {result.metric_label} most "
+                     f"(scenario '{result.scenario_name}')", fontsize=10)
+    else:
+        ax.set_title(f"What moves the {result.metric_label}: scenario "
+                     f"'{result.scenario_name}'", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
+    ax.grid(axis="y", visible=False)
     ax.legend(loc="lower right", fontsize=8)
     return fig
 

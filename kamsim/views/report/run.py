@@ -7,14 +7,18 @@
    missing files and bad scenario fields fail fast with a clear message; papermill itself
    only warns about unknown names);
 2. the notebook runs with papermill; progress names the section being executed;
-3. the executed notebook is kept for audit and exported to HTML without code (nbconvert),
-   and optionally to PDF by printing that HTML with Debian's Chromium;
-4. outputs are staged in a temporary folder and moved into ``--out`` only when the run
-   succeeds, so a failed run never replaces a good report; a failure keeps the partial
-   executed notebook as ``board_report.failed.ipynb`` and names the failing section.
+3. the executed notebook is kept for audit and rendered to one self-contained HTML page
+   without code or scripts (:mod:`kamsim.views.report.render`), optionally printed to PDF
+   (A4 or Letter) with Debian's Chromium, and its tables written to an Excel workbook;
+4. every output goes into a new generation folder that replaces the previous output
+   set as a whole with one rename when the run succeeds
+   (:mod:`kamsim.views.report.outputs`), so a failed run never replaces a good report;
+   a failure keeps the partial executed notebook as ``board_report.failed.ipynb`` and
+   names the failing section.
 
-The section helpers (``show_*``, :func:`executive_summary`) hold what the notebook
-displays, so the notebook stays thin and the same numbers are testable here.
+The set-up (:mod:`kamsim.views.report.setup`), the summary
+(:mod:`kamsim.views.report.summary`) and the tables (:mod:`kamsim.views.report.tables`)
+hold what the notebook displays, so the notebook stays thin and the numbers are testable.
 """
 
 from __future__ import annotations
@@ -42,13 +46,17 @@ import pandas as pd
 from kamsim._util.format import money
 from kamsim._util.io import atomic_write_bytes, atomic_write_text, neutralise_formulas, sha256_file
 from kamsim._version import __version__
-from kamsim.analysis.calibrate import fit_churn, read_history
+from kamsim.analysis.calibrate import read_history
 from kamsim.analysis.sensitivity import METRICS
 from kamsim.analysis.worst_case import lose_top_k
 from kamsim.exceptions import KamsimError
 from kamsim.model import Scenario
 from kamsim.portfolio import read_accounts
 from kamsim.portfolio.datasets import data_dir
+from kamsim.views.report.outputs import new_generation, publish
+from kamsim.views.report.render import PAPER_SIZES, render_html
+from kamsim.views.report.setup import Calibration, calibrate_from_history
+from kamsim.views.report.tables import format_value
 
 __all__ = [
     "SECTIONS",
@@ -61,6 +69,7 @@ __all__ = [
     "cash_sentence",
     "concentration_view",
     "executive_summary",
+    "html_to_pdf",
     "md_escape",
     "money",
     "negotiation_view",
@@ -79,7 +88,7 @@ logger = logging.getLogger(__name__)
 
 #: Sections of the board report, in order.
 SECTIONS = ("summary", "concentration", "worst_cases", "monte_carlo", "replacement",
-            "pricing", "sensitivity", "appendix")
+            "pricing", "retention", "sensitivity", "appendix")
 
 _SECTION_TITLES = {
     "setup": "Setting up",
@@ -89,6 +98,7 @@ _SECTION_TITLES = {
     "monte_carlo": "Monte Carlo loss distribution",
     "replacement": "Replacement and cash",
     "pricing": "Price-cut economics",
+    "retention": "Where the retention budget goes",
     "sensitivity": "Sensitivity",
     "appendix": "Assumptions appendix",
 }
@@ -107,6 +117,8 @@ class ReportOutputs:
     pdf: Path | None
     tables: tuple[Path, ...]
     seconds: float
+    xlsx: Path | None = None
+    pdf_seconds: float = 0.0
 
 
 def notebook_path() -> Path:
@@ -375,6 +387,43 @@ def executive_summary(scenario: Any, result: Any, *, currency: str = "€",
     return "\n\n".join(f"- {x}" for x in lines)
 
 
+_ASSUMPTION_LABELS: dict[str, str] = {
+    "accounts": "accounts file", "name": "scenario name", "horizon_months": "horizon (months)",
+    "fixed_costs": "fixed costs a year", "opening_cash": "opening cash",
+    "churn.level": "churn level (x each account's probability)",
+    "churn.correlation": "shared-shock correlation", "churn.notice_months": "notice (months)",
+    "churn.partial_prob": "share of churn that is a partial cut",
+    "churn.partial_beta": "size of partial cuts: Beta(a, b)",
+    "churn.annual_prob": "annual churn probability (all accounts)",
+    "churn.tier_probs": "annual churn probability by tier", "churn.copula": "dependence model",
+    "replacement.opportunities_per_month": "new opportunities a month",
+    "replacement.response_lag_months": "months before the first new opportunity",
+    "replacement.win_rate": "win rate",
+    "replacement.cycle_mean_months": "mean sales cycle (months)",
+    "replacement.cycle_cv": "sales-cycle spread (coefficient of variation)",
+    "replacement.account_size": "size of new accounts",
+    "replacement.ramp_shape": "ramp-up shape", "replacement.ramp_months": "ramp-up (months)",
+    "replacement.acquisition_cost": "cost per won account",
+}
+
+_MONEY_KEYS = ("fixed_costs", "opening_cash", "replacement.acquisition_cost", "budget.amount")
+
+
+def _assumption_value(key: str, value: Any) -> str:
+    """An assumption's value as a reader sees it (no reprs, no None, lists as text)."""
+    if key in _MONEY_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
+        return money(value)
+    if isinstance(value, Mapping):
+        if "menu" in value:  # retention plans: their names
+            names = [str(m.get("name")) for m in value.get("menu") or []
+                     if isinstance(m, Mapping)]
+            return f"{len(names)} plans: {', '.join(names)}"
+        return "; ".join(f"{k}: {_assumption_value(k, v)}" for k, v in value.items())
+    if value is None:
+        return "not set"
+    return format_value(value, "text")
+
+
 def assumptions_table(scenario: Any, *, scenario_file: str = "", accounts_file: str = "",
                       horizon_override: int = 0, calibration: Any = None) -> pd.DataFrame:
     """Every scenario parameter with its value and where it came from.
@@ -411,10 +460,13 @@ def assumptions_table(scenario: Any, *, scenario_file: str = "", accounts_file: 
             source = f"scenario file {src_name}"
         else:
             source = "kamsim default"
-        rows.append({"parameter": k, "value": str(v), "source": source})
+        rows.append({"parameter": _ASSUMPTION_LABELS.get(k, k.replace("_", " ")),
+                     "value": _assumption_value(k, v), "source": source,
+                     "in_scenario_file_as": k})
     pf = scenario.portfolio
     if calibration is not None:
         rows.append({"parameter": "per-account annual churn probability",
+                     "in_scenario_file_as": "",
                      "value": f"mean {calibration.mean_prob:.1%}",
                      "source": f"calibrated ({calibration.model}) from history file "
                                f"{Path(calibration.history_file).name}: "
@@ -423,10 +475,11 @@ def assumptions_table(scenario: Any, *, scenario_file: str = "", accounts_file: 
     elif scenario.churn.tier_probs is None and pf.has("churn_prob"):
         p = pf.column("churn_prob")
         rows.append({"parameter": "per-account annual churn probability",
+                     "in_scenario_file_as": "",
                      "value": f"{p.min():.1%} to {p.max():.1%} (mean {p.mean():.1%})",
                      "source": "accounts file column churn_prob"})
     if pf.has("gross_margin"):
-        rows.append({"parameter": "per-account gross margin",
+        rows.append({"parameter": "per-account gross margin", "in_scenario_file_as": "",
                      "value": f"{pf.column('gross_margin').mean():.1%} on average",
                      "source": "accounts file column gross_margin"})
     return pd.DataFrame(rows)
@@ -540,38 +593,6 @@ def negotiation_view(table: pd.DataFrame) -> pd.DataFrame:
                                 "walk_away": "walk-away concession"})
 
 
-@dataclass(frozen=True, slots=True)
-class Calibration:
-    """A scenario whose churn probabilities were fitted from an account history."""
-
-    scenario: Any
-    history_file: str
-    model: str
-    n_accounts: int
-    n_churned: int
-    mean_prob: float
-
-
-def calibrate_from_history(scenario: Any, history_file: str | os.PathLike[str], *,
-                           model: str = "weibull") -> Calibration:
-    """Fit churn hazards to an account history and put them into the scenario.
-
-    The history CSV has ``account_id, start_date, end_date`` (empty end date = still
-    active). Accounts of the portfolio missing from the history get the mean fitted
-    probability (stated in the report's appendix).
-    """
-    from dataclasses import replace
-
-
-    hist = read_history(history_file)
-    fit = fit_churn(hist, model=model)  # type: ignore[arg-type]
-    pf = fit.to_portfolio(scenario.portfolio, missing="mean", rng=0)
-    churn = replace(scenario.churn, tier_probs=None, annual_prob=None)
-    sc = replace(scenario, portfolio=pf, churn=churn)
-    return Calibration(sc, str(history_file), model, len(hist),
-                       int(hist["churned"].sum()), float(pf.column("churn_prob").mean()))
-
-
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Export a table as CSV for spreadsheets: atomic write, formulas neutralised.
 
@@ -622,24 +643,6 @@ def _failed_section(nb: Any) -> str:
     return "unknown"
 
 
-def _export_html(nb: Any, title: str) -> str:
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
-    c = Config()
-    c.TagRemovePreprocessor.remove_cell_tags = ("interactive", "remove")
-    c.TagRemovePreprocessor.enabled = True
-    c.HTMLExporter.exclude_input = True
-    c.HTMLExporter.exclude_input_prompt = True
-    c.HTMLExporter.exclude_output_prompt = True
-    nb.metadata["title"] = title
-    exporter = HTMLExporter(config=c)
-    exporter.register_preprocessor("nbconvert.preprocessors.TagRemovePreprocessor",
-                                   enabled=True)
-    body, _ = exporter.from_notebook_node(nb)
-    return str(body)
-
-
 def find_chromium() -> str | None:
     """Path of a Chromium/Chrome executable, or None."""
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
@@ -679,12 +682,14 @@ def run_report(
     parameters: Mapping[str, Any] | None = None,
     out_dir: str | os.PathLike[str] = "reports",
     pdf: bool = False,
+    xlsx: bool = False,
+    paper: str = "A4",
     progress: bool = True,
     notebook: str | os.PathLike[str] | None = None,
     kernel_name: str = "python3",
     timeout: float = 1800.0,
 ) -> ReportOutputs:
-    """Run the board report and write HTML (and PDF) plus the executed notebook.
+    """Run the board report and write HTML (PDF, Excel) plus the executed notebook.
 
     Parameters
     ----------
@@ -695,10 +700,16 @@ def run_report(
     parameters : mapping, optional
         Other notebook parameters (``kamsim report --help`` lists them).
     out_dir : path
-        Output folder: ``board_report.html``, ``board_report.ipynb``, ``tables/*.csv``
-        and, with ``pdf=True``, ``board_report.pdf``.
+        Output folder: ``board_report.html``, ``board_report.ipynb``, ``tables/*.csv``,
+        ``manifest.json`` and, when asked for, ``board_report.pdf`` and
+        ``board_report.xlsx``. The whole set is replaced at once (see
+        :mod:`kamsim.views.report.outputs`).
     pdf : bool
         Also print the HTML to PDF with Chromium.
+    xlsx : bool
+        Also write the tables to an Excel workbook.
+    paper : {"A4", "Letter"}
+        Printed page size (HTML print style and PDF).
     progress : bool
         Write the section being executed to stderr.
 
@@ -714,6 +725,9 @@ def run_report(
     import papermill as pm
 
     t0 = time.perf_counter()
+    if paper not in PAPER_SIZES:
+        msg = f"paper must be one of {sorted(PAPER_SIZES)}, got {paper!r}"
+        raise ReportError(msg, cli_fix="use --paper A4 or --paper Letter")
     params = dict(parameters or {})
     if accounts is not None:
         params["accounts_file"] = str(accounts)
@@ -726,9 +740,13 @@ def run_report(
     if values.get("accounts_file"):
         values["input_sha256"] = sha256_file(values["accounts_file"])
     values["run_date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    gen = new_generation(out)
+    staging = gen.path
+    pdf_seconds = 0.0
     try:
         values["tables_dir"] = str(staging / "tables")
+        if xlsx and "xlsx_file" in report_parameters(notebook):
+            values["xlsx_file"] = str(staging / "board_report.xlsx")
         executed = staging / "board_report.ipynb"
         order = [sec for c in nbformat.read(nb_in, as_version=4).cells
                  if (sec := _section_of(c)) is not None]
@@ -752,29 +770,30 @@ def run_report(
                    "were left untouched")
             raise ReportError(msg) from exc
         nb = nbformat.read(executed, as_version=4)
-        title = f"{values.get('company_name') or 'kamsim'}: key-account risk report"
-        html_text = _export_html(nb, title)
+        company = str(values.get("company_name") or "")
+        title = f"{company or 'kamsim'}: key-account risk report"
+        html_text = render_html(nb.cells, title=title, company=company,
+                                run_date=str(values["run_date"]), paper=paper)  # type: ignore[arg-type]
         atomic_write_text(staging / "board_report.html", html_text)
         if pdf:
+            t1 = time.perf_counter()
             html_to_pdf(staging / "board_report.html", staging / "board_report.pdf")
-        # success: move into place (each rename is atomic)
-        final_tables: list[Path] = []
-        tables_src = staging / "tables"
-        if tables_src.is_dir():
-            (out / "tables").mkdir(exist_ok=True)
-            for f in sorted(tables_src.iterdir()):
-                dst = out / "tables" / f.name
-                os.replace(f, dst)
-                final_tables.append(dst)
-        for name in ("board_report.ipynb", "board_report.html", "board_report.pdf"):
-            if (staging / name).exists():
-                os.replace(staging / name, out / name)
+            pdf_seconds = time.perf_counter() - t1
+        published = publish(gen, info={
+            "kamsim": __version__, "seed": values.get("seed"), "n_paths": values.get("n_paths"),
+            "accounts_file": Path(str(values.get("accounts_file") or "")).name,
+            "input_sha256": values.get("input_sha256", ""), "paper": paper,
+            "run_date": values["run_date"]})
         (out / "board_report.failed.ipynb").unlink(missing_ok=True)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    tables = tuple(sorted((out / "tables").glob("*.csv"))) if "tables" in published else ()
     return ReportOutputs(html=out / "board_report.html", notebook=out / "board_report.ipynb",
                          pdf=out / "board_report.pdf" if pdf else None,
-                         tables=tuple(final_tables), seconds=time.perf_counter() - t0)
+                         tables=tables, seconds=time.perf_counter() - t0,
+                         xlsx=out / "board_report.xlsx" if "board_report.xlsx" in published
+                         else None, pdf_seconds=pdf_seconds)
 
 
 # ---------------------------------------------------------------------------------------
@@ -803,10 +822,13 @@ def _report_command(args: argparse.Namespace) -> int:
     if args.seed is not None:
         params["seed"] = args.seed
     res = run_report(accounts=args.accounts, scenario=args.scenario, parameters=params,
-                     out_dir=args.out, pdf=args.pdf, progress=not args.quiet)
+                     out_dir=args.out, pdf=args.pdf, xlsx=args.xlsx, paper=args.paper,
+                     progress=not args.quiet)
+    extra = [str(p) for p in (res.pdf, res.xlsx) if p is not None]
     sys.stdout.write(f"report written to {res.html}"
-                     + (f" and {res.pdf}" if res.pdf else "")
-                     + f" (executed notebook {res.notebook}) in {res.seconds:.1f} s\n")
+                     + (f" and {', '.join(extra)}" if extra else "")
+                     + f" (executed notebook {res.notebook}) in {res.seconds:.1f} s"
+                     + (f" (PDF {res.pdf_seconds:.1f} s)" if res.pdf else "") + "\n")
     return 0
 
 
@@ -814,8 +836,9 @@ def add_report_parser(sub: Any) -> None:
     """Add the ``report`` sub-command to the ``kamsim`` argument parser."""
     p = sub.add_parser(
         "report", help="run the board report (HTML, optional PDF) with papermill",
-        description="Run notebooks/board_report.ipynb with papermill and export HTML "
-                    "without code. Parameters: see `papermill --help-notebook "
+        description="Run notebooks/board_report.ipynb with papermill and write one "
+                    "self-contained HTML page without code (and, on request, PDF and "
+                    "Excel). Parameters: see `papermill --help-notebook "
                     "notebooks/board_report.ipynb`.")
     p.add_argument("--accounts", help="accounts CSV/XLSX (default: the sample portfolio)")
     p.add_argument("--scenario", help="scenario YAML (default: the sample scenario)")
@@ -825,5 +848,9 @@ def add_report_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="random seed (same as -p seed N)")
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
     p.add_argument("--pdf", action="store_true", help="also print a PDF with Chromium")
+    p.add_argument("--xlsx", action="store_true",
+                   help="also write the tables to an Excel workbook (board_report.xlsx)")
+    p.add_argument("--paper", choices=sorted(PAPER_SIZES), default="A4",
+                   help="printed page size (default A4)")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.set_defaults(func=_report_command)
