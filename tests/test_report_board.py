@@ -56,8 +56,8 @@ def _fields(sc: Scenario) -> dict[str, object]:
 def _override_values(tmp_path) -> dict[str, dict[str, object]]:
     base = Scenario.from_yaml(DATA / "sample_scenario.yaml")
     renamed = tmp_path / "renamed.csv"
-    pd.read_csv(DATA / "sample_accounts.csv").head(200).rename(columns={"revenue": "Sales"}).to_csv(
-        renamed, index=False)
+    accounts = pd.read_csv(DATA / "sample_accounts.csv")
+    accounts.head(200).rename(columns={"revenue": "Sales"}).to_csv(renamed, index=False)
     other = tmp_path / "other.csv"
     pd.read_csv(DATA / "sample_accounts.csv").head(120).to_csv(other, index=False)
     return {

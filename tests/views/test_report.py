@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from kamsim import AssumptionError, InputDataError
+from kamsim._util.format import percent
 from kamsim.apps.cli import main
 from kamsim.engine import simulate
 from kamsim.model import Scenario
 from kamsim.portfolio.datasets import load_sample
-from kamsim._util.format import percent
 from kamsim.views.report import ReportError, money, notebook_path, run_report, validate_parameters
 from tests.conftest import DATA, ROOT
 
