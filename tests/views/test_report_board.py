@@ -34,8 +34,7 @@ from kamsim.views.report import (
     report_scenario,
 )
 from kamsim.views.report.outputs import STORE
-
-from .conftest import DATA
+from tests.conftest import DATA
 
 
 def _history(scenario: Scenario, path):
