@@ -21,15 +21,13 @@ from collections.abc import Callable
 import numpy as np
 
 from kamsim.economics.negotiation import NegotiationAssumptions, negotiation_table
+from kamsim.economics.npv import discount_factors, expected_npv, path_npv
 from kamsim.economics.pricing import (
     PricingAssumptions,
     RetentionResponse,
     _pricing_plan,
     compare_pass_through,
-    discount_factors,
-    expected_npv,
     pass_through_breakdown,
-    path_npv,
 )
 from kamsim.economics.program import KamProgram, evaluate_program, program_plan
 from kamsim.model import Scenario

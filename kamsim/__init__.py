@@ -59,7 +59,6 @@ from kamsim.analysis.worst_case import lose_accounts, lose_group, lose_top_k, wo
 from kamsim.economics.pricing import (
     EfficiencyGains,
     PricingAssumptions,
-    RebateSchedule,
     RetentionResponse,
     break_even_retention,
     compare_pass_through,
@@ -67,6 +66,7 @@ from kamsim.economics.pricing import (
     pass_through_breakdown,
 )
 from kamsim.economics.program import DEFAULT_TACTICS, KamProgram, Tactic, evaluate_program
+from kamsim.economics.rebates import RebateSchedule
 from kamsim.economics.retention import (
     optimise_retention,
     plan_retention,

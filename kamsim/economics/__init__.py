@@ -1,11 +1,12 @@
 """Money decisions on common random numbers.
 
-Pricing and rebates, the KAM program, negotiation, the retention-budget optimiser.
+The shared NPV kernel, pricing and rebates, the KAM program, negotiation, the
+retention-budget optimiser.
 """
 
 from __future__ import annotations
 
-from kamsim.economics import negotiation, pricing, program, retention
+from kamsim.economics import negotiation, npv, pricing, program, rebates, retention
 from kamsim.economics.negotiation import (
     ConcessionDecision,
     NegotiationAssumptions,
@@ -14,18 +15,30 @@ from kamsim.economics.negotiation import (
     replacement_curve,
     walk_away_curve,
 )
+from kamsim.economics.npv import (
+    Plan,
+    check_n_paths,
+    discount_factors,
+    expected_npv,
+    hazard_scaled_probs,
+    lower_tail_mean,
+    npv_from_events,
+    path_npv,
+    plan_events,
+    scope_mask,
+    survival,
+    tiers_field,
+)
 from kamsim.economics.pricing import (
     EfficiencyGains,
     OptimalPassThrough,
     PassThroughBreakdown,
     PolicyComparison,
     PricingAssumptions,
-    RebateSchedule,
     RetentionBreakEven,
     RetentionResponse,
     break_even_retention,
     compare_pass_through,
-    discount_factors,
     optimal_pass_through,
     pass_through_breakdown,
     pass_through_curve,
@@ -37,6 +50,9 @@ from kamsim.economics.program import (
     ProgramResult,
     Tactic,
     evaluate_program,
+)
+from kamsim.economics.rebates import (
+    RebateSchedule,
 )
 from kamsim.economics.retention import (
     Allocation,
@@ -63,6 +79,7 @@ __all__ = [
     "NegotiationAssumptions",
     "OptimalPassThrough",
     "PassThroughBreakdown",
+    "Plan",
     "PolicyComparison",
     "PricingAssumptions",
     "ProgramResult",
@@ -75,25 +92,37 @@ __all__ = [
     "RetentionStudy",
     "Tactic",
     "break_even_retention",
+    "check_n_paths",
     "compare_pass_through",
     "discount_factors",
     "evaluate_allocations",
     "evaluate_concession",
     "evaluate_program",
+    "expected_npv",
+    "hazard_scaled_probs",
+    "lower_tail_mean",
     "negotiation",
     "negotiation_table",
+    "npv",
+    "npv_from_events",
     "optimal_pass_through",
     "optimise_retention",
     "pass_through_breakdown",
     "pass_through_curve",
+    "path_npv",
+    "plan_events",
     "plan_retention",
     "pricing",
     "program",
+    "rebates",
     "replacement_curve",
     "retention",
     "retention_budget_table",
     "retention_frontier",
     "retention_futures",
+    "scope_mask",
     "simple_rules",
+    "survival",
+    "tiers_field",
     "walk_away_curve",
 ]

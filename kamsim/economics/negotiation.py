@@ -50,12 +50,8 @@ from kamsim._util.validate import from_dict
 from kamsim._util.validate import number as _number
 from kamsim._util.validate import whole as _whole
 from kamsim.analysis.timelines import replacement_timeline
-from kamsim.economics.pricing import (
-    base_contribution,
-    discount_factors,
-    hazard_scaled_probs,
-    survival,
-)
+from kamsim.economics.npv import discount_factors, hazard_scaled_probs, survival
+from kamsim.economics.pricing import base_contribution
 from kamsim.exceptions import ArgumentTypeError, AssumptionError
 from kamsim.model import Scenario
 

@@ -49,10 +49,9 @@ the units in that band), with their cost and effective price per unit.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -64,10 +63,21 @@ from kamsim._util.rng import root_seed
 from kamsim._util.validate import from_dict
 from kamsim._util.validate import number as _number
 from kamsim._util.validate import whole as _whole
-from kamsim.engine import churn_events
+from kamsim.economics.npv import (
+    Plan,
+    check_n_paths,
+    discount_factors,
+    expected_npv,
+    hazard_scaled_probs,
+    lower_tail_mean,
+    npv_from_events,
+    plan_events,
+    scope_mask,
+    survival,
+    tiers_field,
+)
 from kamsim.exceptions import AssumptionError
 from kamsim.model import Scenario
-from kamsim.risk import expected_shortfall
 
 __all__ = [
     "EfficiencyGains",
@@ -75,12 +85,10 @@ __all__ = [
     "PassThroughBreakdown",
     "PolicyComparison",
     "PricingAssumptions",
-    "RebateSchedule",
     "RetentionBreakEven",
     "RetentionResponse",
     "break_even_retention",
     "compare_pass_through",
-    "discount_factors",
     "optimal_pass_through",
     "pass_through_breakdown",
     "pass_through_curve",
@@ -89,166 +97,6 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
-
-
-# ---------------------------------------------------------------------------------------
-# validation helpers (shared with kamsim.economics.program and kamsim.economics.negotiation)
-
-
-
-
-
-def _tiers_field(value: Any, name: str) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return (value,)
-    try:
-        out = tuple(str(t) for t in value)
-    except TypeError:
-        raise AssumptionError(f"must be a list of tier names or None, got {value!r}",
-                              field=name) from None
-    if not out:
-        raise AssumptionError("must name at least one tier (or be None for all accounts)",
-                              field=name)
-    return out
-
-
-def scope_mask(scenario: Scenario, tiers: Sequence[str] | None, name: str = "tiers"
-               ) -> BoolArray:
-    """Accounts in the given tiers (all accounts for ``None``); unknown tiers raise."""
-    n = scenario.portfolio.n_accounts
-    if tiers is None:
-        return np.ones(n, dtype=bool)
-    acc_tiers = scenario.tiers()
-    present = sorted(set(acc_tiers))
-    unknown = sorted(set(tiers) - set(present))
-    if unknown:
-        raise AssumptionError(f"unknown tier(s) {unknown}; the portfolio's tiers are {present}",
-                              field=name)
-    wanted = set(tiers)
-    return np.array([t in wanted for t in acc_tiers], dtype=bool)
-
-
-def discount_factors(horizon_months: int, rate: float) -> FloatArray:
-    """Monthly discount factors ``(1 + r)^(-t / 12)`` for ``t = 1..horizon_months``.
-
-    Examples
-    --------
-    >>> discount_factors(12, 0.10)[-1].round(6)
-    np.float64(0.909091)
-    """
-    t = np.arange(1, horizon_months + 1, dtype=np.float64)
-    return np.power(1.0 + rate, -t / 12.0)
-
-
-def hazard_scaled_probs(probs: FloatArray, multiplier: FloatArray | float) -> FloatArray:
-    """Annual churn probabilities after multiplying the (constant) hazard by ``multiplier``.
-
-    ``p' = 1 - (1 - p)^k``: exact for the engine's continuous-time churn clock.
-
-    Examples
-    --------
-    >>> hazard_scaled_probs(np.array([0.19, 0.0, 1.0]), 0.5).round(4).tolist()
-    [0.1, 0.0, 1.0]
-    """
-    p = np.asarray(probs, dtype=np.float64)
-    k = np.broadcast_to(np.asarray(multiplier, dtype=np.float64), p.shape)
-    out = 1.0 - np.power(1.0 - p, k)
-    return np.where(p >= 1.0, np.where(k > 0, 1.0, 0.0), np.clip(out, 0.0, 1.0))
-
-
-# ---------------------------------------------------------------------------------------
-# shared valuation core: a plan is a monthly profit schedule + churn probabilities
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """One policy as the valuation core sees it (internal, shared with program/negotiation).
-
-    ``profit`` (accounts x months) is each account's monthly profit while it buys;
-    ``revenue`` the same for revenue; ``probs`` annual churn probabilities;
-    ``overhead`` (months) cash flows that do not depend on churn (e.g. a program's fixed
-    cost, negative).
-    """
-
-    label: str
-    profit: FloatArray
-    revenue: FloatArray
-    probs: FloatArray
-    overhead: FloatArray
-
-
-def survival(scenario: Scenario, probs: FloatArray) -> FloatArray:
-    """Expected fraction of each account's business still there in months 1..H.
-
-    With decision month ``ceil(T)``, ``P(T <= k) = 1 - (1 - p)^(k/12)`` and revenue stopping
-    ``notice`` months later, ``P(stopped by t) = 1 - (1 - p)^((t - notice)/12)`` for
-    ``t > notice``; a churn event removes on average ``1 - pp + pp * a / (a + b)`` of it.
-    """
-    h = scenario.horizon_months
-    notice = scenario.churn.notice_months
-    t = np.arange(1, h + 1, dtype=np.float64)
-    k = np.maximum(t - notice, 0.0)
-    p = np.asarray(probs, dtype=np.float64)[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stopped = 1.0 - np.power(1.0 - p, k[None, :] / 12.0)
-    stopped = np.where(k[None, :] > 0, np.nan_to_num(stopped, nan=1.0), 0.0)
-    a, b = scenario.churn.partial_beta
-    pp = scenario.partial_probs()[:, None]
-    mean_frac = 1.0 - pp + pp * a / (a + b)
-    return np.asarray(1.0 - stopped * mean_frac, dtype=np.float64)
-
-
-def expected_npv(scenario: Scenario, plan: Plan, disc: FloatArray) -> float:
-    """Exact expected NPV of a plan (profit x survival x discount, plus overhead)."""
-    s = survival(scenario, plan.probs)
-    return float((plan.profit * s * disc).sum() + (plan.overhead * disc).sum())
-
-
-def _scenario_with_probs(scenario: Scenario, probs: FloatArray) -> Scenario:
-    pf = scenario.portfolio.replace(churn_prob=np.clip(probs, 0.0, 1.0))
-    churn = replace(scenario.churn, tier_probs=None, annual_prob=None, level=1.0)
-    return replace(scenario, portfolio=pf, churn=churn)
-
-
-def _events(scenario: Scenario, probs: FloatArray, n_paths: int,
-            rng: np.random.SeedSequence | int) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
-    ev = churn_events(_scenario_with_probs(scenario, probs), n_paths=n_paths, rng=rng)
-    return (ev["path"].to_numpy(dtype=np.int64), ev["account"].to_numpy(dtype=np.int64),
-            ev["stop_month"].to_numpy(dtype=np.int64), ev["fraction"].to_numpy(dtype=float))
-
-
-def _npv_from_events(plan: Plan, disc: FloatArray, n_paths: int,
-                     events: tuple[IntArray, IntArray, IntArray, FloatArray]) -> FloatArray:
-    path, acc, stop, frac = events
-    pv = plan.profit * disc  # accounts x months
-    tail = np.cumsum(pv[:, ::-1], axis=1)[:, ::-1]  # tail[i, s-1] = sum_{t>=s} pv[i, t-1]
-    base = float(pv.sum() + (plan.overhead * disc).sum())
-    lost = np.bincount(path, frac * tail[acc, stop - 1], minlength=n_paths)
-    return np.asarray(base - lost, dtype=np.float64)
-
-
-def path_npv(scenario: Scenario, plan: Plan, disc: FloatArray, *, n_paths: int,
-             rng: np.random.SeedSequence | int) -> FloatArray:
-    """Per-path NPV of a plan on the churn events of ``churn_events(..., rng=rng)``.
-
-    The scenario's churn probabilities are replaced by ``plan.probs`` (as a
-    ``churn_prob`` column); the uniform draws stay the same for a given ``rng``.
-    """
-    return _npv_from_events(plan, disc, n_paths, _events(scenario, plan.probs, n_paths, rng))
-
-
-def _check_n_paths(n_paths: Any) -> int:
-    if isinstance(n_paths, bool) or not isinstance(n_paths, int | np.integer) or n_paths < 2:
-        msg = f"n_paths must be a whole number >= 2, got {n_paths!r}"
-        raise AssumptionError(msg)
-    return int(n_paths)
-
-
-def lower_tail_mean(x: FloatArray, level: float) -> float:
-    """Mean of the worst ``1 - level`` share of ``x`` (low values are bad), fractional."""
-    return -expected_shortfall(-np.asarray(x, dtype=np.float64), level)
 
 
 # ---------------------------------------------------------------------------------------
@@ -291,7 +139,7 @@ class EfficiencyGains:
             self.pct_of_revenue, "gains.pct_of_revenue", lo=0.0, hi=1.0, hi_open=True))
         object.__setattr__(self, "absolute", _number(self.absolute, "gains.absolute", lo=0.0))
         object.__setattr__(self, "ramp_months", _whole(self.ramp_months, "gains.ramp_months"))
-        object.__setattr__(self, "tiers", _tiers_field(self.tiers, "gains.tiers"))
+        object.__setattr__(self, "tiers", tiers_field(self.tiers, "gains.tiers"))
 
     def phase_in(self, horizon_months: int) -> FloatArray:
         """Share of the full saving reached in months 1..H."""
@@ -857,7 +705,7 @@ def evaluate_plans(scenario: Scenario, plans: Sequence[Plan], values: Sequence[f
                    disc: FloatArray, *, n_paths: int, rng: np.random.Generator | int | None,
                    crn: bool = True, level: float = 0.95) -> PolicyComparison:
     """Per-path NPVs of plans on common (or independent) random numbers (shared core)."""
-    n_paths = _check_n_paths(n_paths)
+    n_paths = check_n_paths(n_paths)
     _number(level, "level", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     seed = root_seed(rng)
     streams: list[np.random.SeedSequence | int]
@@ -868,11 +716,11 @@ def evaluate_plans(scenario: Scenario, plans: Sequence[Plan], values: Sequence[f
         if crn:  # plans with the same probabilities share the same events
             key = np.ascontiguousarray(p.probs).tobytes()
             if key not in cache:
-                cache[key] = _events(scenario, p.probs, n_paths, s)
+                cache[key] = plan_events(scenario, p.probs, n_paths, s)
             ev = cache[key]
         else:
-            ev = _events(scenario, p.probs, n_paths, s)
-        rows.append(_npv_from_events(p, disc, n_paths, ev))
+            ev = plan_events(scenario, p.probs, n_paths, s)
+        rows.append(npv_from_events(p, disc, n_paths, ev))
     paths = np.vstack(rows)
     expected = np.array([expected_npv(scenario, p, disc) for p in plans])
     return PolicyComparison(labels=[p.label for p in plans], values=[float(v) for v in values],
@@ -1020,116 +868,3 @@ def optimal_pass_through(
         case _:
             msg = f"objective must be 'mean' or 'risk_adjusted', got {objective!r}"
             raise AssumptionError(msg)
-
-
-# ---------------------------------------------------------------------------------------
-# rebates and volume discounts
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RebateSchedule:
-    """A tiered volume discount or rebate.
-
-    Parameters
-    ----------
-    thresholds : sequence of float
-        Volumes (units per period) at which each rate starts, strictly increasing, the
-        first usually 0.
-    rates : sequence of float
-        Discount rate of each tier, in [0, 1), one per threshold.
-    kind : {"all_units", "incremental"}
-        ``"all_units"`` (retroactive): the rate of the highest tier reached applies to
-        every unit. ``"incremental"``: each tier's rate applies only to the units within
-        that tier's band.
-
-    Examples
-    --------
-    1,000 units at 10 each, 2 % from 500 units and 5 % from 800:
-
-    >>> s = RebateSchedule(thresholds=(0, 500, 800), rates=(0.0, 0.02, 0.05))
-    >>> float(s.cost(1000, unit_price=10.0))
-    500.0
-    >>> float(replace(s, kind="incremental").cost(1000, unit_price=10.0))
-    160.0
-    >>> float(s.effective_price(1000, unit_price=10.0))
-    9.5
-    """
-
-    thresholds: tuple[float, ...] = (0.0,)
-    rates: tuple[float, ...] = (0.0,)
-    kind: Literal["all_units", "incremental"] = "all_units"
-
-    def __post_init__(self) -> None:
-        try:
-            th = tuple(float(x) for x in self.thresholds)
-            rt = tuple(float(x) for x in self.rates)
-        except (TypeError, ValueError):
-            raise AssumptionError("thresholds and rates must be sequences of numbers",
-                                  field="rebate") from None
-        if not th or len(th) != len(rt):
-            raise AssumptionError(f"need one rate per threshold, got {len(th)} thresholds "
-                                  f"and {len(rt)} rates", field="rebate.rates")
-        if th[0] < 0 or any(b <= a for a, b in itertools.pairwise(th)) or not all(
-                math.isfinite(x) for x in th):
-            raise AssumptionError(f"must be finite, >= 0 and strictly increasing, got {th}",
-                                  field="rebate.thresholds")
-        for i, r in enumerate(rt):
-            _number(r, f"rebate.rates[{i}]", lo=0.0, hi=1.0, hi_open=True)
-        if self.kind not in ("all_units", "incremental"):
-            raise AssumptionError(f"must be 'all_units' or 'incremental', got {self.kind!r}",
-                                  field="rebate.kind")
-        object.__setattr__(self, "thresholds", th)
-        object.__setattr__(self, "rates", rt)
-
-    def rate_reached(self, volume: npt.ArrayLike) -> FloatArray:
-        """Rate of the highest tier reached at each volume (0 below the first threshold)."""
-        v = np.asarray(volume, dtype=np.float64)
-        idx = np.searchsorted(np.asarray(self.thresholds), v, side="right") - 1
-        rates = np.concatenate([[0.0], np.asarray(self.rates)])
-        return np.asarray(rates[idx + 1], dtype=np.float64)
-
-    def cost(self, volume: npt.ArrayLike, unit_price: float = 1.0) -> FloatArray:
-        """Total rebate (currency) at each volume, for a list price per unit."""
-        v = np.asarray(volume, dtype=np.float64)
-        if np.any(v < 0) or not np.all(np.isfinite(v)):
-            raise AssumptionError("volumes must be finite and >= 0", field="volume")
-        match self.kind:
-            case "all_units":
-                out = self.rate_reached(v) * v * unit_price
-            case "incremental":
-                th = np.asarray(self.thresholds)
-                upper = np.append(th[1:], np.inf)
-                units = np.clip(v[..., None] - th, 0.0, upper - th)
-                out = (units * np.asarray(self.rates)).sum(axis=-1) * unit_price
-            case _:  # pragma: no cover - validated in __post_init__
-                msg = f"kind must be 'all_units' or 'incremental', got {self.kind!r}"
-                raise AssumptionError(msg)
-        return np.asarray(out, dtype=np.float64)
-
-    def effective_price(self, volume: npt.ArrayLike, unit_price: float = 1.0) -> FloatArray:
-        """Net price per unit after the rebate (the list price at zero volume)."""
-        v = np.asarray(volume, dtype=np.float64)
-        cost = self.cost(v, unit_price)
-        per_unit = np.divide(cost, v, out=np.zeros_like(cost), where=v > 0)
-        return np.asarray(unit_price - per_unit, dtype=np.float64)
-
-    def table(self, volumes: npt.ArrayLike, unit_price: float = 1.0) -> pd.DataFrame:
-        """``volume, gross_revenue, rebate, net_revenue, effective_price, effective_rate``."""
-        v = np.asarray(volumes, dtype=np.float64)
-        cost = self.cost(v, unit_price)
-        gross = v * unit_price
-        return pd.DataFrame({
-            "volume": v, "gross_revenue": gross, "rebate": cost, "net_revenue": gross - cost,
-            "effective_price": self.effective_price(v, unit_price),
-            "effective_rate": np.divide(cost, gross, out=np.zeros_like(cost), where=gross > 0),
-        })
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form (YAML-safe)."""
-        return {"thresholds": list(self.thresholds), "rates": list(self.rates),
-                "kind": self.kind}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RebateSchedule:
-        """Build from a plain dict; unknown keys raise :class:`AssumptionError`."""
-        return from_dict(cls, d, "rebate")

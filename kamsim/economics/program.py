@@ -30,17 +30,15 @@ import pandas as pd
 from kamsim._util.validate import from_dict
 from kamsim._util.validate import number as _number
 from kamsim._util.validate import whole as _whole
-from kamsim.economics.pricing import (
+from kamsim.economics.npv import (
     Plan,
-    PolicyComparison,
-    _tiers_field,
-    base_contribution,
     discount_factors,
-    evaluate_plans,
     hazard_scaled_probs,
     scope_mask,
     survival,
+    tiers_field,
 )
+from kamsim.economics.pricing import PolicyComparison, base_contribution, evaluate_plans
 from kamsim.exceptions import AssumptionError
 from kamsim.model import Scenario
 
@@ -214,7 +212,7 @@ class KamProgram:
             raise AssumptionError(f"tactic names must be unique, repeated: {dup}",
                                   field="tactics")
         object.__setattr__(self, "tactics", tactics)
-        object.__setattr__(self, "tiers", _tiers_field(self.tiers, "tiers"))
+        object.__setattr__(self, "tiers", tiers_field(self.tiers, "tiers"))
         object.__setattr__(self, "ramp_months", _whole(self.ramp_months, "ramp_months"))
         object.__setattr__(self, "pass_through", _number(self.pass_through, "pass_through",
                                                          lo=0.0, hi=1.0))

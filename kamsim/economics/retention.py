@@ -80,13 +80,8 @@ from scipy import optimize, sparse
 from kamsim._util.rng import root_seed
 from kamsim._util.validate import number as _number
 from kamsim.analysis.key_accounts import key_account_scores
-from kamsim.economics.pricing import (
-    base_contribution,
-    discount_factors,
-    hazard_scaled_probs,
-    scope_mask,
-    survival,
-)
+from kamsim.economics.npv import discount_factors, hazard_scaled_probs, scope_mask, survival
+from kamsim.economics.pricing import base_contribution
 from kamsim.economics.program import DEFAULT_TACTICS, Tactic
 from kamsim.engine import churn_events
 from kamsim.exceptions import AssumptionError

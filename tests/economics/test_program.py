@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kamsim.economics.pricing import discount_factors
+from kamsim.economics.npv import discount_factors
 from kamsim.economics.program import (
     DEFAULT_TACTICS,
     ILLUSTRATIVE_NOTE,

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
 
-from kamsim.economics.pricing import discount_factors, path_npv
+from kamsim.economics.npv import discount_factors, path_npv
 from kamsim.economics.program import program_plan
 from kamsim.economics.retention import (
     evaluate_allocations,

@@ -30,13 +30,9 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from kamsim.economics.pricing import (
-        OptimalPassThrough,
-        PassThroughBreakdown,
-        PolicyComparison,
-        RebateSchedule,
-    )
+    from kamsim.economics.pricing import OptimalPassThrough, PassThroughBreakdown, PolicyComparison
     from kamsim.economics.program import ProgramResult
+    from kamsim.economics.rebates import RebateSchedule
 
 __all__ = [
     "pass_through_curve_plot",

@@ -24,6 +24,7 @@ from kamsim.economics.negotiation import (
     negotiation_table,
     walk_away_curve,
 )
+from kamsim.economics.npv import scope_mask
 from kamsim.economics.pricing import (
     PassThroughBreakdown,
     PricingAssumptions,
@@ -31,7 +32,6 @@ from kamsim.economics.pricing import (
     optimal_pass_through,
     pass_through_breakdown,
     pass_through_curve,
-    scope_mask,
 )
 from kamsim.exceptions import AssumptionError
 from kamsim.model import Scenario
