@@ -83,4 +83,4 @@ bench: $(DEV_STAMP)
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache docs/_build docs/_generated \
-		docs/api/generated
+		docs/api
