@@ -7,71 +7,347 @@ are deferred to the sub-command that needs them, so ``kamsim summary`` starts fa
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import shutil
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
 
 from kamsim._version import __version__
-from kamsim.exceptions import InputDataError, KamsimError
+from kamsim.exceptions import AssumptionError, InputDataError, KamsimError
 
-__all__ = ["main"]
+__all__ = ["did_you_mean", "load_scenario", "main", "parse_columns", "parse_tier_probs"]
+
+
+#: Arguments of :func:`kamsim.portfolio.from_ledger` a ``--ledger-columns`` entry may name.
+LEDGER_FIELDS = ("customer", "date", "amount", "quantity", "unit_price", "invoice", "product",
+                 "segment", "region")
+#: Longest line ``kamsim summary`` prints.
+WIDTH = 100
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """``"; did you mean 'revenue'?"`` for a near miss among ``choices``, else ``""``.
+
+    Examples
+    --------
+    >>> did_you_mean("revenu", ["account_id", "revenue"])
+    "; did you mean 'revenue'?"
+    >>> did_you_mean("xyz", ["revenue"])
+    ''
+    """
+    hits = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {hits[0]!r}?" if hits else ""
+
+
+def parse_columns(text: str, *, option: str = "--columns",
+                  targets: Sequence[str] | None = None) -> dict[str, str]:
+    """``"Customer=account_id,Sales 2025=revenue"`` -> ``{"Customer": "account_id", ...}``.
+
+    Raises
+    ------
+    KamsimError
+        For an entry without ``=`` or a target kamsim does not know (with a suggestion).
+
+    Examples
+    --------
+    >>> parse_columns("Customer=account_id, Sales 2025=revenue")
+    {'Customer': 'account_id', 'Sales 2025': 'revenue'}
+    """
+    from kamsim.portfolio import CANONICAL_COLUMNS, LINE_PREFIX
+
+    known = list(CANONICAL_COLUMNS) if targets is None else list(targets)
+    out: dict[str, str] = {}
+    for item in (t for t in text.split(",") if t.strip()):
+        if "=" not in item:
+            msg = (f"{option}: {item.strip()!r} has no '='; write YOUR HEADER=kamsim name, "
+                   f'e.g. {option} "Customer=account_id,Sales 2025=revenue"')
+            raise KamsimError(msg)
+        src, _, dst = item.partition("=")
+        src, dst = src.strip(), dst.strip()
+        if dst not in known and not (targets is None and dst.startswith(LINE_PREFIX)):
+            msg = (f"{option}: {dst!r} is not a kamsim column{did_you_mean(dst, known)} "
+                   f"(kamsim columns: {', '.join(known)})")
+            raise KamsimError(msg)
+        out[src] = dst
+    if not out:
+        msg = f'{option} is empty; write e.g. {option} "Customer=account_id,Sales 2025=revenue"'
+        raise KamsimError(msg)
+    return out
+
+
+def parse_tier_probs(text: str) -> dict[str, float]:
+    """``"key=0.05,strategic=0.08,standard=0.12"`` -> a dict of annual probabilities.
+
+    Examples
+    --------
+    >>> parse_tier_probs("key=0.05, standard=0.1")
+    {'key': 0.05, 'standard': 0.1}
+    """
+    out: dict[str, float] = {}
+    tiers = ("key", "strategic", "standard")
+    for item in (t for t in text.split(",") if t.strip()):
+        tier, _, value = item.partition("=")
+        tier = tier.strip()
+        if tier not in tiers:
+            msg = ("--tier-probs: write e.g. --tier-probs key=0.05,strategic=0.08,"
+                   f"standard=0.12; {tier!r} is not a tier{did_you_mean(tier, tiers)}")
+            raise KamsimError(msg)
+        try:
+            p = float(value)
+        except ValueError:
+            msg = (f"--tier-probs: {tier}={value.strip()!r} is not a probability; write a "
+                   "number between 0 and 1, e.g. key=0.05")
+            raise KamsimError(msg) from None
+        if not 0.0 <= p <= 1.0:
+            msg = f"--tier-probs: {tier}={p:g} must be between 0 and 1 (0.05 = 5 % a year)"
+            raise KamsimError(msg)
+        out[tier] = p
+    return out
+
+
+def _probability(text: str) -> float:
+    """An argparse type: an annual probability in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a probability between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"must be between 0 and 1 (0.1 = 10 % a year), got {value:g}")
+    return value
+
+
+def _read_accounts(path: str | Path, columns: dict[str, str] | None) -> Any:
+    """read_accounts, with a missing-column error that names the --columns to give."""
+    from kamsim.portfolio import CANONICAL_COLUMNS, read_accounts
+    from kamsim.portfolio.tables import read_table
+    from kamsim.views.widgets.data import suggest_mapping
+
+    try:
+        return read_accounts(path, columns=columns)
+    except InputDataError as exc:
+        if not (exc.message.startswith("missing required")
+                and (exc.cli_fix or "").startswith("name the header cells")):
+            raise  # e.g. the accounts are on another sheet: the reader's advice fits
+        try:
+            headers = [str(c) for c in read_table(path).frame.columns]
+        except KamsimError:
+            raise exc from None
+        required = [c for c, spec in CANONICAL_COLUMNS.items() if spec.required]
+        guess = {h: f for h, f in suggest_mapping(headers).items()
+                 if h != f and f in required}
+        guess.update(columns or {})
+        example = ",".join(f"{h}={f}" for h, f in guess.items()) or \
+            "YOUR ID HEADER=account_id,YOUR SALES HEADER=revenue"
+        raise InputDataError(
+            exc.message, path=exc.path,
+            cli_fix=f"name the header cells account_id and revenue, or tell kamsim which of "
+                    f'your columns is which: --columns "{example}" (or a columns: entry in '
+                    "the scenario YAML)") from None
+
+
+def _ledger_portfolio(path: str, mapping: str | None) -> Any:
+    from kamsim.portfolio import from_ledger
+
+    kw: dict[str, Any] = {}
+    if mapping:
+        for header, field in parse_columns(mapping, option="--ledger-columns",
+                                           targets=LEDGER_FIELDS).items():
+            kw[field] = header
+        if "amount" not in kw and ("quantity" in kw or "unit_price" in kw):
+            kw["amount"] = None
+    try:
+        return from_ledger(path, **kw)
+    except InputDataError as exc:
+        if "missing" not in exc.message and "not found" not in exc.message:
+            raise
+        raise InputDataError(
+            exc.message, path=exc.path,
+            cli_fix='name the ledger\'s columns: --ledger-columns "CustomerID=customer,'
+                    'InvoiceDate=date,Quantity=quantity,UnitPrice=unit_price" (or '
+                    "Amount=amount)") from None
+
+
+def load_scenario(args: argparse.Namespace) -> Any:
+    """The scenario a sub-command runs on, from its data options.
+
+    ``--scenario`` (default: the bundled sample) with a ``columns:`` entry for its
+    accounts file, replaced by ``--accounts FILE`` (mapped by ``--columns``) or
+    ``--ledger FILE`` (mapped by ``--ledger-columns``, aggregated by
+    :func:`kamsim.portfolio.from_ledger`); churn from ``--churn-prob`` or ``--tier-probs``
+    when given.
+    """
+    from kamsim.model import Scenario
+    from kamsim.model.scenario import load_yaml
+    from kamsim.portfolio.datasets import data_dir
+
+    path = Path(args.scenario) if args.scenario else data_dir() / "sample_scenario.yaml"
+    data = load_yaml(path)
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise InputDataError("must hold a mapping of scenario fields (lines such as "
+                             "'horizon_months: 24')", path=path)
+    data = dict(data)
+    yaml_columns = data.pop("columns", None)
+    if yaml_columns is not None and not isinstance(yaml_columns, dict):
+        raise InputDataError("columns: must map your headers to kamsim names, e.g. "
+                             "columns: {Customer: account_id, Sales 2025: revenue}", path=path)
+    columns = {str(k): str(v) for k, v in (yaml_columns or {}).items()}
+    if getattr(args, "columns", None):
+        columns.update(parse_columns(args.columns))
+    ledger = getattr(args, "ledger", None)
+    if ledger and args.accounts:
+        msg = "give --accounts or --ledger, not both"
+        raise KamsimError(msg)
+    if getattr(args, "ledger_columns", None) and not ledger:
+        msg = "--ledger-columns needs --ledger FILE"
+        raise KamsimError(msg)
+    portfolio = None
+    if ledger:
+        portfolio = _ledger_portfolio(ledger, args.ledger_columns)
+    elif args.accounts:
+        portfolio = _read_accounts(args.accounts, columns or None)
+    elif columns and isinstance(data.get("accounts"), str) and data["accounts"]:
+        # a mapping to apply: read the accounts here (else Scenario.from_dict reads them)
+        acc = Path(data["accounts"])
+        portfolio = _read_accounts(acc if acc.is_absolute() else path.parent / acc,
+                                   columns or None)
+    churn_prob = getattr(args, "churn_prob", None)
+    tier_probs = getattr(args, "tier_probs", None)
+    if churn_prob is not None and tier_probs:
+        msg = "give --churn-prob or --tier-probs, not both"
+        raise KamsimError(msg)
+    if churn_prob is not None or tier_probs:
+        churn = dict(data.get("churn") or {})
+        churn["annual_prob"] = churn_prob
+        churn["tier_probs"] = parse_tier_probs(tier_probs) if tier_probs else None
+        data["churn"] = churn
+        if portfolio is not None and portfolio.has("churn_prob") and churn_prob is not None:
+            from kamsim.portfolio import Portfolio
+
+            frame = portfolio.to_frame().drop(columns=["churn_prob"])
+            portfolio = Portfolio(frame, source=portfolio.source,
+                                  exclusions=portfolio.exclusions)
+    try:
+        sc = Scenario.from_dict(data, portfolio=portfolio, base_dir=path.parent)
+    except AssumptionError as exc:
+        if exc.field == "churn" and "no churn probabilities" in exc.message:
+            raise AssumptionError(
+                "no churn probabilities: the accounts have no churn_prob column",
+                cli_fix="give --churn-prob 0.1 (every account 10 % a year) or --tier-probs "
+                        "key=0.05,strategic=0.08,standard=0.12, or add a churn_prob column "
+                        "(map yours with --columns)") from None
+        raise AssumptionError(f"{exc.message} (in {path})", field=exc.field, fix=exc.fix,
+                              cli_fix=exc.cli_fix) from exc
+    return sc
+
+
+def _fit(text: str) -> str:
+    """Lines of ``text`` cut to :data:`WIDTH` characters (tables are built to fit)."""
+    return "\n".join(line if len(line) <= WIDTH else line[:WIDTH - 1] + "…"
+                      for line in text.splitlines())
+
+
+def _format_unit(value: Any, unit: str) -> str:
+    from kamsim._util.format import count, money, months, percent
+
+    u = unit.lower()
+    if u.startswith("currency"):
+        return money(value)
+    if u == "probability":
+        return percent(value)
+    if u.startswith("months"):
+        return months(value, decimals=1) if value == value else "not within the horizon"
+    if u == "count":
+        return count(value) if abs(float(value)) >= 100 else f"{float(value):,.1f}"
+    return f"{float(value):,.2f}"
 
 
 def _summary(args: argparse.Namespace) -> int:
+    from kamsim._util.format import money, percent
     from kamsim.analysis import concentration
     from kamsim.analysis.headline import headline_figures
     from kamsim.analysis.worst_case import lose_top_k
     from kamsim.engine import simulate
-    from kamsim.model import Scenario
-    from kamsim.portfolio import read_accounts
-    from kamsim.portfolio.datasets import data_dir
+    from kamsim.views.report import concentration_view
 
-    scenario_path = Path(args.scenario) if args.scenario else data_dir() / "sample_scenario.yaml"
-    portfolio = read_accounts(args.accounts) if args.accounts else None
-    sc = Scenario.from_yaml(scenario_path, portfolio=portfolio)
+    sc = load_scenario(args)
     pf = sc.portfolio
+    conc = concentration.summary(pf)
+    worst = lose_top_k(pf, 3, fixed_costs=sc.fixed_costs)
+    res = simulate(sc, n_paths=args.paths, rng=args.seed, progress=False)
+    mc = res.summary()
+    head = headline_figures(sc, res)
+    source = Path(pf.source).name if pf.source else "portfolio"
+    exclusions = pf.exclusions
+    if args.json:
+        import json
+
+        def plain(df: pd.DataFrame) -> list[dict[str, Any]]:
+            records: list[dict[str, Any]] = json.loads(df.to_json(orient="records"))
+            return records
+
+        doc = {"source": pf.source, "accounts": pf.n_accounts,
+               "revenue": pf.total_revenue, "fixed_costs": sc.fixed_costs,
+               "horizon_months": sc.horizon_months, "paths": args.paths, "seed": args.seed,
+               "headline": plain(head.to_frame()),
+               "concentration": plain(conc), "worst_cases": plain(worst),
+               "monte_carlo": {r.metric: {"value": r.value, "unit": r.unit}
+                               for r in mc.itertuples()}}
+        if exclusions is not None:
+            doc["ledger_exclusions"] = plain(exclusions.reset_index(names="reason"))
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+        return 0
     out = sys.stdout
-    with pd.option_context("display.width", 120, "display.max_columns", 20,
-                           "display.float_format", "{:,.2f}".format):
-        out.write(f"kamsim summary of {pf.source or 'portfolio'} "
-                  f"({pf.n_accounts} accounts, revenue {pf.total_revenue:,.0f})\n\n")
-        out.write("Concentration\n")
-        out.write(concentration.summary(pf).to_string(index=False) + "\n\n")
-        out.write(f"Deterministic worst cases (fixed costs {sc.fixed_costs:,.0f} a year)\n")
-        cols = ["case", "revenue_lost_share", "gross_profit_lost", "profit_after_fixed_costs",
-                "above_break_even"]
-        out.write(lose_top_k(pf, 3, fixed_costs=sc.fixed_costs)[cols].to_string(index=False)
-                  + "\n\n")
-        res = simulate(sc, n_paths=args.paths, rng=args.seed, progress=False)
-        head = headline_figures(sc, res)
-        out.write(f"Headline figures ({head.label}, seed {args.seed}); the board report "
-                  "shows the same for the same seed\n")
-        table = head.to_frame()[["figure", "display"]]
-        out.write(table.to_string(index=False, header=False) + "\n\n")
-        out.write(f"Monte Carlo, {args.paths:,} paths, seed {args.seed}, horizon "
-                  f"{sc.horizon_months} months, correlation {sc.churn.correlation:g}\n")
-        out.write(res.summary().to_string(index=False) + "\n")
+    out.write(_fit(f"kamsim summary of {source}: {pf.n_accounts:,} accounts, revenue "
+                   f"{money(pf.total_revenue)} a year") + "\n")
+    if exclusions is not None:
+        ex = exclusions.reset_index(names="reason")
+        ex["lines"] = ex["lines"].map("{:,.0f}".format)
+        ex["amount"] = ex["amount"].map("{:,.2f}".format)
+        out.write("\nLedger lines kept and excluded (kept + excluded = ledger total)\n")
+        out.write(_fit(ex.to_string(index=False)) + "\n")
+    out.write(_fit(f"\nHeadline figures ({head.label}, seed {args.seed}); the board report "
+                   "shows the same for the same seed") + "\n")
+    out.write(_fit(head.to_frame()[["figure", "display"]].to_string(index=False, header=False))
+              + "\n")
+    out.write("\nConcentration\n")
+    out.write(_fit(concentration_view(conc).to_string(index=False)) + "\n")
+    out.write(f"\nDeterministic worst cases (fixed costs {money(sc.fixed_costs)} a year)\n")
+    view = pd.DataFrame({
+        "case": worst["case"],
+        "revenue lost": worst["revenue_lost_share"].map(percent),
+        "gross profit lost": worst["gross_profit_lost"].map(money),
+        "profit after fixed costs": worst["profit_after_fixed_costs"].map(money),
+        "covers fixed costs": worst["above_break_even"].map({True: "yes", False: "no"})})
+    out.write(_fit(view.to_string(index=False)) + "\n")
+    out.write(_fit(f"\nMonte Carlo: {args.paths:,} futures, seed {args.seed}, horizon "
+                   f"{sc.horizon_months} months, shared-shock correlation "
+                   f"{sc.churn.correlation:g}") + "\n")
+    table = pd.DataFrame({"figure": mc["metric"],
+                          "value": [_format_unit(v, u) for v, u in zip(mc["value"], mc["unit"],
+                                                                        strict=True)]})
+    out.write(_fit(table.to_string(index=False)) + "\n")
     return 0
 
 
 def _retention(args: argparse.Namespace) -> int:
     from kamsim._util.io import atomic_write_text, neutralise_formulas
     from kamsim.economics.retention import plan_retention
-    from kamsim.model import Scenario
     from kamsim.model.plans import RetentionBudget
-    from kamsim.portfolio import read_accounts
     from kamsim.portfolio.datasets import data_dir
 
     scenario_path = Path(args.scenario) if args.scenario else data_dir() / "sample_scenario.yaml"
-    portfolio = read_accounts(args.accounts) if args.accounts else None
-    sc = Scenario.from_yaml(scenario_path, portfolio=portfolio)
+    sc = load_scenario(args)
     if sc.plans is None:
         msg = (f"{scenario_path} names no retention plans; add a 'plans:' block (see the "
                "bundled data/sample_scenario.yaml)")
@@ -155,22 +431,75 @@ def _notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_options(p: argparse.ArgumentParser, *, scenario_help: str | None = None) -> None:
+    """The options that say which data a sub-command runs on."""
+    p.add_argument("--accounts", metavar="FILE",
+                   help="accounts CSV/XLSX (default: the scenario's accounts)")
+    p.add_argument("--columns", metavar='"HEADER=name,..."',
+                   help='which of your columns is which, e.g. "Customer=account_id,Sales '
+                        '2025=revenue" (also a columns: entry in the scenario YAML)')
+    p.add_argument("--ledger", metavar="FILE",
+                   help="an invoice-line export (CSV or Parquet) instead of an accounts "
+                        "table: aggregated into accounts, exclusions reported")
+    p.add_argument("--ledger-columns", metavar='"HEADER=field,..."',
+                   help='the ledger\'s columns, e.g. "CustomerID=customer,InvoiceDate=date,'
+                        'Quantity=quantity,UnitPrice=unit_price" (fields: '
+                        + ", ".join(LEDGER_FIELDS) + ")")
+    p.add_argument("--churn-prob", type=_probability, metavar="P",
+                   help="one annual churn probability for every account (0.1 = 10 %%)")
+    p.add_argument("--tier-probs", metavar='"key=P,strategic=P,standard=P"',
+                   help="annual churn probability per tier, e.g. "
+                        "key=0.05,strategic=0.08,standard=0.12")
+    p.add_argument("--scenario", metavar="FILE",
+                   help=scenario_help or "scenario YAML (default: the bundled sample "
+                                         "scenario)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for misspelt options and sub-commands."""
+
+    def error(self, message: str) -> NoReturn:
+        options = sorted({o for a in self._all_actions() for o in a.option_strings})
+        commands = sorted(self._commands())
+        hint = ""
+        m = re.search(r"unrecognized arguments: (\S+)", message)
+        if m:
+            word = m.group(1).split("=", 1)[0]
+            hint = did_you_mean(word, options)
+        m = re.search(r"invalid choice: '([^']+)'", message)
+        if m and commands:
+            hint = did_you_mean(m.group(1), commands)
+        super().error(message + hint)
+
+    def _all_actions(self) -> list[argparse.Action]:
+        found = list(self._actions)
+        for a in self._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for sp in a.choices.values():
+                    found.extend(sp._actions)
+        return found
+
+    def _commands(self) -> list[str]:
+        return [name for a in self._actions if isinstance(a, argparse._SubParsersAction)
+                for name in a.choices]
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kamsim", description=__doc__)
+    parser = _Parser(prog="kamsim", description=__doc__)
     parser.add_argument("--version", action="version", version=f"kamsim {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("summary", help="print concentration, worst cases and Monte Carlo "
                                        "headline figures")
-    s.add_argument("--accounts", help="accounts CSV/XLSX (default: the scenario's accounts)")
-    s.add_argument("--scenario", help="scenario YAML (default: the bundled sample scenario)")
+    _data_options(s)
     s.add_argument("--paths", type=_positive, default=20_000, help="Monte Carlo paths")
     s.add_argument("--seed", type=_seed, default=2026, help="random seed (>= 0)")
+    s.add_argument("--json", action="store_true",
+                   help="print the figures as JSON (unformatted numbers), for scripts")
     s.set_defaults(func=_summary)
     r = sub.add_parser("retention", help="choose a retention plan per key account within the "
                                          "budget (the scenario's plans: and budget:)")
-    r.add_argument("--accounts", help="accounts CSV/XLSX (default: the scenario's accounts)")
-    r.add_argument("--scenario", help="scenario YAML with plans: and budget: (default: the "
-                                      "bundled sample scenario)")
+    _data_options(r, scenario_help="scenario YAML with plans: and budget: (default: the "
+                                   "bundled sample scenario)")
     r.add_argument("--budget", type=float, help="budget over the horizon (default: the "
                                                 "scenario's)")
     r.add_argument("--risk-aversion", type=float, default=1.0,

@@ -6,13 +6,18 @@ only its prose, tables, charts and sliders, never its code. By default it listen
 loopback (``127.0.0.1``, so only this computer can open it), protects the app with a
 random token and opens the browser at the right address::
 
-    kamsim app                 # all explorers, with an index page
+    kamsim app                 # all explorers, with a home page (data step + explorers)
     kamsim app worst_case      # one explorer: a number (02), a name or a path
     kamsim app --dry-run       # print the voila command instead of running it
 
-The notebooks are served from a temporary copy, so the index lists only the explorers
-(not the board report) and the originals are never touched. ``Ctrl+C`` stops the
-server and its kernels.
+The notebooks are served from a temporary copy, so the originals are never touched. With
+several explorers the app opens on a **home page** (:func:`home_notebook`): the explorers
+by title and the question each answers, and the data step
+(:func:`kamsim.views.widgets.data_step`) where you load, map and check your own accounts
+file. Data checked there are used by every explorer opened afterwards (the pages share a
+folder through the ``KAMSIM_APP_DATA`` environment variable). Pages load nothing from the
+internet: the app's Voila template (``kamsim``, based on ``lab``) drops the icon font that
+Voila's own template fetches from a CDN. ``Ctrl+C`` stops the server and its kernels.
 
 The equivalent plain Voilà command (what ``kamsim app --dry-run`` prints) is::
 
@@ -29,6 +34,8 @@ import argparse
 import contextlib
 import importlib.util
 import ipaddress
+import json
+import os
 import re
 import secrets
 import shlex
@@ -54,6 +61,7 @@ __all__ = [
     "add_app_parser",
     "explorer_notebooks",
     "find_notebook",
+    "home_notebook",
     "main",
     "notebooks_dir",
     "resolve_port",
@@ -69,6 +77,41 @@ Theme = Literal["light", "dark"]
 _TOKEN = re.compile(r"^[A-Za-z0-9_\-]*$")
 # JupyterLab extensions that break Voila pages (jupytext throws a console error)
 _DENYLIST = "['jupyterlab-jupytext']"
+
+#: File name of the app's home page in the served folder.
+HOME = "home.ipynb"
+
+#: Title and question of each explorer (by file stem) on the home page.
+EXPLORERS: dict[str, tuple[str, str]] = {
+    "01_concentration": ("Concentration and key accounts",
+                         "How concentrated is our revenue, and which accounts are key?"),
+    "02_worst_case": ("Worst cases",
+                      "What if we lose our key accounts, and how bad is a 1-in-20 year?"),
+    "03_replacement": ("Replacing a lost account",
+                       "How long until revenue is back, and does cash last that long?"),
+    "04_price_cuts": ("Price cuts and negotiations",
+                      "Should we hand efficiency gains back as price cuts, and concede a "
+                      "demanded cut?"),
+    "05_calibration_and_sensitivity": ("Calibration and sensitivity",
+                                       "Where do churn probabilities come from, and which "
+                                       "assumptions matter most?"),
+    "06_retention_budget": ("Retention budget",
+                            "Which key accounts get which retention plan, within the budget?"),
+}
+
+# The app's Voila template: Voila's "lab" template without the icon font it loads from a
+# CDN (a failed request on every page when offline, and a request to the internet always)
+_CDN_CSS = "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@^5/css/"
+_TEMPLATE = "\n".join([
+    "{%- extends 'lab/index.html.j2' -%}",
+    "{%- block notebook_css -%}",
+    "{{ super()",
+    *(f"   | replace('<link rel=\"stylesheet\" href=\"{_CDN_CSS}{name}\" "
+      "type=\"text/css\" />', '')" for name in ("all.min.css", "v4-shims.min.css")),
+    "}}",
+    "{%- endblock notebook_css -%}",
+    "",
+])
 
 
 def notebooks_dir() -> Path:
@@ -224,10 +267,24 @@ class AppConfig:
 
     @property
     def url(self) -> str:
-        """Address to open in a browser (with the token)."""
+        """Address of the server's root (with the token)."""
         host = f"[{self.ip}]" if self._address.version == 6 else self.ip
         query = f"?token={self.token}" if self.token else ""
         return f"http://{host}:{self.port}/{query}"
+
+    @property
+    def start_url(self) -> str:
+        """Address to open in a browser: the home page (several notebooks) or the one.
+
+        Examples
+        --------
+        >>> AppConfig(notebooks=tuple(explorer_notebooks()), token="t").start_url
+        'http://127.0.0.1:8866/voila/render/home.ipynb?token=t'
+        """
+        if len(self.notebooks) == 1:
+            return self.url
+        return self.url.replace("/?", f"/voila/render/{HOME}?", 1) if self.token \
+            else self.url + f"voila/render/{HOME}"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-type dictionary (paths as strings)."""
@@ -280,19 +337,94 @@ def resolve_port(port: int | None, ip: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def _first_heading(path: Path) -> str:
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return path.stem
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            for line in "".join(cell.get("source", [])).splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return path.stem
+
+
+def home_notebook(notebooks: Sequence[Path]) -> dict[str, Any]:
+    """The app's home page as a notebook: the explorers by title and question, the data step.
+
+    Each explorer is a link (it opens in the same Voila server); its title and question
+    come from :data:`EXPLORERS` (or, for other notebooks, their first heading). The code
+    cell shows :func:`kamsim.views.widgets.data_step`, which shares the checked data with
+    the explorers through ``KAMSIM_APP_DATA``.
+
+    Examples
+    --------
+    >>> nb = home_notebook(explorer_notebooks())
+    >>> text = "".join(nb["cells"][1]["source"])
+    >>> "[Worst cases](02_worst_case.ipynb)" in text
+    True
+    """
+    rows = []
+    for p in notebooks:
+        title, question = EXPLORERS.get(p.stem, (_first_heading(p), ""))
+        rows.append(f"* **[{title}]({p.name})**" + (f": {question}" if question else ""))
+    intro = ("# kamsim: key-account risk\n\n"
+             "Which accounts carry the business, what losing them would cost, and what to do "
+             "about it, on your own accounts or the bundled sample. Start with your data "
+             "below, then open an explorer: each one uses the data you checked here.")
+    listing = "## Explorers\n\n" + "\n".join(rows)
+    data_md = ("## Your data\n\n"
+               "Upload your accounts file (CSV or Excel, one row per account) or type its "
+               "path, check which of your columns is which, say how likely accounts are to "
+               "leave if the file has no churn column, and press **Check and use these "
+               "data**. Edit the scenario assumptions below it and save them as a scenario "
+               "YAML for `kamsim report --scenario FILE`.")
+
+    def md(text: str) -> dict[str, Any]:
+        return {"cell_type": "markdown", "id": f"home-{len(text)}",
+                "metadata": {}, "source": text}
+
+    code: dict[str, Any] = {"cell_type": "code", "id": "home-data", "metadata": {},
+                            "execution_count": None, "outputs": [],
+            "source": "from kamsim.views.widgets import data_step\n\ndata_step()"}
+    return {"cells": [md(intro), md(listing), md(data_md), code],
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                        "language": "python"},
+                         "language_info": {"name": "python"}, "title": "kamsim"},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+def stage_template(folder: str | Path) -> Path:
+    """Write the app's Voila template (``kamsim``) under ``folder``; return the data dir.
+
+    Put the returned folder first on ``JUPYTER_PATH`` and pass ``--template=kamsim``.
+    """
+    root = Path(folder)
+    tpl = root / "voila" / "templates" / "kamsim"
+    tpl.mkdir(parents=True, exist_ok=True)
+    (tpl / "index.html.j2").write_text(_TEMPLATE, encoding="utf-8")
+    (tpl / "conf.json").write_text(json.dumps({"base_template": "lab"}), encoding="utf-8")
+    return root
+
+
 def stage_notebooks(config: AppConfig, folder: str | Path) -> Path:
     """Copy the notebooks into ``folder``; return what Voilà serves.
 
-    One notebook: the copied file (Voilà opens it at ``/``). Several: ``folder`` (Voilà
-    shows an index of exactly these notebooks).
+    One notebook: the copied file (Voilà opens it at ``/``). Several: ``folder``, with the
+    home page :data:`HOME` beside them (:func:`home_notebook`).
     """
     dest = Path(folder)
     dest.mkdir(parents=True, exist_ok=True)
     copies = [Path(shutil.copy2(p, dest / p.name)) for p in config.notebooks]
-    return copies[0] if len(copies) == 1 else dest
+    if len(copies) == 1:
+        return copies[0]
+    (dest / HOME).write_text(json.dumps(home_notebook(copies), indent=1), encoding="utf-8")
+    return dest
 
 
-def voila_command(config: AppConfig, target: str | Path) -> list[str]:
+def voila_command(config: AppConfig, target: str | Path, *,
+                  template: str | None = None) -> list[str]:
     """The Voilà command line serving ``target`` (a notebook or a folder) with ``config``.
 
     Code cells are hidden (``strip_sources``), tracebacks are not shown to the viewer,
@@ -319,6 +451,7 @@ def voila_command(config: AppConfig, target: str | Path) -> list[str]:
         "--strip_sources=True",
         "--show_tracebacks=False",
         f"--theme={config.theme}",
+        *([f"--template={template}"] if template else []),
         f"--VoilaConfiguration.extension_denylist={_DENYLIST}",
     ]
 
@@ -405,17 +538,23 @@ def run_app(config: AppConfig, *, out: TextIO | None = None,
     stream = sys.stdout if out is None else out
     with tempfile.TemporaryDirectory(prefix="kamsim-app-") as tmp:
         target = stage_notebooks(config, Path(tmp) / "notebooks")
-        proc = subprocess.Popen(voila_command(config, target), cwd=tmp)
+        share = stage_template(Path(tmp) / "share")
+        env = dict(os.environ)
+        env["JUPYTER_PATH"] = os.pathsep.join(
+            [str(share), *([env["JUPYTER_PATH"]] if env.get("JUPYTER_PATH") else [])])
+        env["KAMSIM_APP_DATA"] = str(Path(tmp) / "data")
+        proc = subprocess.Popen(voila_command(config, target, template="kamsim"), cwd=tmp,
+                                env=env)
         previous = _terminate_as_interrupt()
         try:
             _wait_listening(proc, config, startup_timeout)
             where = "this computer only" if config.is_loopback else \
                 f"WARNING: reachable from the network on {config.ip}"
-            stream.write(f"kamsim app ({where}): open {config.url}\n"
+            stream.write(f"kamsim app ({where}): open {config.start_url}\n"
                          "Stop with Ctrl+C.\n")
             stream.flush()
             if config.open_browser:
-                webbrowser.open(config.url)
+                webbrowser.open(config.start_url)
             return proc.wait()
         except KeyboardInterrupt:
             return 0

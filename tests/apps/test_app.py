@@ -130,7 +130,8 @@ def test_stage_notebooks(tmp_path):
     nbs = explorer_notebooks()[:2]
     target = app.stage_notebooks(_cfg(notebooks=tuple(nbs)), tmp_path / "s")
     assert target == tmp_path / "s"
-    assert sorted(p.name for p in target.iterdir()) == [p.name for p in nbs]
+    assert sorted(p.name for p in target.iterdir()) == sorted(
+        [p.name for p in nbs] + [app.HOME])
     one = app.stage_notebooks(_cfg(), tmp_path / "one")
     assert one == tmp_path / "one" / "01_concentration.ipynb"
     assert one.read_bytes() == (ROOT / "notebooks" / "01_concentration.ipynb").read_bytes()
@@ -192,3 +193,30 @@ def test_token_starting_with_a_dash_is_accepted():
 
     # secrets.token_urlsafe can start with "-": the documented --token=VALUE form works
     assert main(["--dry-run", "--no-browser", "--token=-abc123"]) == 0
+
+
+def test_home_page_lists_every_explorer_by_title_and_question(tmp_path):
+    import json
+
+    nbs = explorer_notebooks()
+    target = app.stage_notebooks(_cfg(notebooks=tuple(nbs)), tmp_path / "s")
+    home = json.loads((target / app.HOME).read_text())
+    text = "".join("".join(c["source"]) for c in home["cells"])
+    for p in nbs:
+        title, question = app.EXPLORERS[p.stem]
+        assert f"[{title}]({p.name})" in text
+        assert question in text
+    assert "data_step()" in text  # the data step, shared with the explorers
+    assert ".ipynb" not in text.replace(".ipynb)", "")  # no raw file names shown
+    assert _cfg(notebooks=tuple(nbs), token="t").start_url.endswith(
+        "/voila/render/home.ipynb?token=t")
+
+
+def test_app_template_drops_the_cdn_icon_font(tmp_path):
+    root = app.stage_template(tmp_path)
+    tpl = (root / "voila" / "templates" / "kamsim" / "index.html.j2").read_text()
+    assert "extends 'lab/index.html.j2'" in tpl
+    assert tpl.count("replace(") == 2
+    cmd = voila_command(_cfg(), "nb.ipynb", template="kamsim")
+    assert "--template=kamsim" in cmd
+    assert not any(a.startswith("--template") for a in voila_command(_cfg(), "nb.ipynb"))

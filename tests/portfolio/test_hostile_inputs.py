@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from kamsim import KamsimError
+from kamsim._util.format import money
 from kamsim.analysis.calibrate import read_history
 from kamsim.apps.cli import main
 from kamsim.exceptions import AssumptionError, InputDataError
@@ -153,7 +154,8 @@ def test_corpus_case_command_line(case, capsys, tmp_path, monkeypatch):
     if "ok" in case:
         assert code == 0, err
         want = case["ok"]
-        assert f"({want['n']} accounts, revenue {want['revenue']:,.0f})" in out
+        # the summary writes figures through the shared formatter (exact totals: the API test)
+        assert f": {want['n']:,} accounts, revenue {money(want['revenue'])} a year" in out
     else:
         e = case["error"]
         assert code == 2, (out, err)

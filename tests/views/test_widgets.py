@@ -209,3 +209,88 @@ def test_panels_take_new_data(scenario):
     panel.set_scenario(small)
     assert panel.table.value != before
     assert panel.current_scenario().portfolio.n_accounts == 40
+
+
+# --- the data step ------------------------------------------------------------------------
+
+FIXTURE = ROOT / "tests" / "fixtures" / "own_accounts.xlsx"
+
+
+def test_suggest_mapping_reads_business_headers():
+    from kamsim.views.widgets import suggest_mapping
+
+    assert suggest_mapping(["Customer", "Company", "Sales 2025", "Margin", "Sector",
+                            "Cost to serve"]) == {
+        "Customer": "account_id", "Company": "name", "Sales 2025": "revenue",
+        "Margin": "gross_margin", "Sector": "segment", "Cost to serve": "cost_to_serve"}
+    assert suggest_mapping(["Kundennummer", "Umsatz", "Notes"]) == {
+        "Kundennummer": "account_id", "Umsatz": "revenue"}
+    assert suggest_mapping(["foo", "bar"]) == {}
+
+
+def test_data_step_maps_checks_and_feeds_every_linked_panel(scenario, tmp_path):
+    from kamsim.views.widgets import data_step
+
+    step = data_step(scenario, folder=tmp_path / "shared")
+    conc = panels.concentration_explorer(scenario.portfolio, top=5)
+    worst = panels.worst_case_explorer(scenario, n_paths=1_000)
+    step.link(conc, worst)
+    step.load_file(FIXTURE)
+    assert step.mapping["revenue"].value == "Sales 2025"
+    assert step.mapping["account_id"].value == "Customer"
+    assert step.churn_source.value == "one"  # the file has no churn column
+    step.churn_one.value = 0.15
+    sc = step.check()
+    assert sc is not None
+    assert sc.portfolio.n_accounts == 40
+    assert "40 accounts" in step.result.value
+    assert "Fjord Logistics" in step.result.value
+    assert "15.0 % a year" in step.result.value
+    # every linked panel shows the new data
+    assert "Fjord Logistics" in conc.table.value
+    assert worst.current_scenario().portfolio.n_accounts == 40
+    # shared with the app's other pages, and re-read from there
+    again = data_step(folder=tmp_path / "shared")
+    assert again.scenario.portfolio.n_accounts == 40
+    assert "home page" in again.result.value
+
+
+def test_data_step_explains_problems_in_plain_words(scenario, tmp_path):
+    from kamsim.views.widgets import data_step
+
+    step = data_step(scenario, folder=tmp_path)
+    step.check()
+    assert "Upload a file" in step.result.value
+    step.load_file(FIXTURE)
+    step.mapping["revenue"].value = ""
+    step.check()
+    assert "Choose the column that holds: Revenue a year" in step.result.value
+    step.mapping["revenue"].value = "Sector"  # text where amounts belong
+    step.check()
+    assert "&#10007;" in step.result.value
+    assert "Traceback" not in step.result.value
+    step.mapping["revenue"].value = "Sales 2025"
+    step.churn_source.value = "column"
+    step.check()
+    assert "no churn column" in step.result.value
+    step.churn_source.value = "tier"
+    assert step.check() is not None
+    assert "per tier" in step.result.value
+
+
+def test_data_step_saves_a_scenario_the_report_accepts(scenario, tmp_path):
+    from kamsim.views.widgets import data_step
+
+    step = data_step(scenario, folder=tmp_path / "shared")
+    step.load_file(FIXTURE)
+    step.check()
+    step.assumptions["horizon_months"].value = 18
+    step.apply_assumptions()
+    step.save_path.value = str(tmp_path / "out" / "mine.yaml")
+    p = step.save()
+    assert p is not None
+    back = Scenario.from_yaml(p)
+    assert back.horizon_months == 18
+    assert back.portfolio.n_accounts == 40
+    assert back.churn.annual_prob == pytest.approx(0.10)
+    assert "kamsim report --scenario" in step.saved.value

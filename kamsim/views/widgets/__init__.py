@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from kamsim.views.widgets.base import Explorer, html_table
 from kamsim.views.widgets.concentration import (
     ConcentrationExplorer,
     concentration_explorer,
 )
+from kamsim.views.widgets.data import DataStep, data_step, describe_portfolio, suggest_mapping
 from kamsim.views.widgets.pricing import (
     NegotiationPanel,
     PricingExplorer,
@@ -33,6 +35,8 @@ from kamsim.views.widgets.worst_case import (
 __all__ = [
     "LEVEL_METRICS",
     "ConcentrationExplorer",
+    "DataStep",
+    "Explorer",
     "NegotiationPanel",
     "PricingExplorer",
     "ReplacementExplorer",
@@ -40,10 +44,14 @@ __all__ = [
     "TornadoExplorer",
     "WorstCaseExplorer",
     "concentration_explorer",
+    "data_step",
+    "describe_portfolio",
+    "html_table",
     "negotiation_panel",
     "pricing_explorer",
     "replacement_explorer",
     "retention_explorer",
+    "suggest_mapping",
     "tornado_explorer",
     "worst_case_explorer",
 ]

@@ -286,7 +286,9 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
             width=f"{_VALUE_WIDTH}px", min_width=f"{_VALUE_WIDTH}px"))
         shown.add_class("kamsim-value")
         self._formats[id(s)] = (fmt, shown)
-        s.observe(lambda ch: setattr(shown, "value", fmt(ch["new"])), names="value")
+        # look the formatter up on each change: set_frontier may replace it
+        s.observe(lambda ch: setattr(shown, "value", self._formats[id(s)][0](ch["new"])),
+                  names="value")
         return s
 
     def dropdown(self, options: Sequence[Any], value: Any, *, label: str,

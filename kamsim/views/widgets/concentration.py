@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from kamsim.analysis.key_accounts import (
     CRITERION_DESCRIPTIONS,
     DEFAULT_WEIGHTS,
     KeyAccountScores,
+    MissingCriterionWarning,
     TierRule,
     key_account_criteria,
 )
@@ -108,8 +110,11 @@ class ConcentrationExplorer(Explorer):
         self.portfolio = portfolio
         self.criteria = key_account_criteria(portfolio)
         start = {c: float(s.value) for c, s in self.sliders.items()} or self._start
-        # validates the starting weights (and warns once about skipped criteria)
-        self.result: KeyAccountScores = self.criteria.score(start, tiers=self._rule)
+        with warnings.catch_warnings():
+            if update:  # new data: the skipped criteria are listed in the panel instead
+                warnings.simplefilter("ignore", MissingCriterionWarning)
+            # validates the starting weights (and warns once about skipped criteria)
+            self.result: KeyAccountScores = self.criteria.score(start, tiers=self._rule)
         weight = value_formatter("number", decimals=2)
         self.sliders = {
             c: self.slider(float(start.get(c, 0.0)), 0.0, 1.0, 0.05,

@@ -71,6 +71,24 @@ class RetentionExplorer(Explorer):
         self.watch(self.budget)
         self.update()
 
+    def set_frontier(self, frontier: RetentionFrontier,
+                     study: RetentionStudy | None = None) -> None:
+        """Show another frontier (e.g. solved on the user's own data) and redraw."""
+        p = frontier.points
+        if p.empty or p.budget.nunique() < 2:
+            raise AssumptionError("the frontier must be solved over at least two budgets "
+                                  "(retention_frontier(..., budgets=[...]))", field="frontier")
+        self.frontier, self.study = frontier, study
+        options = [(money(float(b), self.currency), k) for k, b in enumerate(p.budget)]
+        shown = self._formats[id(self.budget)][1]
+        names = {v: k for k, v in options}
+        self._formats[id(self.budget)] = (lambda v: names.get(v, str(v)), shown)
+        with self.quiet():
+            self.budget.options = options
+            self.budget.value = min(self.index, len(options) - 1)
+        shown.value = names[self.budget.value]
+        self.update()
+
     @property
     def index(self) -> int:
         """Position of the selected budget in the frontier."""
