@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sys
+import textwrap
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -238,7 +239,11 @@ def load_scenario(args: argparse.Namespace) -> Any:
             portfolio = Portfolio(frame, source=portfolio.source,
                                   exclusions=portfolio.exclusions)
     try:
-        sc = Scenario.from_dict(data, portfolio=portfolio, base_dir=path.parent)
+        if yaml_columns is None and churn_prob is None and not tier_probs:
+            # the file as written: from_yaml names the line of a bad value
+            sc = Scenario.from_yaml(path, portfolio=portfolio)
+        else:
+            sc = Scenario.from_dict(data, portfolio=portfolio, base_dir=path.parent)
     except AssumptionError as exc:
         if exc.field == "churn" and "no churn probabilities" in exc.message:
             raise AssumptionError(
@@ -246,6 +251,8 @@ def load_scenario(args: argparse.Namespace) -> Any:
                 cli_fix="give --churn-prob 0.1 (every account 10 % a year) or --tier-probs "
                         "key=0.05,strategic=0.08,standard=0.12, or add a churn_prob column "
                         "(map yours with --columns)") from None
+        if str(path) in exc.message:
+            raise
         raise AssumptionError(f"{exc.message} (in {path})", field=exc.field, fix=exc.fix,
                               cli_fix=exc.cli_fix) from exc
     return sc
@@ -316,8 +323,9 @@ def _summary(args: argparse.Namespace) -> int:
         ex["amount"] = ex["amount"].map("{:,.2f}".format)
         out.write("\nLedger lines kept and excluded (kept + excluded = ledger total)\n")
         out.write(_fit(ex.to_string(index=False)) + "\n")
-    out.write(_fit(f"\nHeadline figures ({head.label}, seed {args.seed}); the board report "
-                   "shows the same for the same seed") + "\n")
+    out.write("\n" + textwrap.fill(f"Headline figures ({head.label}, seed {args.seed}); the "
+                                   "board report shows the same for the same seed",
+                                   width=WIDTH) + "\n")
     out.write(_fit(head.to_frame()[["figure", "display"]].to_string(index=False, header=False))
               + "\n")
     out.write("\nConcentration\n")

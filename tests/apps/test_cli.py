@@ -10,7 +10,7 @@ import pytest
 from kamsim.apps.cli import did_you_mean, main, parse_columns, parse_tier_probs
 from kamsim.portfolio.datasets import data_dir
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OWN = ROOT / "tests" / "fixtures" / "own_accounts.xlsx"
 MAP = "Customer=account_id,Sales 2025=revenue"
 LEDGER_MAP = ("CustomerID=customer,InvoiceDate=date,Quantity=quantity,UnitPrice=unit_price,"
