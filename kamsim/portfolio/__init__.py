@@ -8,10 +8,12 @@ from kamsim.portfolio.accounts import (
     LINE_PREFIX,
     ColumnSpec,
     Portfolio,
-    from_ledger,
-    ledger_lines,
     parse_dates,
     read_accounts,
+)
+from kamsim.portfolio.ledger import (
+    from_ledger,
+    ledger_lines,
 )
 
 __all__ = [

@@ -23,7 +23,8 @@ import pandas as pd
 
 from kamsim._util.io import atomic_write_text
 from kamsim.exceptions import AssumptionError, InputDataError
-from kamsim.portfolio.accounts import Portfolio, from_ledger, read_accounts
+from kamsim.portfolio.accounts import Portfolio, read_accounts
+from kamsim.portfolio.ledger import from_ledger
 
 __all__ = [
     "SAMPLE_N_ACCOUNTS",
