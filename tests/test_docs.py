@@ -60,3 +60,13 @@ def test_make_docs_treats_warnings_as_errors_offline():
     assert "--keep-going" in line
     conf = (DOCS / "conf.py").read_text(encoding="utf-8")
     assert "sphinx.ext.intersphinx" not in conf  # no inventories fetched at build time
+
+
+def test_docs_need_no_network():
+    """Math in docstrings would make Sphinx add MathJax from a CDN: write formulas in
+    Unicode instead (the docs, like every kamsim output, load nothing from the internet)."""
+    offenders = [str(p.relative_to(ROOT)) for base in ("kamsim", "docs")
+                 for p in (ROOT / base).rglob("*") if p.suffix in (".py", ".rst")
+                 and (":math:`" in p.read_text(encoding="utf-8")
+                      or ".. math::" in p.read_text(encoding="utf-8"))]
+    assert offenders == []

@@ -207,7 +207,7 @@ def hhi(values: npt.ArrayLike, *, scale: Literal["fraction", "points"] = "fracti
 
     Notes
     -----
-    :math:`H = \sum_i s_i^2` with :math:`s_i = x_i / \sum_j x_j`. It is 1/n when all n
+    H = Σᵢ sᵢ² with sᵢ = xᵢ / Σⱼ xⱼ (the shares). It is 1/n when all n
     accounts are equal and 1 when one account holds everything.
 
     References
@@ -316,8 +316,8 @@ def gini(values: npt.ArrayLike, *, form: Literal["population", "sample"] = "popu
 
     Notes
     -----
-    Computed from the ascending sort :math:`x_{(1)} \le \dots \le x_{(n)}` as
-    :math:`G = \frac{2\sum_i i\,x_{(i)}}{n\sum_i x_i} - \frac{n+1}{n}`.
+    Computed from the ascending sort x₍₁₎ ≤ … ≤ x₍ₙ₎ as
+    G = 2 Σᵢ i·x₍ᵢ₎ / (n Σᵢ xᵢ) − (n + 1) / n.
 
     References
     ----------
