@@ -28,7 +28,7 @@ chunking) unless ``keep_paths=True``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -122,7 +122,9 @@ class Spec:
     q: FloatArray
     log1m_p: FloatArray  # log(1 - p_i), for the decision month
     month_scale: FloatArray  # 12 / log(1 - p_i) (0 where p_i = 1)
-    q32: npt.NDArray[np.float32]
+    q_u32: npt.NDArray[np.uint32]  # lost iff a raw 32-bit draw r < q_u32 (= ceil(q 2^32))
+    certain: npt.NDArray[np.bool_]  # q = 1: lost whatever the draw
+    month_scale32: npt.NDArray[np.float32]
     thresholds32: npt.NDArray[np.float32]
     loadings32: npt.NDArray[np.float32]
     idio32: npt.NDArray[np.float32]  # sqrt(1 - loading^2)
@@ -146,6 +148,7 @@ class Spec:
     sampler: str = "mc"
     qmc_rep_paths: int = 0
     plan: _samplers.ImportancePlan | None = None
+    copula: str = "independent"  # key of LOSS_DRAWERS for plain Monte Carlo
 
     @property
     def correlated(self) -> bool:
@@ -170,13 +173,136 @@ def block_rng(spec: Spec, block: int) -> np.random.Generator:
     return np.random.default_rng(ss)
 
 
+def raw_u32(g: np.random.Generator, k: int) -> npt.NDArray[np.uint32]:
+    """``k`` raw 32-bit draws of ``g``'s bit generator (two per 64-bit output, low half first).
+
+    The cheapest randomness numpy offers: no conversion to floating point. ``r / 2^32`` is
+    uniform on ``[0, 1)`` with 32-bit resolution.
+    """
+    raw = g.bit_generator.random_raw((k + 1) // 2)
+    assert isinstance(raw, np.ndarray)
+    return raw.view(np.uint32)[:k]
+
+
+def u24(r: npt.NDArray[np.uint32]) -> npt.NDArray[np.float32]:
+    """The top 24 bits of raw draws as float32 uniforms ``k / 2^24`` (exact, below 1)."""
+    u = (r >> np.uint32(8)).astype(np.float32)
+    u *= np.float32(2.0**-24)
+    return u
+
+
+def thresholds_u32(p: FloatArray) -> npt.NDArray[np.uint32]:
+    """``ceil(p 2^32)`` clipped to uint32: a raw draw ``r`` has ``r / 2^32 < p`` iff below it.
+
+    Probabilities of 1 clip to ``2^32 - 1``; callers treat them as certain separately.
+    """
+    t = np.ceil(np.clip(p, 0.0, 1.0) * 2.0**32)
+    return np.minimum(t, 2.0**32 - 1).astype(np.uint32)
+
+
+#: Account-paths per sub-block: the plain Monte Carlo drawers draw and hand over the
+#: events of a block a few paths at a time (:func:`sub_block`), so that the per-event
+#: arrays stay in the CPU caches. The random stream is sequential, so the sub-block size
+#: never changes the numbers.
+SUB_BLOCK_SIZE = 2**16
+
+
+def sub_block(m: int) -> int:
+    """Paths per sub-block for ``m`` accounts: about 65,536 account-paths, 64 paths or more."""
+    return int(min(BLOCK_SIZE, max(64, SUB_BLOCK_SIZE // max(m, 1))))
+
+
+def draw_independent(spec: Spec, g: np.random.Generator, n: int
+                     ) -> Iterator[tuple[int, IntArray, npt.NDArray[np.float32]]]:
+    """Independent churn: one raw 32-bit draw ``r`` per account-path (``U_i = r / 2^32``).
+
+    Account ``i`` is lost iff ``U_i < q_i``; its decision month comes from the same draw
+    (its top 24 bits). Yields sub-blocks (first path, flat indices, uniforms).
+    """
+    m = spec.revenue.size
+    certain = bool(spec.certain.any())
+    sub = sub_block(m)
+    for p0 in range(0, n, sub):
+        k = min(sub, n - p0)
+        r = raw_u32(g, k * m).reshape(k, m)
+        lost = r < spec.q_u32
+        if certain:
+            lost |= spec.certain
+        idx = np.flatnonzero(lost)
+        yield p0, idx, u24(r.ravel()[idx])
+
+
+def draw_gaussian(spec: Spec, g: np.random.Generator, n: int
+                  ) -> Iterator[tuple[int, IntArray, npt.NDArray[np.float32]]]:
+    """One-factor Gaussian copula: ``X_i = a_i Z + s_i eps_i``, lost iff ``X_i < t_i``.
+
+    Draw order: the factor ``Z`` (one float32 normal per path), then ``eps`` (one float32
+    normal per account-path, path by path). A loss's marginal uniform is ``U_i = Phi(X_i)``.
+    Yields sub-blocks (first path, flat indices, uniforms).
+    """
+    m = spec.revenue.size
+    z = g.standard_normal(n, dtype=np.float32)
+    sub = sub_block(m)
+    for p0 in range(0, n, sub):
+        k = min(sub, n - p0)
+        x = g.standard_normal((k, m), dtype=np.float32)
+        x *= spec.idio32
+        x += z[p0:p0 + k, None] * spec.loadings32
+        idx = np.flatnonzero(x < spec.thresholds32)
+        u = special.ndtr(x.ravel()[idx]).astype(np.float32)
+        np.minimum(u, np.float32(1.0 - 2.0**-24), out=u)  # float32 never rounds to 1
+        yield p0, idx, u
+
+
+#: How churn indicators and marginal uniforms are drawn, by dependence structure. A
+#: drawer takes (spec, block generator, paths) and yields, sub-block by sub-block of
+#: :func:`sub_block` paths, ``(first path, idx, u)``: the sorted flat indices
+#: ``local path * accounts + account`` of the lost account-paths and each loss's marginal
+#: uniform ``U_i = F_i(T_i)`` (float32 or float64, ``U_i < q_i``), from which
+#: :func:`stop_months` derives the decision month. New copulas register here.
+LOSS_DRAWERS: dict[str, Callable[[Spec, np.random.Generator, int],
+                                 Iterator[tuple[int, IntArray, npt.NDArray[Any]]]]] = {
+    "independent": draw_independent,
+    "gaussian": draw_gaussian,
+}
+
+
+def split_index(idx: IntArray, n: int, m: int) -> tuple[IntArray, IntArray, IntArray]:
+    """(path, account, events per path) of sorted flat indices ``path * m + account``."""
+    starts = np.searchsorted(idx, np.arange(1, n, dtype=np.int64) * m)
+    counts = np.diff(starts, prepend=0, append=idx.size)
+    path = np.repeat(np.arange(n, dtype=np.int64), counts)
+    account = idx - path * m
+    return path, account, counts
+
+
+def stop_months(spec: Spec, account: IntArray, u: npt.NDArray[Any]) -> IntArray:
+    """First month without the revenue (decision month plus notice, at most the horizon).
+
+    The decision month is ``ceil(12 log(1 - U) / log(1 - p))``, at least 1.
+    """
+    t = np.log1p(-u)
+    if t.dtype == np.float32:
+        t *= spec.month_scale32[account]
+    else:
+        t *= spec.month_scale[account]
+    np.ceil(t, out=t)
+    stop: IntArray = t.astype(np.int64)
+    np.maximum(stop, 1, out=stop)  # decision month
+    if spec.notice:
+        stop += spec.notice
+    np.minimum(stop, spec.horizon, out=stop)  # q guarantees <= horizon; guards rounding
+    return stop
+
+
 def draw_events(spec: Spec, block: int, n: int) -> Events:
     """Draw the churn events of ``n`` paths of block ``block`` (fixed draw order).
 
-    Draws are float32 (24-bit uniforms / normals): probabilities are resolved to 6e-8,
-    far below Monte Carlo error, at half the memory traffic of float64. The ``"sobol"``
-    and ``"importance"`` samplers draw the loss indicators (float64) in
-    :mod:`kamsim.engine.samplers`; decision months and partial losses are then drawn alike.
+    Plain Monte Carlo draws through :data:`LOSS_DRAWERS` (see :func:`draw_independent`
+    and :func:`draw_gaussian`); decision months use the loss's
+    marginal uniform at float32 precision (resolved to 6e-8, far below Monte Carlo
+    error). The ``"sobol"`` and ``"importance"`` samplers draw the loss indicators
+    (float64) in :mod:`kamsim.engine.samplers`. Partial-loss fractions come last.
     """
     g = block_rng(spec, block)
     m = spec.revenue.size
@@ -192,26 +318,12 @@ def draw_events(spec: Spec, block: int, n: int) -> Events:
         assert spec.plan is not None
         idx, u, weight = _samplers.importance_draws(spec.plan, g, n, spec.q,
                                                     spec.thresholds, spec.loadings)
-    elif spec.correlated:
-        z = g.standard_normal(n, dtype=np.float32)
-        x = g.standard_normal((n, m), dtype=np.float32)
-        x *= spec.idio32
-        x += z[:, None] * spec.loadings32
-        idx = np.flatnonzero(x < spec.thresholds32)
-        u = special.ndtr(x.ravel()[idx])
     else:
-        x = g.random((n, m), dtype=np.float32)
-        idx = np.flatnonzero(x < spec.q32)
-        u = x.ravel()[idx]
-    path, account = np.divmod(idx, m)
-    # decision month: T = 12 log(1-U) / log(1-p), month = ceil(T), at least 1
-    t = np.log1p(-u)
-    t *= spec.month_scale[account]
-    stop = np.ceil(t).astype(np.int64)
-    np.maximum(stop, 1, out=stop)  # decision month
-    if spec.notice:
-        stop += spec.notice
-    np.minimum(stop, spec.horizon, out=stop)  # q guarantees <= horizon; guards rounding
+        parts = [(p0 * m + i, v) for p0, i, v in LOSS_DRAWERS[spec.copula](spec, g, n)]
+        idx = np.concatenate([i for i, _ in parts])
+        u = np.concatenate([v for _, v in parts])
+    path, account, _ = split_index(idx, n, m)
+    stop = stop_months(spec, account, u)
     k = path.size
     frac: FloatArray
     if k and np.any(spec.partial > 0):
@@ -225,12 +337,52 @@ def draw_events(spec: Spec, block: int, n: int) -> Events:
     return Events(path, account, stop, frac, weight)
 
 
-def with_replacement(spec: Spec, block: int, ev: Events, d_rev: npt.NDArray[Any],
+def scan_block(spec: Spec, block: int, n: int
+               ) -> tuple[FloatArray, FloatArray, IntArray, IntArray, IntArray]:
+    """Plain Monte Carlo with full losses, sub-block by sub-block (cache-sized arrays).
+
+    The same draws and events as :func:`draw_events`, reduced as they come: annual
+    revenue and gross profit lost from each stop month per path (``n x H``), losses per
+    path, losses per account and each path's first stop month (``H + 1`` if none).
+    """
+    g = block_rng(spec, block)
+    m = spec.revenue.size
+    h = spec.horizon
+    d_rev12 = np.empty((n, h))
+    d_gp12 = np.empty((n, h))
+    n_lost = np.empty(n, dtype=np.int64)
+    counts = np.zeros(m, dtype=np.int64)
+    first = np.full(n, h + 1, dtype=np.int64)
+    sub = sub_block(m)
+    for p0, idx, u in LOSS_DRAWERS[spec.copula](spec, g, n):
+        k = min(sub, n - p0)
+        path, account, per_path = split_index(idx, k, m)
+        stop = stop_months(spec, account, u)
+        flat = path * h
+        flat += stop
+        flat -= 1
+        d_rev12[p0:p0 + k] = np.bincount(flat, spec.revenue[account],
+                                         minlength=k * h).reshape(k, h)
+        d_gp12[p0:p0 + k] = np.bincount(flat, spec.gross_profit[account],
+                                        minlength=k * h).reshape(k, h)
+        n_lost[p0:p0 + k] = per_path
+        counts += np.bincount(account, minlength=m)
+        if spec.repl is not None and idx.size:
+            has = per_path > 0
+            starts = np.cumsum(per_path) - per_path
+            first[p0:p0 + k][has] = np.minimum.reduceat(stop, starts[has])
+    return d_rev12, d_gp12, n_lost, counts, first
+
+
+def with_replacement(spec: Spec, block: int, first: IntArray, d_rev: npt.NDArray[Any],
                       d_gp: npt.NDArray[Any]) -> dict[str, Any]:
-    """Net monthly paths and per-path recovery/cash outcomes of one block."""
+    """Net monthly paths and per-path recovery/cash outcomes of one block.
+
+    ``first`` is each path's first stop month (``H + 1`` without a loss).
+    """
     rp = spec.repl
     assert rp is not None
-    n, h = d_rev.shape
+    h = d_rev.shape[1]
     g = np.random.default_rng(np.random.SeedSequence(
         entropy=spec.entropy, spawn_key=(*spec.spawn_key, block, 1)))
     lost_m = np.cumsum(d_rev, axis=1)
@@ -241,8 +393,6 @@ def with_replacement(spec: Spec, block: int, ev: Events, d_rev: npt.NDArray[Any]
     repl_m = out.run_rate / 12.0
     rev_path = (base_rev_m - lost_m) * gf + repl_m
     gp_path = (base_gp_m - np.cumsum(d_gp, axis=1)) * gf + repl_m * rp.margin
-    first = np.full(n, h + 1, dtype=np.int64)
-    np.minimum.at(first, ev.path, ev.stop)
     months, recovered = recovery_months(rev_path, base_rev_m, first)
     acq = out.wins * rp.acquisition_cost
     cash = spec.opening_cash + np.cumsum(gp_path - spec.fixed_monthly - acq, axis=1)
@@ -306,48 +456,59 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
     base_gp_m = spec.gross_profit.sum() / 12.0
     months_left = (h - np.arange(h, dtype=np.float64)) / 12.0  # years lost from month s
     has_partial = bool(np.any(spec.partial > 0))
+    fast = spec.sampler == "mc" and not has_partial  # events never leave the sub-blocks
     for b in range(first_block, first_block + n_blocks):
         n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
         if n <= 0:
             break
         part: dict[str, Any] = {}
-        ev = draw_events(spec, b, n)
-        pw = ev.weight
-        r_loss = spec.revenue[ev.account]
-        g_loss = spec.gross_profit[ev.account]
-        if has_partial:
-            r_loss *= ev.frac
-            g_loss *= ev.frac
-        # annual run-rate lost from each stop month (1-based) on, per path: (n, h)
-        flat = ev.path * h + (ev.stop - 1)
-        d_rev12 = np.bincount(flat, r_loss, minlength=n * h).reshape(n, h)
-        d_gp12 = np.bincount(flat, g_loss, minlength=n * h).reshape(n, h)
+        pw: FloatArray | None = None
+        if fast:
+            d_rev12, d_gp12, n_lost, counts, first_stop = scan_block(spec, b, n)
+            outs["partial_losses"].append(np.zeros(n, dtype=np.int64))
+        else:
+            ev = draw_events(spec, b, n)
+            pw = ev.weight
+            r_loss = spec.revenue[ev.account]
+            g_loss = spec.gross_profit[ev.account]
+            if has_partial:
+                r_loss *= ev.frac
+                g_loss *= ev.frac
+            # annual run-rate lost from each stop month (1-based) on, per path: (n, h)
+            flat = ev.path * h + (ev.stop - 1)
+            d_rev12 = np.asarray(np.bincount(flat, r_loss, minlength=n * h),
+                                 dtype=np.float64).reshape(n, h)
+            d_gp12 = np.asarray(np.bincount(flat, g_loss, minlength=n * h),
+                                dtype=np.float64).reshape(n, h)
+            n_lost = np.bincount(ev.path, minlength=n).astype(np.int64)
+            outs["partial_losses"].append(
+                np.bincount(ev.path, (ev.frac < 1.0).astype(np.float64), minlength=n)
+                .astype(np.int64) if has_partial else np.zeros(n, dtype=np.int64))
+            counts = np.bincount(ev.account, minlength=m)
+            first_stop = np.full(n, h + 1, dtype=np.int64)
+            np.minimum.at(first_stop, ev.path, ev.stop)
+            if pw is None:
+                if has_partial:
+                    part["lost_rev"] = np.bincount(ev.account, r_loss, minlength=m)
+            else:
+                outs["weights"].append(pw)
+                part["weight_sum"] = np.array(pw.sum())
+                part["lost_weight"] = np.bincount(ev.account, pw[ev.path], minlength=m)
+                part["lost_rev"] = np.bincount(ev.account, r_loss * pw[ev.path],
+                                               minlength=m)
         # elementwise sums, not BLAS: reproducible whatever the thread count
         outs["run_rate_lost"].append(d_rev12.sum(axis=1))
         outs["run_rate_gross_profit_lost"].append(d_gp12.sum(axis=1))
         outs["revenue_lost"].append((d_rev12 * months_left).sum(axis=1))
         outs["gross_profit_lost"].append((d_gp12 * months_left).sum(axis=1))
-        outs["accounts_lost"].append(np.bincount(ev.path, minlength=n).astype(np.int64))
-        outs["partial_losses"].append(
-            np.bincount(ev.path, (ev.frac < 1.0).astype(np.float64), minlength=n)
-            .astype(np.int64) if has_partial else np.zeros(n, dtype=np.int64))
-        counts = np.bincount(ev.account, minlength=m)
+        outs["accounts_lost"].append(n_lost)
         lost_count += counts
-        if pw is None:
-            # full losses: each lost account loses its whole revenue (exact, from counts)
-            if has_partial:
-                part["lost_rev"] = np.bincount(ev.account, r_loss, minlength=m)
-        else:
-            outs["weights"].append(pw)
-            part["weight_sum"] = np.array(pw.sum())
-            part["lost_weight"] = np.bincount(ev.account, pw[ev.path], minlength=m)
-            part["lost_rev"] = np.bincount(ev.account, r_loss * pw[ev.path], minlength=m)
         d_rev = d_rev12 / 12.0
         d_gp = d_gp12 / 12.0
         rev_path = base_rev_m - np.cumsum(d_rev, axis=1)
         gp_path = base_gp_m - np.cumsum(d_gp, axis=1)
         if spec.repl is not None:
-            extra = with_replacement(spec, b, ev, d_rev, d_gp)
+            extra = with_replacement(spec, b, first_stop, d_rev, d_gp)
             rev_path, gp_path = extra["rev_path"], extra["gp_path"]
             for k in REPLACEMENT_COLUMNS:
                 outs[k].append(extra[k])
@@ -492,10 +653,14 @@ def make_spec(scenario: Scenario, entropy: int | tuple[int, ...], spawn_key: tup
         # 12 / log(1 - p); 0 where p = 1 (decision in month 1); tiny p kept finite
         month_scale=np.where(np.isfinite(log1m_p),
                              12.0 / np.minimum(log1m_p, -1e-300), 0.0),
-        q32=q.astype(np.float32), thresholds32=thresholds.astype(np.float32),
-        loadings32=loadings.astype(np.float32),
-        idio32=np.sqrt(1.0 - loadings * loadings).astype(np.float32),
-        loadings=loadings, partial=scenario.partial_probs(),
+        q_u32=thresholds_u32(q), certain=q >= 1.0,
+        month_scale32=np.maximum(np.where(np.isfinite(log1m_p),  # p = 0: never lost
+                                          12.0 / np.minimum(log1m_p, -1e-300), 0.0),
+                                 -1e38).astype(np.float32),
+        thresholds32=thresholds.astype(np.float32), loadings32=loadings.astype(np.float32),
+        idio32=np.sqrt(1.0 - loadings * loadings).astype(np.float32), loadings=loadings,
+        copula="gaussian" if np.any(loadings != 0) else "independent",
+        partial=scenario.partial_probs(),
         beta_a=a, beta_b=b, notice=int(scenario.churn.notice_months),
         horizon=h, fixed_monthly=fixed_m,
         entropy=entropy, spawn_key=spawn_key, rev_top=HIST_TOP * rev_m,
