@@ -56,6 +56,7 @@ from kamsim.views.report.tables import (
     column_label,
     format_value,
     replacement_view,
+    tornado_view,
 )
 from kamsim.views.report.workbook import write_workbook
 
@@ -111,6 +112,7 @@ __all__ = [
     "styled",
     "summary_tables",
     "title_block",
+    "tornado_view",
     "validate_parameters",
     "write_table",
     "write_workbook",

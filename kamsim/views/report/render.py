@@ -95,10 +95,18 @@ def _png_size(data: bytes) -> tuple[int, int, float | None]:
     return w, h, dpi
 
 
+#: Tallest printed figure (CSS px): a square chart must not fill a whole page.
+MAX_FIGURE_HEIGHT = 118 * 96 / 25.4
+
+
 def _image(b64: str) -> str:
     raw = base64.b64decode(b64)
-    w, _h, dpi = _png_size(raw)
-    css_w = round(w * 96 / (dpi or 96))
+    w, h, dpi = _png_size(raw)
+    css_w = w * 96 / (dpi or 96)
+    css_h = h * 96 / (dpi or 96)
+    if css_h > MAX_FIGURE_HEIGHT:
+        css_w *= MAX_FIGURE_HEIGHT / css_h
+    css_w = round(css_w)
     return (f'<figure class="chart"><img alt="chart" width="{css_w}" '
             f'src="data:image/png;base64,{b64.strip()}"></figure>')
 
@@ -152,6 +160,21 @@ def _section(cell: Mapping[str, Any]) -> str | None:
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
+def _keep_with_figures(parts: list[str]) -> list[str]:
+    """Join short text (a heading, a caption) to the figure after it.
+
+    So print never leaves a heading at the foot of one page and its chart on the next.
+    """
+    out: list[str] = []
+    for p in parts:
+        if (p.startswith('<figure class="chart">') and out and len(out[-1]) < 1200
+                and not out[-1].startswith(("<figure", "<table", '<div class="keep">'))):
+            out[-1] = f'<div class="keep">{out[-1]}{p}</div>'
+        else:
+            out.append(p)
+    return out
+
+
 def render_html(cells: Iterable[Mapping[str, Any]], *, title: str, company: str = "",
                 run_date: str = "", paper: Paper = "A4") -> str:
     """The report page from the executed notebook's cells.
@@ -181,7 +204,8 @@ def render_html(cells: Iterable[Mapping[str, Any]], *, title: str, company: str 
             continue
         if cell.get("cell_type") != "code":
             continue
-        parts = [p for p in (_output_html(o) for o in cell.get("outputs", [])) if p]
+        parts = _keep_with_figures(
+            [p for p in (_output_html(o) for o in cell.get("outputs", [])) if p])
         if not parts:
             continue
         sec = _section(cell) or "other"

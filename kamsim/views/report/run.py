@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kamsim._util.format import money
+from kamsim._util.format import count, money, number, percent
 from kamsim._util.io import atomic_write_bytes, atomic_write_text, neutralise_formulas, sha256_file
 from kamsim._version import __version__
 from kamsim.analysis.calibrate import read_history
@@ -452,7 +452,7 @@ def assumptions_table(scenario: Any, *, scenario_file: str = "", accounts_file: 
     rows = []
     for k, v in flat.items():
         if k == "accounts":
-            v = accounts_file or v
+            v = Path(str(accounts_file or v)).name  # a file name, never a local path
             source = "report parameter" if accounts_file else f"scenario file {src_name}"
         elif k == "horizon_months" and horizon_override:
             source = "report parameter"
@@ -513,27 +513,34 @@ _CONCENTRATION_ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def concentration_view(summary: pd.DataFrame, *, currency: str = "€") -> pd.DataFrame:
+def concentration_view(summary: pd.DataFrame, *, currency: str = "€",
+                       portfolio: Any = None) -> pd.DataFrame:
     """The concentration summary as a readable table of formatted text.
 
-    One row per figure, one column per measure (percentages, points, money).
-    ``summary`` is :func:`kamsim.analysis.concentration.summary` output (one row per measure).
+    One row per figure, one column per measure (percentages, points, money); with
+    ``portfolio``, the largest account is shown by name. ``summary`` is
+    :func:`kamsim.analysis.concentration.summary` output (one row per measure).
     """
-    fmt = {
-        "money": lambda v: money(float(v), currency),
-        "pct": lambda v: f"{float(v):.1%}",
-        "int": lambda v: f"{float(v):,.0f}",
-        "one": lambda v: f"{float(v):,.1f}",
-        "three": lambda v: f"{float(v):.3f}",
+    fmt: dict[str, Callable[[Any], str]] = {
+        "money": lambda v: money(v, currency),
+        "pct": lambda v: percent(v),
+        "int": lambda v: count(v),
+        "one": lambda v: number(v, 1),
+        "three": lambda v: number(v, 3),
         "text": lambda v: str(v),
     }
+    names = dict(zip(portfolio.account_ids, portfolio.names, strict=True)) if portfolio \
+        is not None else {}
     rows = []
     for key, label, kind in _CONCENTRATION_ROWS:
         if key not in summary.columns:
             continue
-        row = {"figure": label}
+        row = {"figure": label[:1].upper() + label[1:]}
         for _, r in summary.iterrows():
-            row[str(r["measure"]).replace("_", " ")] = fmt[kind](r[key])
+            v = r[key]
+            if key == "largest_account":
+                v = names.get(v, v)
+            row[str(r["measure"]).replace("_", " ")] = fmt[kind](v)
         rows.append(row)
     return pd.DataFrame(rows)
 

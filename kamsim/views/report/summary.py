@@ -327,8 +327,8 @@ def executive_summary_html(f: ReportFigures, *, company_name: str = "") -> str:
     return (
         f"<div class=\"exec-summary\">"
         f"<p class=\"scenario-line\">{who}: {e(money(h.total_revenue, f.currency))} revenue "
-        f"a year from {h.n_accounts:,} accounts. Figures are for the {e(h.label)}, "
-        f"seed {f.seed}.</p>"
+        f"a year from {h.n_accounts:,} accounts. Every figure below is for the scenario "
+        "named in the title, on the same simulated futures.</p>"
         f"<table class=\"conclusions\"><tbody>{rows}</tbody></table>"
         f"<h3>Recommended actions</h3><ol class=\"actions\">{items}</ol>"
         f"<p class=\"rules-note\">Each action comes from a documented rule (see the "

@@ -22,7 +22,7 @@ from kamsim._util.format import count, money, months, number, percent
 from kamsim.exceptions import AssumptionError
 
 __all__ = ["COLUMNS", "SNAKE_CASE", "BoardTable", "Kind", "board_table", "case_label",
-           "column_label", "format_value", "replacement_view"]
+           "column_label", "format_value", "replacement_view", "tornado_view"]
 
 #: How a column's values are shown.
 Kind = Literal["money", "share", "prob", "months", "count", "text", "score", "years",
@@ -340,3 +340,43 @@ def replacement_view(summary: pd.DataFrame, *, horizon: int) -> BoardTable:
             values.append(months(val) if within else f"not within {horizon} months")
     return BoardTable(pd.DataFrame({"Replaced within": labels, "Months": values}),
                       numeric=("Months",))
+
+
+def _unit_kind(unit: str) -> Kind:
+    if unit.startswith("currency"):
+        return "money"
+    if unit in ("probability", "fraction", "fraction of price", "share"):
+        return "share"
+    return "number"
+
+
+def tornado_view(table: pd.DataFrame, *, metric_unit: str, currency: str = "€") -> BoardTable:
+    """A tornado table for a board: assumptions that move the result, values in their units.
+
+    Rows whose swing is zero (the assumption does not affect this result) are left out.
+    ``table`` is :attr:`TornadoResult.table`; ``metric_unit`` the unit of the result.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"label": ["fixed costs", "churn level"], "unit": ["currency", "x"],
+    ...                   "low_value": [6e6, 0.5], "high_value": [9e6, 1.5],
+    ...                   "output_low": [0.1, 0.2], "output_high": [0.9, 0.3],
+    ...                   "swing": [0.8, 0.1]})
+    >>> tornado_view(t, metric_unit="probability").frame.iloc[0].tolist()
+    ['fixed costs', '€6M', '€9M', '10.0 %', '90.0 %', '80.0 %']
+    """
+    out_kind = _unit_kind(metric_unit)
+    if metric_unit == "probability":
+        out_kind = "prob"
+    rows = table[table["swing"].astype(float) > 0]
+    data: dict[str, list[str]] = {"Assumption": [], "Low value": [], "High value": [],
+                                  "Result at low": [], "Result at high": [], "Swing": []}
+    for r in rows.to_dict("records"):
+        k = _unit_kind(str(r.get("unit", "")))
+        data["Assumption"].append(_text(r["label"]))
+        data["Low value"].append(format_value(r["low_value"], k, currency=currency))
+        data["High value"].append(format_value(r["high_value"], k, currency=currency))
+        for col, key in (("Result at low", "output_low"), ("Result at high", "output_high"),
+                         ("Swing", "swing")):
+            data[col].append(format_value(r[key], out_kind, currency=currency))
+    return BoardTable(pd.DataFrame(data), numeric=tuple(list(data)[1:]))
