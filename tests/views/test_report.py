@@ -111,7 +111,8 @@ def test_workbook_matches_the_csv_tables(report_dir):
         ws = wb[sheet_name(name)]
         assert ws.freeze_panes == "A3"  # note line, then the frozen header
         header = [c.value for c in ws[2]]
-        assert header == [header_of(str(c))[0] for c in df.columns]
+        assert header == [header_of(str(c), name)[0] for c in df.columns]
+        assert len(set(header)) == len(header), name
         for j, col in enumerate(df.columns, start=1):
             cells = [ws.cell(row=i, column=j) for i in range(3, 3 + len(df))]
             for v, cell in zip(df[col].tolist(), cells, strict=True):

@@ -86,7 +86,7 @@ def lorenz_plot(
     for label, x in series:
         lc = lorenz_curve(x)
         ax.plot(lc.population_share, lc.value_share, lw=2,
-                label=f"{label} (Gini {lc.gini:.2f})")
+                label=f"{label.replace('_', ' ')} (Gini {lc.gini:.2f})")
     ax.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1, label="perfect equality")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

@@ -34,7 +34,7 @@ SERIES = (PALETTE["blue"], PALETTE["orange"], PALETTE["green"], PALETTE["vermill
           PALETTE["purple"], PALETTE["sky"], PALETTE["yellow"], PALETTE["black"])
 
 #: Colours of the tiers (key accounts stand out; standard accounts recede).
-TIER_COLORS = {"key": PALETTE["vermillion"], "strategic": PALETTE["orange"],
+TIER_COLORS = {"key": PALETTE["vermillion"], "strategic": PALETTE["sky"],
                "standard": "#BBBBBB"}
 
 #: Colour-blind-safe qualitative palette (Okabe-Ito) for criteria and series.

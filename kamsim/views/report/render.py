@@ -96,7 +96,7 @@ def _png_size(data: bytes) -> tuple[int, int, float | None]:
 
 
 #: Tallest printed figure (CSS px): a square chart must not fill a whole page.
-MAX_FIGURE_HEIGHT = 118 * 96 / 25.4
+MAX_FIGURE_HEIGHT = 100 * 96 / 25.4
 
 
 def _image(b64: str) -> str:

@@ -460,9 +460,11 @@ def assumptions_table(scenario: Any, *, scenario_file: str = "", accounts_file: 
             source = f"scenario file {src_name}"
         else:
             source = "kamsim default"
+        num = (float(v) if isinstance(v, int | float) and not isinstance(v, bool)
+               else None)
         rows.append({"parameter": _ASSUMPTION_LABELS.get(k, k.replace("_", " ")),
                      "value": _assumption_value(k, v), "source": source,
-                     "in_scenario_file_as": k})
+                     "in_scenario_file_as": k, "number": num})
     pf = scenario.portfolio
     if calibration is not None:
         rows.append({"parameter": "per-account annual churn probability",

@@ -18,6 +18,7 @@ import pandas as pd
 
 from kamsim._util.format import money, months, percent
 from kamsim.views.report.setup import ReportFigures
+from kamsim.views.report.tables import format_value
 
 __all__ = ["RULES", "Action", "Conclusion", "conclusions", "executive_summary_html",
            "recommended_actions", "rules_table", "summary_tables", "title_block"]
@@ -174,14 +175,15 @@ def conclusions(f: ReportFigures) -> list[Conclusion]:
         p90 = dict(zip(s.index, s["value"].astype(float).tolist(), strict=True))["p90"]
         p90_in = dict(zip(s.index, s["within_horizon"].astype(bool).tolist(),
                           strict=True))["p90"]
-        p90_text = (months(p90) if p90_in
-                    else f"not within {f.timeline.horizon_months} months")
+        p90_text = (f"in 9 futures out of 10 it is replaced within {months(p90)}" if p90_in
+                    else "in more than 1 future in 10 it is not replaced within "
+                         f"{f.timeline.horizon_months} months")
         med_text = months(med, horizon=f.timeline.horizon_months)
         ra = sc.replacement
         out.append(Conclusion(
             "Replacement",
-            f"Replacing {name} ({money(rev, cur)} a year) takes a median of {med_text} "
-            f"(1 in 10: {p90_text}).",
+            f"Replacing {name} ({money(rev, cur)} a year) takes a median of {med_text}; "
+            f"{p90_text}.",
             f"{ra.opportunities_per_month:g} new opportunities a month, "
             f"{ra.win_rate:.0%} won, {ra.cycle_mean_months:g}-month sales cycle, "
             f"{ra.ramp_months}-month ramp-up: illustrative assumptions."))
@@ -207,11 +209,14 @@ def conclusions(f: ReportFigures) -> list[Conclusion]:
                 f"{_metric_text(float(row['output_low']), t.metric_unit, cur)} to "
                 f"{_metric_text(float(row['output_high']), t.metric_unit, cur)}")
         tb = f.tornado_break_even
-        if tb is not None and len(tb.table):
+        if tb is not None and len(tb.table) and float(tb.table.iloc[0]["swing"]) > 0:
             rb = tb.table.iloc[0]
-            text += (f"; for the break-even probability it is {rb['label']} "
-                     f"({percent(float(rb['output_low']))} to "
-                     f"{percent(float(rb['output_high']))})")
+            unit = str(rb["unit"])
+            lo, hi = (format_value(rb[c], "money" if unit.startswith("currency") else "number",
+                                   currency=cur) for c in ("low_value", "high_value"))
+            text += (f"; the break-even probability is most sensitive to {rb['label']} "
+                     f"({percent(float(rb['output_low']))} at {lo}, "
+                     f"{percent(float(rb['output_high']))} at {hi})")
         out.append(Conclusion(
             "Key assumption", text + ".",
             f"One assumption at a time from low to high, the others unchanged; "

@@ -74,6 +74,7 @@ _EXTRA: dict[str, tuple[str, str]] = {
     "because": ("Because", "text"), "topic": ("Topic", "text"),
     "conclusion": ("Conclusion", "text"), "assumes": ("Assumes", "text"),
     "in_scenario_file_as": ("In the scenario file as", "text"),
+    "number": ("Value as a number", "number"),
 }
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -92,8 +93,21 @@ def sheet_name(table: str) -> str:
     return _BAD_SHEET.sub(" ", title)[:31]
 
 
-def header_of(column: str) -> tuple[str, str]:
+#: Headers of one table that differ from the shared ones.
+_TABLE_HEADERS: dict[str, dict[str, tuple[str, str]]] = {
+    "tornado": {"parameter": ("Assumption key", "text"),
+                "unit": ("Unit of the assumption", "text")},
+    "headline_figures": {"display": ("As shown in the report", "text"),
+                         "value": ("Value", "number")},
+    "replacement_timeline": {"value": ("Months (or share)", "number"),
+                             "display": ("As shown in the report", "text")},
+}
+
+
+def header_of(column: str, table: str = "") -> tuple[str, str]:
     """(label, kind) of a column in the workbook."""
+    if column in _TABLE_HEADERS.get(table, {}):
+        return _TABLE_HEADERS[table][column]
     if column in COLUMNS:
         return COLUMNS[column]
     if column in _EXTRA:
@@ -117,7 +131,7 @@ def _cell_value(v: Any) -> Any:
 
 
 def _write_sheet(ws: Any, df: pd.DataFrame, kinds: Mapping[str, str] | None = None,
-                 note: str = "") -> None:
+                 note: str = "", table: str = "") -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
@@ -129,7 +143,7 @@ def _write_sheet(ws: Any, df: pd.DataFrame, kinds: Mapping[str, str] | None = No
         start = 2
     widths: list[int] = []
     for j, col in enumerate(df.columns, start=1):
-        label, kind = header_of(str(col))
+        label, kind = header_of(str(col), table)
         kind = (kinds or {}).get(str(col), kind)
         c = ws.cell(row=start, column=j, value=label)
         c.font, c.fill = bold, fill
@@ -227,7 +241,7 @@ def write_workbook(path: str | os.PathLike[str], tables: Mapping[str, pd.DataFra
             title = f"{sheet_name(name)[:28]} {k}"
             k += 1
         used.add(title)
-        _write_sheet(wb.create_sheet(title), tables[name], (kinds or {}).get(name), note)
+        _write_sheet(wb.create_sheet(title), tables[name], (kinds or {}).get(name), note, name)
     buf = io.BytesIO()
     wb.save(buf)
     return atomic_write_bytes(path, buf.getvalue())
