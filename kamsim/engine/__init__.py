@@ -17,6 +17,7 @@ from kamsim.engine.kernel import (
     Sampler,
 )
 from kamsim.engine.result import (
+    ReplacementOutcome,
     SimulationResult,
     risk_contributions,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "REPLACEMENT_COLUMNS",
     "SAMPLERS",
     "LossMeasure",
+    "ReplacementOutcome",
     "Sampler",
     "SimulationResult",
     "churn_events",

@@ -36,12 +36,136 @@ from kamsim.model.scenario import Scenario
 from kamsim.risk import measures as risk
 
 __all__ = [
+    "ReplacementOutcome",
     "SimulationResult",
+    "hist_quantiles",
     "risk_contributions",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+
+def hist_quantiles(hist: npt.NDArray[Any], lo: float, hi: float, n_paths: int,
+                   quantiles: Sequence[float], mean: FloatArray, *,
+                   weighted: bool = False) -> pd.DataFrame:
+    """Per-month quantiles from fixed-grid histograms (``months x HIST_BINS``) on ``[lo, hi]``.
+
+    Bin centres, so within half a bin (``(hi - lo) / 8,000``) of the sample quantile.
+    ``weighted``: summed likelihood ratios (importance sampling), an unnormalised cdf whose
+    leftover mass sits at the top.
+    """
+    width = (hi - lo) / HIST_BINS
+    cdf = np.cumsum(hist, axis=1) / n_paths
+    if weighted:
+        cdf = np.minimum(cdf, 1.0)
+        cdf[:, -1] = 1.0
+    data: dict[str, Any] = {}
+    for qq in quantiles:
+        idx = np.array([int(np.searchsorted(row, qq - 1e-12)) for row in cdf])
+        data[f"q{qq:g}"] = lo + (np.minimum(idx, HIST_BINS - 1) + 0.5) * width
+    data["mean"] = mean
+    return pd.DataFrame(data, index=pd.RangeIndex(1, len(mean) + 1, name="month"))
+
+
+@dataclass(frozen=True, eq=False)
+class ReplacementOutcome:
+    """How lost revenue is won back in a run: recovery, gaps and cash (``result.replacement``).
+
+    Per-path columns (``per_path``, ``to_frame()``; also in the run's
+    :attr:`SimulationResult.per_path`) are listed in :data:`REPLACEMENT_COLUMNS`
+    (``first_loss_month``, ``months_to_recover``, ``recovered``, ``revenue_gap``,
+    ``gross_profit_gap``, ``min_cash``, ``out_of_cash``, ``replacement_wins``,
+    ``acquisition_costs``; see :class:`SimulationResult`). Monthly: the mean cash balance
+    and replacement run-rate, fixed-grid cash histograms on ``cash_range`` (fan charts)
+    and, with ``keep_paths=True``, every path's cash.
+
+    Examples
+    --------
+    >>> from kamsim.portfolio.datasets import synthetic_portfolio
+    >>> from kamsim.model import ReplacementAssumptions, Scenario
+    >>> from kamsim.engine import simulate
+    >>> sc = Scenario(portfolio=synthetic_portfolio(40, rng=0), horizon_months=12,
+    ...               opening_cash=1e6, replacement=ReplacementAssumptions())
+    >>> out = simulate(sc, n_paths=2000, rng=1).replacement
+    >>> 0.0 <= out.prob_out_of_cash() <= 1.0, out.to_frame().shape[1]
+    (True, 9)
+    """
+
+    scenario: Scenario
+    n_paths: int
+    per_path: dict[str, npt.NDArray[Any]] = field(repr=False)
+    monthly_cash_mean: FloatArray = field(repr=False)
+    monthly_replacement_mean: FloatArray = field(repr=False)
+    monthly_cash_hist: IntArray = field(repr=False)
+    cash_range: tuple[float, float] = field(repr=False)
+    monthly_cash_paths: FloatArray | None = field(default=None, repr=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per-path replacement outcomes, one row per path (index ``path``)."""
+        df = pd.DataFrame(dict(self.per_path))
+        df.index.name = "path"
+        return df
+
+    def _recovery_arrays(self, given_loss: bool) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        m = self.per_path["months_to_recover"]
+        r = self.per_path["recovered"]
+        if given_loss:
+            sel = self.per_path["first_loss_month"] > 0
+            return m[sel], r[sel]
+        return m, r
+
+    def recovery_summary(self, quantiles: Sequence[float] = (0.5, 0.8, 0.9),
+                         *, given_loss: bool = True) -> pd.DataFrame:
+        """Distribution of months to recover.
+
+        See :func:`kamsim.engine.replacement.recovery_summary`. ``given_loss=True`` uses
+        only the paths with a loss (the others have nothing to recover); censored paths are
+        kept and reported, never dropped.
+        """
+        m, r = self._recovery_arrays(given_loss)
+        return recovery_summary(m, r, quantiles)
+
+    def recovery_survival(self, *, given_loss: bool = True) -> pd.DataFrame:
+        """Share of paths still not recovered after each month (survival-style curve)."""
+        m, r = self._recovery_arrays(given_loss)
+        return survival_curve(m, r, self.scenario.horizon_months)
+
+    def prob_out_of_cash(self) -> float:
+        """Probability that cash goes below zero within the horizon.
+
+        NaN when the scenario has no ``opening_cash``.
+        """
+        if self.scenario.opening_cash is None:
+            return math.nan
+        return float(np.mean(self.per_path["out_of_cash"]))
+
+    def expected_gap(self, measure: Literal["revenue", "gross_profit"] = "revenue"
+                     ) -> float:
+        """Expected area of the hole: mean cumulative revenue (or gross-profit) gap."""
+        match measure:
+            case "revenue":
+                return float(np.mean(self.per_path["revenue_gap"]))
+            case "gross_profit":
+                return float(np.mean(self.per_path["gross_profit_gap"]))
+            case _:
+                msg = f"measure must be 'revenue' or 'gross_profit', got {measure!r}"
+                raise AssumptionError(msg)
+
+    def expected_lowest_cash(self) -> float:
+        """Mean over paths of the lowest cash balance (``min_cash``)."""
+        return float(np.mean(self.per_path["min_cash"]))
+
+    def cash_quantiles(self, quantiles: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95)
+                       ) -> pd.DataFrame:
+        """Quantiles of the monthly cash balance per month, for fan charts.
+
+        From fixed-grid histograms: 4,000 bins from the worst case (fixed and acquisition
+        costs with no gross profit) to the best (1.5 x base gross profit) over the horizon.
+        """
+        lo, hi = self.cash_range
+        return hist_quantiles(self.monthly_cash_hist, lo, hi, self.n_paths, quantiles,
+                              self.monthly_cash_mean)
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,11 +235,7 @@ class SimulationResult:
     monthly_gross_profit_mean: FloatArray = field(repr=False)
     hist_range: tuple[float, float, float, float] = field(repr=False)
     monthly_revenue_paths: FloatArray | None = field(default=None, repr=False)
-    monthly_cash_mean: FloatArray | None = field(default=None, repr=False)
-    monthly_replacement_mean: FloatArray | None = field(default=None, repr=False)
-    monthly_cash_hist: IntArray | None = field(default=None, repr=False)
-    cash_range: tuple[float, float] = field(default=(0.0, 1.0), repr=False)
-    monthly_cash_paths: FloatArray | None = field(default=None, repr=False)
+    replacement: ReplacementOutcome | None = field(default=None, repr=False)
     sampler: str = "mc"
     weights: FloatArray | None = field(default=None, repr=False)
     qmc_replicates: int = 0
@@ -215,62 +335,59 @@ class SimulationResult:
     @property
     def has_replacement(self) -> bool:
         """Whether the run simulated replacement (the scenario has assumptions for it)."""
-        return self.monthly_cash_mean is not None
+        return self.replacement is not None
 
-    def _need_replacement(self) -> None:
-        if not self.has_replacement:
+    def _need_replacement(self) -> ReplacementOutcome:
+        if self.replacement is None:
             msg = ("this result has no replacement outcomes; set Scenario(replacement="
                    "ReplacementAssumptions(...)) and simulate again")
             raise AssumptionError(msg)
+        return self.replacement
+
+    # today's names for the replacement outcomes: delegate to ``self.replacement``
+    @property
+    def monthly_cash_mean(self) -> FloatArray | None:
+        """Mean cash balance per month (replacement runs; see :class:`ReplacementOutcome`)."""
+        return None if self.replacement is None else self.replacement.monthly_cash_mean
+
+    @property
+    def monthly_replacement_mean(self) -> FloatArray | None:
+        """Mean replacement run-rate per month (see :class:`ReplacementOutcome`)."""
+        return (None if self.replacement is None
+                else self.replacement.monthly_replacement_mean)
+
+    @property
+    def monthly_cash_hist(self) -> IntArray | None:
+        """Per-month cash histograms (see :class:`ReplacementOutcome`)."""
+        return None if self.replacement is None else self.replacement.monthly_cash_hist
+
+    @property
+    def cash_range(self) -> tuple[float, float]:
+        """Grid of the cash histograms (``(0, 1)`` without replacement)."""
+        return (0.0, 1.0) if self.replacement is None else self.replacement.cash_range
+
+    @property
+    def monthly_cash_paths(self) -> FloatArray | None:
+        """Every path's monthly cash with ``keep_paths=True`` (:class:`ReplacementOutcome`)."""
+        return None if self.replacement is None else self.replacement.monthly_cash_paths
 
     def recovery_summary(self, quantiles: Sequence[float] = (0.5, 0.8, 0.9),
                          *, given_loss: bool = True) -> pd.DataFrame:
-        """Distribution of months to recover.
-
-        See :func:`kamsim.engine.replacement.recovery_summary`. ``given_loss=True`` uses
-        only the paths with a loss (the others have nothing to recover); censored paths are
-        kept and reported, never dropped.
-        """
-        self._need_replacement()
-        m, r = self._recovery_arrays(given_loss)
-        return recovery_summary(m, r, quantiles)
+        """Distribution of months to recover (:meth:`ReplacementOutcome.recovery_summary`)."""
+        return self._need_replacement().recovery_summary(quantiles, given_loss=given_loss)
 
     def recovery_survival(self, *, given_loss: bool = True) -> pd.DataFrame:
-        """Share of paths still not recovered after each month (survival-style curve)."""
-        self._need_replacement()
-        m, r = self._recovery_arrays(given_loss)
-        return survival_curve(m, r, self.scenario.horizon_months)
-
-    def _recovery_arrays(self, given_loss: bool) -> tuple[IntArray, npt.NDArray[np.bool_]]:
-        m = self.per_path["months_to_recover"]
-        r = self.per_path["recovered"]
-        if given_loss:
-            sel = self.per_path["first_loss_month"] > 0
-            return m[sel], r[sel]
-        return m, r
+        """Share of paths not recovered by month (:meth:`ReplacementOutcome.recovery_survival`)."""
+        return self._need_replacement().recovery_survival(given_loss=given_loss)
 
     def prob_out_of_cash(self) -> float:
-        """Probability that cash goes below zero within the horizon.
-
-        NaN when the scenario has no ``opening_cash``.
-        """
-        self._need_replacement()
-        if self.scenario.opening_cash is None:
-            return math.nan
-        return self._mean_of(self.per_path["out_of_cash"])
+        """P(cash below zero within the horizon) (:meth:`ReplacementOutcome.prob_out_of_cash`)."""
+        return self._need_replacement().prob_out_of_cash()
 
     def expected_gap(self, measure: Literal["revenue", "gross_profit"] = "revenue"
                      ) -> float:
-        """Expected area of the hole: mean cumulative revenue (or gross-profit) gap."""
-        self._need_replacement()
-        match measure:
-            case "revenue":
-                return self._mean_of(self.per_path["revenue_gap"])
-            case "gross_profit":
-                return self._mean_of(self.per_path["gross_profit_gap"])
-            case _:
-                msg = f"measure must be 'revenue' or 'gross_profit', got {measure!r}"
-                raise AssumptionError(msg)
+        """Expected area of the hole (:meth:`ReplacementOutcome.expected_gap`)."""
+        return self._need_replacement().expected_gap(measure)
 
     # -- tables -------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
@@ -388,27 +505,12 @@ class SimulationResult:
                 lo, hi = self.hist_range[2], self.hist_range[3]
                 mean = self.monthly_gross_profit_mean
             case "cash":
-                self._need_replacement()
-                assert self.monthly_cash_hist is not None
-                assert self.monthly_cash_mean is not None
-                hist, (lo, hi) = self.monthly_cash_hist, self.cash_range
-                mean = self.monthly_cash_mean
+                return self._need_replacement().cash_quantiles(quantiles)
             case _:
                 msg = f"measure must be 'revenue', 'gross_profit' or 'cash', got {measure!r}"
                 raise AssumptionError(msg)
-        width = (hi - lo) / HIST_BINS
-        if self.weights is None:
-            cdf = np.cumsum(hist, axis=1) / self.n_paths
-        else:  # unnormalised IS cdf from the worst outcomes; leftover mass at the top
-            cdf = np.minimum(np.cumsum(hist, axis=1) / self.n_paths, 1.0)
-            cdf[:, -1] = 1.0
-        data: dict[str, Any] = {}
-        for qq in quantiles:
-            idx = np.array([int(np.searchsorted(row, qq - 1e-12)) for row in cdf])
-            data[f"q{qq:g}"] = lo + (np.minimum(idx, HIST_BINS - 1) + 0.5) * width
-        data["mean"] = mean
-        df = pd.DataFrame(data, index=pd.RangeIndex(1, len(mean) + 1, name="month"))
-        return df
+        return hist_quantiles(hist, lo, hi, self.n_paths, quantiles, mean,
+                              weighted=self.weights is not None)
 
     def summary(self, levels: Sequence[float] = risk.DEFAULT_LEVELS) -> pd.DataFrame:
         """Headline figures as a tidy table (``metric``, ``value``, ``unit``).
@@ -446,7 +548,7 @@ class SimulationResult:
                 ("expected revenue gap", self.expected_gap("revenue"), "currency"),
                 ("expected gross profit gap", self.expected_gap("gross_profit"),
                  "currency"),
-                ("expected lowest cash", float(np.mean(self.per_path["min_cash"])),
+                ("expected lowest cash", self._need_replacement().expected_lowest_cash(),
                  "currency"),
                 ("P(out of cash within horizon)", self.prob_out_of_cash(), "probability"),
             ]

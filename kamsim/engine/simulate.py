@@ -29,7 +29,7 @@ from kamsim.engine.kernel import (
     run_blocks,
     with_sampler,
 )
-from kamsim.engine.result import SimulationResult
+from kamsim.engine.result import ReplacementOutcome, SimulationResult
 from kamsim.exceptions import ArgumentTypeError, AssumptionError
 from kamsim.model.scenario import Scenario
 from kamsim.risk.exact import loss_distribution
@@ -267,11 +267,15 @@ def _simulate_tasks(scenario: Scenario, spec: Spec, tasks: list[tuple[Any, ...]]
         monthly_gross_profit_mean=tot["gp_sum"] / n_paths,
         hist_range=(0.0, spec.rev_top, spec.gp_bottom, spec.gp_top),
         monthly_revenue_paths=tot["paths"] if keep_paths else None,
-        monthly_cash_mean=tot["cash_sum"] / n_paths if has_repl else None,
-        monthly_replacement_mean=tot["repl_sum"] / n_paths if has_repl else None,
-        monthly_cash_hist=tot["cash_hist"] if has_repl else None,
-        cash_range=(spec.cash_bottom, spec.cash_top),
-        monthly_cash_paths=tot["cash_paths"] if keep_paths and has_repl else None,
+        replacement=ReplacementOutcome(
+            scenario=scenario, n_paths=n_paths,
+            per_path={k: per_path[k] for k in REPLACEMENT_COLUMNS},
+            monthly_cash_mean=tot["cash_sum"] / n_paths,
+            monthly_replacement_mean=tot["repl_sum"] / n_paths,
+            monthly_cash_hist=tot["cash_hist"],
+            cash_range=(spec.cash_bottom, spec.cash_top),
+            monthly_cash_paths=tot["cash_paths"] if keep_paths else None,
+        ) if has_repl else None,
         sampler=sampler, qmc_replicates=n_rep,
     )
 

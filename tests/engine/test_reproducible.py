@@ -1,9 +1,10 @@
 """Bitwise reproducibility of every output of the engine for any chunk size and executor.
 
 Every field of :class:`~kamsim.engine.SimulationResult` (``dataclasses.fields``, so a new
-field is covered without editing this file; per-path columns one by one, replacement
-outcomes included) and the tables derived from them (``account_table``, ``summary``,
-``monthly_quantiles``, ``risk_contributions``) must be *bitwise* equal for chunk sizes 1,
+field is covered without editing this file; per-path columns one by one, and every field
+of its :class:`~kamsim.engine.ReplacementOutcome`) and the tables derived from them
+(``account_table``, ``summary``, ``monthly_quantiles``, ``recovery_summary``,
+``risk_contributions``) must be *bitwise* equal for chunk sizes 1,
 2,048, 3 x 2,048 and the default, serially, on a thread pool and on a dask cluster, and
 for any number of engine threads. Floating-point sums are added block by block in block
 order, so grouping blocks into tasks cannot change a rounding.
@@ -62,6 +63,11 @@ def bitwise_equal(a: Any, b: Any, where: str) -> None:
             bitwise_equal(x, y, f"{where}[{i}]")
     elif isinstance(a, float):
         assert np.float64(a).tobytes() == np.float64(b).tobytes(), where
+    elif dataclasses.is_dataclass(a) and not isinstance(a, type):
+        assert type(a) is type(b), where
+        for f in dataclasses.fields(a):
+            if f.name != "scenario":
+                bitwise_equal(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
     elif isinstance(a, pd.DataFrame):
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=where)
         for c in a.columns:
@@ -81,9 +87,12 @@ def compare_results(ref: SimulationResult, res: SimulationResult, label: str) ->
     bitwise_equal(ref.summary(), res.summary(), f"{label}: summary")
     bitwise_equal(ref.monthly_quantiles(), res.monthly_quantiles(),
                   f"{label}: monthly_quantiles")
-    if ref.has_replacement:
+    if ref.replacement is not None:
+        assert res.replacement is not None
         bitwise_equal(ref.monthly_quantiles(measure="cash"),
                       res.monthly_quantiles(measure="cash"), f"{label}: cash quantiles")
+        bitwise_equal(ref.replacement.recovery_summary(), res.replacement.recovery_summary(),
+                      f"{label}: recovery_summary")
 
 
 @pytest.mark.parametrize("name", [
