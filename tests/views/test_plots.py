@@ -45,7 +45,7 @@ class TestConcentrationPlots:
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         g = c.gini(sample.revenue)
         assert labels[0] == f"revenue (Gini {g:.2f})"
-        assert labels[1].startswith("gross_profit (Gini ")
+        assert labels[1].startswith("gross profit (Gini ")  # no code names in a legend
         line = ax.get_lines()[0]
         lc = c.lorenz_curve(sample.revenue)
         np.testing.assert_allclose(line.get_ydata(), lc.value_share)
