@@ -36,6 +36,9 @@ Statistical Review 73(1), 111-129.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +49,7 @@ from kamsim.exceptions import AssumptionError
 
 __all__ = [
     "COPULAS",
+    "Factor",
     "chi2_from_score",
     "double_t_cdf",
     "double_t_thresholds",
@@ -58,6 +62,88 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Copulas of the churn model.
 COPULAS = ("gaussian", "t", "double_t")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Factor:
+    """A shared factor beyond the global one (``ChurnAssumptions(factors=...)``).
+
+    Parameters
+    ----------
+    name : str
+        Label (e.g. ``"segment"``, ``"region"``, ``"energy prices"``).
+    correlation : float or mapping of str to float
+        Share of each account's latent variance that this factor explains (its loading
+        squared), in [0, 1). A mapping gives it per value of ``by`` (values not listed
+        get 0). Two accounts sharing this factor gain this much latent correlation.
+    by : str, optional
+        Portfolio column (``"segment"``, ``"region"``, ``"tier"``, ...). With ``by``,
+        there is one independent factor per value of the column: accounts in the same
+        segment share a segment factor, accounts in different segments do not. Without
+        it, one factor is shared by every account.
+
+    Notes
+    -----
+    Each account's total, ``correlation`` (global) plus its shares of all factors, must be
+    below 1; :class:`~kamsim.scenario.Scenario` checks it per account.
+
+    Examples
+    --------
+    >>> Factor(name="segment", by="segment", correlation={"Retail": 0.15, "Energy": 0.1})
+    Factor(name='segment', correlation={'Retail': 0.15, 'Energy': 0.1}, by='segment')
+    >>> Factor(name="x", correlation=1.2)
+    Traceback (most recent call last):
+    ...
+    kamsim.exceptions.AssumptionError: factors['x'].correlation: must be in [0, 1), got 1.2
+    """
+
+    name: str
+    correlation: float | Mapping[str, float] = 0.0
+    by: str | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        label = f"factors[{self.name!r}].correlation"
+        if isinstance(self.correlation, Mapping):
+            if self.by is None:
+                msg = "a per-group mapping needs by=<column> (e.g. by='segment')"
+                raise AssumptionError(msg, field=label)
+            object.__setattr__(self, "correlation", {
+                str(k): _share(v, f"{label}[{k!r}]") for k, v in self.correlation.items()})
+        else:
+            object.__setattr__(self, "correlation", _share(self.correlation, label))
+        if self.by is not None and not isinstance(self.by, str):
+            raise AssumptionError(f"must be a column name, got {self.by!r}",
+                                  field=f"factors[{self.name!r}].by")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (YAML-safe)."""
+        corr = dict(self.correlation) if isinstance(self.correlation, Mapping) else \
+            self.correlation
+        d: dict[str, Any] = {"name": self.name, "correlation": corr}
+        if self.by is not None:
+            d["by"] = self.by
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Factor:
+        """Build from a plain dict; unknown keys raise :class:`AssumptionError`."""
+        if not isinstance(d, Mapping):
+            raise AssumptionError(f"each factor must be a mapping, got {d!r}", field="factors")
+        unknown = sorted(set(d) - {"name", "correlation", "by"})
+        if unknown:
+            raise AssumptionError(f"unknown field(s) {unknown}; valid fields are "
+                                  "['by', 'correlation', 'name']", field="factors")
+        return cls(**dict(d))
+
+
+def _share(value: Any, name: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise AssumptionError(f"must be a number, got {value!r}", field=name) from None
+    if isinstance(value, bool) or not 0.0 <= v < 1.0:
+        raise AssumptionError(f"must be in [0, 1), got {value!r}", field=name)
+    return v
 
 
 def t_scale(nu: float) -> float:

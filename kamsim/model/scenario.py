@@ -54,6 +54,7 @@ import yaml
 
 from kamsim._util.io import decode_text
 from kamsim._util.validate import known_fields, number, probability, whole
+from kamsim.model.copulas import COPULAS, Factor
 from kamsim.exceptions import AssumptionError, InputDataError
 from kamsim.model.plans import RetentionBudget, RetentionPlans, check_plan_inputs
 from kamsim.model.replacement import ReplacementAssumptions
@@ -251,6 +252,21 @@ class ChurnAssumptions:
         churn (default (2, 3): mean 40 %).
     n_key, n_strategic : int
         Sizes of the revenue-rank tiers when the portfolio has no ``tier`` column.
+    copula : {"gaussian", "t", "double_t"}
+        How the shared shocks combine (:mod:`kamsim.model.copulas`). ``"gaussian"``: the
+        one-factor (or multi-factor) Gaussian copula. ``"t"``: the same, divided by one
+        shared ``sqrt(chi2_nu / nu)``, so that a bad year hits every account at once
+        (tail dependence: joint churn stays likely even for rare events). ``"double_t"``:
+        Hull and White's one-factor model with Student-t factor and idiosyncratic terms.
+    nu : float, optional
+        Degrees of freedom of the t copula (> 0) or of the double-t factor (> 2); needed
+        for those copulas. Large ``nu`` approaches the Gaussian copula.
+    nu_idio : float, optional
+        Degrees of freedom of the double-t idiosyncratic terms (> 2; default ``nu``).
+    factors : sequence of Factor
+        Further shared factors beyond the global one (``correlation``): e.g.
+        ``Factor(name="segment", by="segment", correlation=0.1)`` gives each segment its
+        own factor. Each account's total correlation must stay below 1.
 
     Raises
     ------
@@ -278,8 +294,13 @@ class ChurnAssumptions:
     partial_beta: tuple[float, float] = (2.0, 3.0)
     n_key: int = 10
     n_strategic: int = 20
+    copula: str = "gaussian"
+    nu: float | None = None
+    nu_idio: float | None = None
+    factors: tuple[Factor, ...] = ()
 
     def __post_init__(self) -> None:
+        self._check_dependence()
         if self.annual_prob is not None:
             object.__setattr__(self, "annual_prob", probability(self.annual_prob, "annual_prob"))
         if self.tier_probs is not None:
@@ -323,6 +344,44 @@ class ChurnAssumptions:
         for name in ("n_key", "n_strategic"):
             object.__setattr__(self, name, whole(getattr(self, name), name))
 
+    def _check_dependence(self) -> None:
+        if self.copula not in COPULAS:
+            raise AssumptionError(f"unknown copula {self.copula!r}; valid options are "
+                                  f"{', '.join(map(repr, COPULAS))}", field="copula")
+        for name in ("nu", "nu_idio"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int | float | np.number) or \
+                    math.isnan(v) or v <= 0:
+                raise AssumptionError(f"must be a number > 0, got {v!r}", field=name)
+            object.__setattr__(self, name, float(v))
+        if self.copula == "t" and self.nu is None:
+            raise AssumptionError("the t copula needs nu (degrees of freedom), e.g. nu=4",
+                                  field="nu")
+        if self.copula == "double_t":
+            if self.nu is None:
+                raise AssumptionError("the double-t model needs nu (> 2), e.g. nu=4",
+                                      field="nu")
+            for name in ("nu", "nu_idio"):
+                v = getattr(self, name)
+                if v is not None and v <= 2:
+                    raise AssumptionError(f"must be > 2 for the double-t model (unit "
+                                          f"variance), got {v!r}", field=name)
+        try:
+            facs = tuple(f if isinstance(f, Factor) else Factor.from_dict(f)
+                         for f in self.factors)
+        except TypeError:
+            raise AssumptionError(f"must be a list of factors, got {self.factors!r}",
+                                  field="factors") from None
+        if facs and self.copula == "double_t":
+            raise AssumptionError("the double-t model has one factor; drop factors or use "
+                                  "copula='gaussian' or 't'", field="factors")
+        names = [f.name for f in facs]
+        if len(set(names)) != len(names):
+            raise AssumptionError(f"factor names must be unique, got {names}", field="factors")
+        object.__setattr__(self, "factors", facs)
+
     @property
     def has_partial(self) -> bool:
         """Whether any churn event can be partial."""
@@ -334,6 +393,7 @@ class ChurnAssumptions:
         """Plain-dict form (YAML-safe)."""
         d = asdict(self)
         d["partial_beta"] = list(self.partial_beta)
+        d["factors"] = [f.to_dict() for f in self.factors]
         for k in ("tier_probs", "segment_correlation", "partial_prob"):
             if isinstance(d[k], Mapping):
                 d[k] = dict(d[k])
@@ -429,6 +489,7 @@ class Scenario:
         # resolve once now so bad tiers/segments fail at construction
         self.annual_probs()
         self.factor_loadings()
+        self.loading_matrix()
         self.partial_probs()
         self._check_plans()
 
@@ -543,6 +604,76 @@ class Scenario:
     def factor_loadings(self) -> FloatArray:
         """Loading ``sqrt(rho_i)`` of each account on the shared factor."""
         return np.sqrt(self.correlations())
+
+    def factor_names(self) -> list[str]:
+        """Names of the columns of :meth:`loading_matrix` (``"global"`` first).
+
+        A factor with ``by`` gives one column per value, named ``"name[value]"``.
+        """
+        names = ["global"]
+        for f in self.churn.factors:
+            if f.by is None:
+                names.append(f.name)
+            else:
+                names += [f"{f.name}[{v}]" for v in self._group_values(f)]
+        return names
+
+    def _group_values(self, f: Factor) -> list[str]:
+        assert f.by is not None
+        if f.by == "tier":
+            col = self.tiers()
+        elif self.portfolio.has(f.by):
+            col = [str(v) for v in self.portfolio.column(f.by)]
+        else:
+            raise AssumptionError(f"factor {f.name!r} is by {f.by!r}, but the portfolio has "
+                                  f"no {f.by!r} column", field=f"churn.factors[{f.name!r}].by")
+        return sorted(set(col))
+
+    def loading_matrix(self) -> FloatArray:
+        """Loadings ``a_ik`` on every factor, shape ``(n_accounts, n_factors)``.
+
+        Column 0 is the global factor (``sqrt(rho_i)``, :meth:`factor_loadings`); then one
+        column per :class:`~kamsim.model.copulas.Factor` (per value of its ``by`` column).
+        Loadings are square roots of the correlation shares, so the latent correlation of
+        two accounts is ``sum_k a_ik a_jk``.
+
+        Raises
+        ------
+        AssumptionError
+            If an account's total ``sum_k a_ik^2`` is 1 or more (naming the account), or a
+            factor's ``by`` column or group values do not exist.
+        """
+        cols = [self.factor_loadings()]
+        for f in self.churn.factors:
+            if f.by is None:
+                assert not isinstance(f.correlation, Mapping)
+                cols.append(np.full(self.portfolio.n_accounts, math.sqrt(f.correlation)))
+                continue
+            values = self._group_values(f)
+            col = self.tiers() if f.by == "tier" else [
+                str(v) for v in self.portfolio.column(f.by)]
+            col_arr = np.array(col, dtype=object)
+            if isinstance(f.correlation, Mapping):
+                unknown = sorted(set(f.correlation) - set(values))
+                if unknown:
+                    raise AssumptionError(f"unknown {f.by} value(s) {unknown}; the portfolio "
+                                          f"has {values}",
+                                          field=f"churn.factors[{f.name!r}].correlation")
+            for v in values:
+                share = (f.correlation.get(v, 0.0) if isinstance(f.correlation, Mapping)
+                         else f.correlation)
+                cols.append(np.where(col_arr == v, math.sqrt(share), 0.0))
+        a = np.column_stack(cols).astype(np.float64)
+        tot = np.sum(a * a, axis=1)
+        bad = np.flatnonzero(tot >= 1.0)
+        if bad.size:
+            i = int(bad[0])
+            raise AssumptionError(
+                f"account {self.portfolio.account_ids[i]!r} has a total correlation of "
+                f"{tot[i]:.3g} over all factors (global + {len(a[0]) - 1} more); it must be "
+                f"below 1 ({bad.size} account(s) affected); lower the factors' correlations",
+                field="churn.factors")
+        return a
 
     def partial_probs(self) -> FloatArray:
         """Probability that an account's churn event is partial."""

@@ -105,6 +105,8 @@ Copula = Literal["gaussian", "t", "double_t"]
 
 #: Largest lattice accepted (points); beyond this the memory and time are unreasonable.
 _MAX_LATTICE = 20_000_000
+#: Most nested outer dimensions of the factor integral (each multiplies the cost ~100x).
+_MAX_OUTER = 2
 #: Relative tolerance for recognising weights that lie exactly on a common lattice.
 _EXACT_TOL = 1e-9
 
@@ -449,7 +451,13 @@ def loss_distribution(
     n_quadrature: int | None = None,
     method: Method = "auto",
 ) -> ExactLossDistribution:
-    """Exact distribution of the loss by the horizon for a scenario with full churn.
+    """Exact distribution of the loss by the horizon for a scenario.
+
+    Uses the scenario's copula (Gaussian, t or double-t), all its factors
+    (:meth:`~kamsim.scenario.Scenario.loading_matrix`) and its partial churn (a lost
+    account loses a ``Beta(*partial_beta)`` fraction of its revenue with probability
+    ``partial_prob``; each partial loss is rounded to the lattice, which the
+    ``error_bound`` includes).
 
     Parameters
     ----------
@@ -484,8 +492,8 @@ def loss_distribution(
     Raises
     ------
     AssumptionError
-        If the scenario has partial churn (``partial_prob > 0``), which the exact method
-        cannot represent, or for an invalid ``measure``, ``step`` or lattice size.
+        For an invalid ``measure``, ``step`` or lattice size, or crossed group factors
+        the nested integration cannot take (more than 2 outer dimensions).
     InputDataError
         For ``measure="gross_profit"`` when the portfolio has no margins.
 
@@ -507,11 +515,6 @@ def loss_distribution(
     >>> round(loss_distribution(sc, measure="gross_profit").mean, 6)
     29.0
     """
-    if scenario.churn.has_partial:
-        msg = ("the exact distribution covers full churn only, but partial_prob > 0 lets "
-               "accounts cut their spend partly; set partial_prob=0 or use kamsim.simulate "
-               "(Monte Carlo) for this scenario")
-        raise AssumptionError(msg, field="churn.partial_prob")
     pf = scenario.portfolio
     match str(measure):  # str: the default branch also guards untyped callers
         case "run_rate":
@@ -521,10 +524,15 @@ def loss_distribution(
         case _:
             msg = f"unknown measure {measure!r}; valid options are 'run_rate', 'gross_profit'"
             raise AssumptionError(msg, field="measure")
-    return _compute(w, scenario.horizon_probs(), loadings=scenario.factor_loadings()[:, None],
+    c = scenario.churn
+    nu = math.inf if c.nu is None else float(c.nu)
+    return _compute(w, scenario.horizon_probs(), loadings=scenario.loading_matrix(),
                     account_ids=pf.account_ids, measure=measure, step=step,
                     rel_error=rel_error, max_points=max_points,
-                    n_quadrature=n_quadrature, method=method, tol=tol, max_evals=max_evals)
+                    n_quadrature=n_quadrature, method=method, tol=tol, max_evals=max_evals,
+                    copula=c.copula, nu=nu, nu_idio=c.nu_idio,
+                    partial=scenario.partial_probs() if c.has_partial else None,
+                    partial_beta=c.partial_beta)
 
 
 def loss_distribution_from_arrays(
@@ -571,7 +579,8 @@ def loss_distribution_from_arrays(
         independent standard factors; ``sum_k a_ik^2 < 1``). Factors whose accounts do not
         overlap (group factors, e.g. one per segment) are integrated per group inside the
         others (nested), so any number of them is cheap; the other factors are nested
-        adaptive integrals, each multiplying the cost (up to 3 stay fast).
+        adaptive integrals, each multiplying the cost about 100x (at most 2, counting the
+        t copula's mixing variable).
     copula : {"gaussian", "t", "double_t"}
         ``"t"``: the latent variables share a chi-square mixing variable with ``nu``
         degrees of freedom (tail dependence; ``nu = inf`` is the Gaussian copula).
@@ -978,17 +987,31 @@ def _make_dep(q: FloatArray, *, copula: str, loadings: FloatArray, nu: float,
     else:
         c = latent_thresholds(q, copula, nu=nu)
     used = [k for k in range(a.shape[1]) if np.any(a[:, k] > 0)]
-    # local factors: pairwise disjoint supports, smallest first; the rest are common
-    local: list[int] = []
-    taken = np.zeros(q.size, dtype=bool)
-    for k in sorted(used, key=lambda k: int(np.count_nonzero(a[:, k]))):
-        sup = a[:, k] > 0
-        if copula == "gaussian" and not (sup & taken).any() and len(used) > 1:
-            local.append(k)
-            taken |= sup
+    # local factors: pairwise disjoint supports (greedy, smallest or largest first, keeping
+    # the choice with the fewest common factors); the rest are common (outer dimensions)
+    best: list[int] = []
+    for reverse in (False, True):
+        local: list[int] = []
+        taken = np.zeros(q.size, dtype=bool)
+        for k in sorted(used, key=lambda k: int(np.count_nonzero(a[:, k])), reverse=reverse):
+            sup = a[:, k] > 0
+            if copula == "gaussian" and not (sup & taken).any() and len(used) > 1:
+                local.append(k)
+                taken |= sup
+        if len(local) > len(best):
+            best = local
+    local = best
     common = tuple(k for k in used if k not in local)
     if not common and local:  # a single block needs no nesting: integrate it outright
         common, local = (local[0],), local[1:]
+    n_outer = len(common) + (copula == "t")
+    if n_outer > _MAX_OUTER:
+        msg = (f"the exact twin nests up to {_MAX_OUTER} outer dimensions (factors shared "
+               f"across groups, plus the t copula's mixing variable), but this model needs "
+               f"{n_outer}: factors that overlap across groups (e.g. both segment and "
+               "region factors) cannot be nested; keep one grouped factor family, or use "
+               "kamsim.simulate")
+        raise AssumptionError(msg, field="factors")
     return _Dep(copula=copula, c=c, a=a, b=b, nu=nu, nu_idio=nu_idio,
                 common=tuple(common), local=tuple(local))
 
@@ -1059,7 +1082,9 @@ class _Integrator:
 
         steps = None if dim < 0 else dep.steps(dim, g0, mu0, later)
         budget = self.max_evals if j == 0 else max(self.max_evals // 10, 300)
-        r = integrate_normal(fun, tol=self.tol, max_evals=budget, steps=steps)
+        # the mixing variable enters smoothly: start from 3 panels instead of 6
+        breaks = (-2.5, 2.5) if dim < 0 else None
+        r = integrate_normal(fun, tol=self.tol, max_evals=budget, steps=steps, breaks=breaks)
         self.converged &= r.converged
         pts = r.points.tolist()
         if last:

@@ -366,10 +366,11 @@ def test_scenario_segment_correlations():
     np.testing.assert_allclose(d.pmf, pmf_on_support(d, losses, prob), atol=QUAD)
 
 
-def test_scenario_partial_churn_is_refused():
+def test_scenario_partial_churn_is_convolved():
     sc = make_scenario([5.0, 3.0], 0.2, partial_prob=0.3)
-    with pytest.raises(AssumptionError, match="full churn only"):
-        loss_distribution(sc)
+    d = loss_distribution(sc, step=1.0)
+    assert d.error_bound == pytest.approx(1.0)  # two accounts, step / 2 each
+    assert abs(d.mean - d.exact_mean) <= d.error_bound
 
 
 def test_scenario_bad_measure():
