@@ -85,7 +85,7 @@ class Factor:
     Notes
     -----
     Each account's total, ``correlation`` (global) plus its shares of all factors, must be
-    below 1; :class:`~kamsim.scenario.Scenario` checks it per account.
+    below 1; :class:`~kamsim.model.scenario.Scenario` checks it per account.
 
     Examples
     --------

@@ -41,6 +41,7 @@ drawn from ``Beta(*partial_beta)`` instead of leaving.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -54,8 +55,8 @@ import yaml
 
 from kamsim._util.io import decode_text
 from kamsim._util.validate import known_fields, number, probability, whole
-from kamsim.model.copulas import COPULAS, Factor
 from kamsim.exceptions import AssumptionError, InputDataError
+from kamsim.model.copulas import COPULAS, Factor
 from kamsim.model.plans import RetentionBudget, RetentionPlans, check_plan_inputs
 from kamsim.model.replacement import ReplacementAssumptions
 from kamsim.portfolio import Portfolio, read_accounts

@@ -454,7 +454,7 @@ def loss_distribution(
     """Exact distribution of the loss by the horizon for a scenario.
 
     Uses the scenario's copula (Gaussian, t or double-t), all its factors
-    (:meth:`~kamsim.scenario.Scenario.loading_matrix`) and its partial churn (a lost
+    (:meth:`~kamsim.model.scenario.Scenario.loading_matrix`) and its partial churn (a lost
     account loses a ``Beta(*partial_beta)`` fraction of its revenue with probability
     ``partial_prob``; each partial loss is rounded to the lattice, which the
     ``error_bound`` includes).

@@ -20,10 +20,9 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
+from kamsim.exceptions import AssumptionError
 from kamsim.model.copulas import Factor, double_t_cdf, double_t_thresholds, t_scale
 from kamsim.risk.exact import loss_distribution, loss_distribution_from_arrays
-from kamsim.exceptions import AssumptionError
-
 from tests.risk.test_exact import make_scenario, pmf_on_support
 
 W = np.array([6.0, 4.0, 3.0, 2.0, 1.0])
