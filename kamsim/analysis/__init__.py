@@ -1,6 +1,7 @@
 """Answers from a portfolio, a scenario or a result.
 
-Concentration, key accounts, worst cases, replacement timelines, sensitivity, calibration.
+Concentration, key accounts, worst cases, replacement timelines, sensitivity, calibration,
+reverse stress tests.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from kamsim.analysis import (
     concentration,
     key_accounts,
     sensitivity,
+    stress,
     timelines,
     worst_case,
 )
@@ -88,6 +90,7 @@ from kamsim.analysis.sensitivity import (
     tornado_table,
     with_changes,
 )
+from kamsim.analysis.stress import ReverseStressTest, reverse_stress_test
 from kamsim.analysis.worst_case import (
     lose_accounts,
     lose_group,
@@ -119,6 +122,7 @@ __all__ = [
     "Parameter",
     "PartialChurnEstimate",
     "RenewalFit",
+    "ReverseStressTest",
     "ScenarioComparison",
     "TierRule",
     "TornadoResult",
@@ -157,9 +161,11 @@ __all__ = [
     "partial_churn_from_ledger",
     "price_cut_portfolio",
     "replacement_parameters",
+    "reverse_stress_test",
     "sensitivity",
     "shannon_entropy",
     "shares",
+    "stress",
     "theil_index",
     "timelines",
     "tornado",

@@ -392,6 +392,145 @@ class ExactLossDistribution:
         df.insert(0, "rank", np.arange(1, len(df) + 1))
         return df
 
+    # -- conditioning on a breach ---------------------------------------------------------
+    def _rule(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(normalised node weights, node coordinates (M, D), conditional probs (M, n))."""
+        if self._partial is not None or (self._dep is not None and self._dep.local):
+            msg = ("conditioning on a breach needs full churn and no nested (group) factors; "
+                   "use kamsim.simulate for this scenario")
+            raise AssumptionError(msg, field="scenario")
+        if self._dep is None or self._dep.independent:
+            return np.ones(1), np.zeros((1, 0)), self.probs[None, :].copy()
+        assert self._coords is not None
+        assert self._node_weights is not None
+        return (self._node_weights / self._node_weights.sum(), self._coords,
+                _cond_at(self._dep, self._coords))
+
+    def _lattice_index(self, x: float) -> tuple[IntArray, IntArray, int]:
+        k = np.rint(self.lattice_weights / self.step).astype(np.int64)
+        offset = int(k[k < 0].sum())
+        # L > x  <=>  lattice index > xi
+        xi = int(np.floor(x / self.step + 1e-9)) - offset
+        return k, np.abs(k), xi
+
+    def breach_analysis(self, threshold: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """What the world looks like when the loss exceeds ``threshold``.
+
+        Parameters
+        ----------
+        threshold : float
+            Loss level (same units as :attr:`support`); a breach is ``L > threshold``.
+
+        Returns
+        -------
+        accounts : pandas.DataFrame
+            One row per account (input order): ``account_id, weight, prob,
+            prob_given_breach`` (``P(account lost | L > threshold)``, exact), ``lift``
+            (``prob_given_breach / prob``).
+        factor : pandas.DataFrame
+            One row per node of the factor rule: the normal scores ``y0, y1, ...`` of the
+            outer factor dimensions (for the t copula ``y0`` is the mixing variable's,
+            where low values mean a bad year for everyone), ``weight`` (the node's
+            probability), ``p_breach`` (``P(L > threshold | node)``), ``posterior``
+            (``P(node | breach)``) and ``density`` (the posterior density of the scores
+            at the node, up to the rule). Empty of rows when churn is independent.
+
+        Raises
+        ------
+        AssumptionError
+            With partial churn or nested group factors (not available exactly).
+
+        Examples
+        --------
+        >>> d = loss_distribution_from_arrays([100.0, 50.0], [0.1, 0.2], step=50.0)
+        >>> acc, _ = d.breach_analysis(100.0)  # only losing both exceeds 100
+        >>> acc["prob_given_breach"].round(6).tolist()
+        [1.0, 1.0]
+        """
+        nodes, coords, cond = self._rule()
+        k, kabs, xi = self._lattice_index(float(threshold))
+        p_tail = float(self.sf(threshold))
+        ptrans = np.where(k < 0, 1.0 - cond, cond)
+        joint = np.zeros(self.n_accounts)
+        tail = np.zeros(nodes.size)
+        for s in range(0, nodes.size, 256):
+            sl = slice(s, s + 256)
+            f = _node_distributions(kabs, ptrans[sl], self.method)
+            tail[sl] = f[:, xi + 1:].sum(axis=1) if xi + 1 >= 0 else 1.0
+            for i in range(self.n_accounts):
+                if cond[sl, i].max(initial=0.0) <= 0:
+                    continue
+                shift = int(kabs[i]) if k[i] > 0 else 0
+                j = xi - shift  # L > x with the account lost <=> rest above j
+                above = np.zeros(f.shape[0])
+                for r in range(f.shape[0]):
+                    if k[i] == 0:
+                        above[r] = tail[s + r]
+                        continue
+                    g = _remove_account(f[r], int(kabs[i]), float(ptrans[s + r, i]))
+                    above[r] = float(g[max(j + 1, 0):].sum()) if j + 1 < g.size else 0.0
+                joint[i] += float(np.dot(nodes[sl], cond[sl, i] * above))
+        pgb = joint / p_tail if p_tail > 0 else np.full(self.n_accounts, np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lift = np.where(self.probs > 0, pgb / self.probs, np.nan)
+        accounts = pd.DataFrame({"account_id": self.account_ids, "weight": self.weights,
+                                 "prob": self.probs, "prob_given_breach": pgb,
+                                 "lift": lift})
+        post = nodes * tail
+        post = post / post.sum() if post.sum() > 0 else post
+        dens = np.prod(np.exp(-0.5 * coords**2) / math.sqrt(2 * math.pi), axis=1) * tail
+        factor = pd.DataFrame({f"y{j}": coords[:, j] for j in range(coords.shape[1])})
+        factor["weight"] = nodes
+        factor["p_breach"] = tail
+        factor["posterior"] = post
+        factor["density"] = dens / p_tail if p_tail > 0 else dens
+        return accounts, factor if coords.shape[1] else factor.iloc[0:0]
+
+    def conditional_sf(self, threshold: float, scores: npt.ArrayLike) -> FloatArray:
+        """``P(L > threshold | factor scores)`` at given normal scores of the factor rule.
+
+        Parameters
+        ----------
+        threshold : float
+            Loss level.
+        scores : array_like
+            Shape ``(m, D)`` (or ``(D,)``): normal scores of the outer factor dimensions
+            (:attr:`factor_dimensions`).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(m,)``.
+
+        Examples
+        --------
+        >>> c = loss_distribution_from_arrays([1.0, 1.0], [0.1, 0.1], correlations=0.5,
+        ...                                   step=1.0)
+        >>> p = c.conditional_sf(0.5, [[-3.0], [0.0], [3.0]])  # P(both lost | z)
+        >>> bool(p[0] > p[1] > p[2])
+        True
+        """
+        if self._dep is None or self._dep.independent:
+            return np.full(np.atleast_2d(np.asarray(scores, np.float64)).shape[0],
+                           float(self.sf(threshold)))
+        self._rule()  # refuses what it cannot condition on
+        y = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+        k, kabs, xi = self._lattice_index(float(threshold))
+        cond = _cond_at(self._dep, y)
+        f = _node_distributions(kabs, np.where(k < 0, 1.0 - cond, cond), self.method)
+        return np.asarray(f[:, max(xi + 1, 0):].sum(axis=1), dtype=np.float64)
+
+    @property
+    def factor_dimensions(self) -> tuple[str, ...]:
+        """What each outer normal score ``y0, y1, ...`` of :meth:`breach_analysis` is.
+
+        ``"mixing"`` for the t copula's chi-square variable (low = a bad year for all),
+        else ``"factor k"`` (column ``k`` of the loadings; low = many losses).
+        """
+        if self._dep is None or self._dep.independent:
+            return ()
+        return tuple("mixing" if d < 0 else f"factor {d}" for d in self._dep.dims)
+
     # -- tables ---------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
         """Return the distribution as a tidy table.
