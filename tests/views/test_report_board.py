@@ -278,3 +278,71 @@ def test_replacement_view_never_prints_nan():
     text = replacement_view(s, horizon=36).to_html()
     assert "nan" not in text.lower()
     assert "not within 36 months" in text
+
+
+@pytest.mark.parametrize("currency", ["<img src=x onerror=alert(1)>", "`x`", "*", "a" * 9])
+def test_currency_with_markup_is_refused_before_any_kernel(currency):
+    from kamsim.views.report import ReportError, validate_parameters
+
+    with pytest.raises(ReportError, match="currency"):
+        validate_parameters({"currency": currency})
+
+
+@pytest.mark.parametrize("currency", ["$", "€", "£", "CHF ", "USD "])
+def test_ordinary_currencies_pass(currency):
+    from kamsim.views.report import validate_parameters
+
+    assert validate_parameters({"currency": currency})["currency"] == currency
+
+
+def test_dollar_amounts_in_a_chart_title_are_not_maths():
+    import matplotlib
+
+    from kamsim.analysis.worst_case import lose_top_k
+    from kamsim.views.plots import style, worst_case_waterfall
+
+    sc = Scenario.from_yaml(DATA / "sample_scenario.yaml")
+    with matplotlib.rc_context(style.print_style()):
+        fig = worst_case_waterfall(lose_top_k(sc.portfolio, 3, fixed_costs=sc.fixed_costs),
+                                   fixed_costs=sc.fixed_costs, currency="$")
+        fig.canvas.draw()
+        texts = [t for ax in fig.axes for t in ax.texts]
+    assert any("$" in t.get_text() for t in texts)
+    assert all(not t.get_parse_math() for t in texts)
+
+
+def test_waterfall_limits_contain_every_bar_and_label():
+    from kamsim.analysis.worst_case import lose_top_k
+    from kamsim.views.plots import worst_case_waterfall
+
+    sc = Scenario.from_yaml(DATA / "sample_scenario.yaml")
+    wc = lose_top_k(sc.portfolio, 5, fixed_costs=sc.fixed_costs)
+    fig = worst_case_waterfall(wc, fixed_costs=sc.fixed_costs)
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    tops = [p.get_y() + p.get_height() for p in ax.patches]
+    assert max(tops) < hi
+    assert min(p.get_y() for p in ax.patches) >= lo
+    fig.canvas.draw()
+    box = ax.get_window_extent()
+    for t in ax.texts:  # value labels inside the axes, below the title
+        bb = t.get_window_extent()
+        assert bb.y1 <= box.y1 + 0.5
+    assert "pushes profit below fixed costs" in ax.get_title()
+
+
+def test_efficiency_waterfall_labels_stay_inside_and_below_the_title():
+    from kamsim.economics import pricing
+    from kamsim.views.plots import pass_through_waterfall
+
+    sc = Scenario.from_yaml(DATA / "sample_scenario.yaml")
+    pa = pricing.PricingAssumptions(gains=pricing.EfficiencyGains(pct_of_revenue=0.03))
+    fig = pass_through_waterfall(pricing.pass_through_breakdown(sc, pa, 0.5))
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    box = ax.get_window_extent()
+    lo, hi = ax.get_ylim()
+    assert all(lo <= p.get_y() and p.get_y() + p.get_height() < hi for p in ax.patches)
+    for t in ax.texts:
+        assert t.get_window_extent().y1 <= box.y1 + 0.5
+    assert ax.get_title().startswith("Passing back 50 % of the gains keeps")

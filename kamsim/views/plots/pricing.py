@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from kamsim._util.figures import figure_axes
-from kamsim._util.format import money
+from kamsim._util.format import money, percent
 from kamsim.views.plots.style import (
     BAD,
     GOOD,
@@ -100,9 +100,9 @@ def pass_through_waterfall(breakdown: PassThroughBreakdown, *, currency: str = "
     ax.set_ylabel("NPV over the horizon")
     gain, kept = float(breakdown.gain_npv), float(breakdown.kept_npv)
     share = kept / gain if gain else float("nan")
-    ax.set_title(f"Passing back {breakdown.pass_through:.0%} of the gains keeps "
+    ax.set_title(f"Passing back {percent(breakdown.pass_through, 0)} of the gains keeps "
                  f"{money(kept, currency)} of {money(gain, currency)}"
-                 + (f" ({share:.0%})" if gain else ""))
+                 + (f" ({percent(share, 0)})" if gain else ""))
     return fig
 
 
@@ -143,8 +143,8 @@ def pass_through_curve_plot(curve: pd.DataFrame, *,
     ax.set_xlabel("Share of efficiency gains passed back as price cuts")
     ax.set_ylabel("NPV vs keeping all gains")
     if optimum is not None:
-        ax.set_title(f"Passing back {optimum.pass_through:.0%} of the gains is worth most "
-                     "under these assumptions")
+        ax.set_title(f"Passing back {percent(optimum.pass_through, 0)} of the gains is worth "
+                     "most under these assumptions")
     else:
         ax.set_title("What passing gains back is worth")
     ax.legend(loc="lower left", fontsize=8)
@@ -199,7 +199,8 @@ def walk_away_plot(curve: pd.DataFrame, *, demand: float | None = None,
         lowest = float(curve["walk_away"].min())
         ax.set_title("Conceding the demanded cut beats refusing at every credibility shown"
                      if lowest >= demand else
-                     f"Below some credibilities the {demand:.0%} demand is worth refusing")
+                     f"Below some credibilities the {percent(demand, 0)} demand is worth "
+                     "refusing")
     else:
         ax.set_title("Walk-away concession")
     ax.legend(fontsize=8, loc="upper left")

@@ -218,6 +218,9 @@ def _bad(name: str, rule: str, value: Any) -> ReportError:
                        cli_fix=f"set it with -p {name} VALUE")
 
 
+_CURRENCY_BAD = re.compile(r"[<>&\"'`*_\[\]\\{}|#\x00-\x1f]")
+
+
 def _check_values(values: dict[str, Any]) -> None:
     """Range checks of every report parameter whose type is already right."""
     for name, (lo, hi, lo_open, hi_open) in _BOUNDS.items():
@@ -251,6 +254,10 @@ def _check_values(values: dict[str, Any]) -> None:
         if bad or not all(isinstance(x, str) for x in secs):
             msg = f"unknown section(s) {bad or secs}; sections are {list(SECTIONS)}"
             raise ReportError(msg)
+    cur = values.get("currency")
+    if isinstance(cur, str) and (len(cur) > 8 or _CURRENCY_BAD.search(cur)):
+        raise _bad("currency", "a short currency symbol or code such as €, $, £, CHF or "
+                   "'USD ' (at most 8 characters, no markup)", cur)
     metric = values.get("tornado_metric")
     if metric is not None and metric not in METRICS:
         raise _bad("tornado_metric", f"one of {sorted(METRICS)}", metric)
