@@ -255,9 +255,15 @@ def move_first_slider(panel: Any) -> tuple[str, str, str]:
     Sliders use ``continuous_update=False``; a key press on the handle sends exactly one
     value to the kernel. Returns (slider label, readout before, readout after).
     """
-    slider = panel.locator(".widget-slider").first
-    label = slider.locator(".widget-label").first.inner_text()
-    readout = slider.locator(".widget-readout")
+    rows = panel.locator(".kamsim-row:has(.widget-slider)")
+    if rows.count():  # a base Explorer row: label, slider, formatted value
+        slider = rows.first
+        label = slider.locator(".kamsim-label").inner_text()
+        readout = slider.locator(".kamsim-value")
+    else:
+        slider = panel.locator(".widget-slider").first
+        label = slider.locator(".widget-label").first.inner_text()
+        readout = slider.locator(".widget-readout")
     before = readout.inner_text()
     handle = slider.locator(".noUi-handle").first
     handle.focus()
@@ -281,3 +287,97 @@ def wait_for_change(panel: Any, before: dict[str, list[str]], timeout: float = 6
         time.sleep(0.25)
         now = snapshot(panel)
     return now
+
+
+# --- checks of the explorer panels (base Explorer rows) ---------------------------------
+
+# every control row's label and value: inside the panel and the viewport, text not cut
+ROWS_VISIBLE_JS = """
+(panel) => {
+  const box = panel.getBoundingClientRect();
+  const vw = document.documentElement.clientWidth;
+  const bad = [];
+  for (const row of panel.querySelectorAll('.kamsim-row')) {
+    for (const el of row.querySelectorAll('.kamsim-label, .kamsim-value')) {
+      const r = el.getBoundingClientRect();
+      const inner = el.querySelector('.widget-html-content') || el;
+      const text = inner.innerText.trim();
+      if (r.width === 0 || r.left < box.left - 0.5 || r.right > box.right + 0.5
+          || r.right > vw + 0.5 || inner.scrollWidth > inner.clientWidth + 1) {
+        bad.push(`${text} [${Math.round(r.left)}-${Math.round(r.right)} in `
+                 + `${Math.round(box.left)}-${Math.round(box.right)}, viewport ${vw}]`);
+      }
+    }
+  }
+  return {rows: panel.querySelectorAll('.kamsim-row').length, bad};
+}
+"""
+
+# the time from a key press on a slider to the next new image being painted
+LATENCY_JS = """
+(panel) => { window.__kamsim_latency = new Promise((resolve) => {
+  const imgs = Array.from(panel.querySelectorAll('img'));
+  const before = imgs.map((i) => i.src);
+  let pressed = null;
+  document.addEventListener('keydown', () => { pressed = performance.now(); },
+                            {capture: true, once: true});
+  const obs = new MutationObserver(() => {
+    const changed = imgs.find((img, k) => img.src !== before[k]);
+    if (!changed || pressed === null) return;
+    obs.disconnect();
+    changed.decode().catch(() => null).then(() => requestAnimationFrame(() =>
+        requestAnimationFrame(() => resolve(performance.now() - pressed))));
+  });
+  for (const img of imgs) obs.observe(img, {attributes: true, attributeFilter: ['src']});
+  window.__kamsim_cancel = () => { obs.disconnect(); resolve(null); };
+}); }
+"""
+
+
+def explorer_panels(page: Any) -> Any:
+    """The explorer panels (base Explorer) on the page."""
+    return page.locator(".kamsim-explorer")
+
+
+def rows_visible(panel: Any) -> dict[str, Any]:
+    """Bounding-box check of every label and value of ``panel`` (see ROWS_VISIBLE_JS)."""
+    result: dict[str, Any] = panel.evaluate(ROWS_VISIBLE_JS)
+    return result
+
+
+def move_every_slider(panel: Any, page: Any, timeout: float = 60.0) -> list[tuple[str, float]]:
+    """Press ArrowRight (ArrowLeft at the top) on every enabled slider of ``panel`` once.
+
+    Waits for the kernel's new image or text after each move and fails if the status line
+    shows a problem. Returns (label, milliseconds from key press to the new image painted;
+    NaN when the move changed only text).
+    """
+    out: list[tuple[str, float]] = []
+    rows = panel.locator(".kamsim-row:has(.widget-slider)")
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        label = row.locator(".kamsim-label").inner_text().strip()
+        handle = row.locator(".noUi-handle").first
+        if handle.get_attribute("disabled") is not None \
+                or row.locator(".widget-slider.mod-disabled, .mod-disabled").count():
+            continue
+        value = row.locator(".kamsim-value")
+        before_value = value.inner_text()
+        before = snapshot(panel)
+        panel.evaluate(LATENCY_JS)
+        handle.focus()
+        handle.press("ArrowRight")
+        deadline = time.monotonic() + 3
+        while value.inner_text() == before_value and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if value.inner_text() == before_value:  # at the top of its range
+            handle.press("ArrowLeft")
+        after = wait_for_change(panel, before, timeout)
+        assert after != before, f"moving {label!r} changed neither a figure nor a table"
+        page.evaluate("() => { setTimeout(window.__kamsim_cancel, 1000); }")
+        ms = page.evaluate("() => window.__kamsim_latency")
+        status = panel.locator(".kamsim-status").first.inner_text().strip()
+        assert not status or "ms" in status, f"moving {label!r} showed: {status}"
+        assert "Traceback" not in panel.inner_text()
+        out.append((label, float("nan") if ms is None else float(ms)))
+    return out

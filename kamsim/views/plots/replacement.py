@@ -184,9 +184,11 @@ def recovery_time_plot(
         censored = float(values[s.index.get_loc("share_not_recovered")])
         med_value = float(values[s.index.get_loc("median")])
         text = f"{label}: " if label else ""
+        within = bool(s.at["median", "within_horizon"])
+        median = f"median {med} months" if within else "median beyond the horizon"
         ax.step(surv.index, surv["not_recovered"], where="post", color=color, linewidth=2,
-                label=f"{text}median {med} months, {censored:.0%} not recovered")
-        if bool(s.at["median", "within_horizon"]):
+                label=f"{text}{median}, {censored:.0%} not recovered")
+        if within:
             ax.plot([med_value], [0.5], "o", color=color)
     ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
     ax.set_ylim(-0.02, 1.02)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from kamsim.model import Scenario
+    from kamsim.portfolio import Portfolio
 
 __all__ = ["ROW_WIDTH", "Explorer", "Formatter", "html_table", "value_formatter"]
 
@@ -226,6 +227,8 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self.currency = currency
         self.status = widgets.HTML(layout=widgets.Layout(width=f"{ROW_WIDTH}px"))
         self.status.add_class("kamsim-status")
+        self.caption = widgets.HTML()
+        self.caption.add_class("kamsim-caption")
         width_px = round(figsize[0] * 72)
         self.image = widgets.Image(format="png", layout=widgets.Layout(
             width="100%", max_width=f"{width_px}px", height="auto"))
@@ -321,7 +324,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
 
     def layout(self, children: Sequence[widgets.Widget]) -> None:
         """Set the panel's children (after the CSS), e.g. controls, status, chart, tables."""
-        self.children = (widgets.HTML(_CSS), *children)
+        self.children = (widgets.HTML(_CSS), self.caption, *children)
 
     def watch(self, *controls: widgets.Widget) -> None:
         """Recompute and redraw when any of ``controls`` changes."""
@@ -377,7 +380,28 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
             return
         self.render()
         self.fresh()
+        self.caption.value = self.data_caption()
         self.last_seconds = time.perf_counter() - t0
+
+    def data_portfolio(self) -> Portfolio | None:
+        """The accounts the panel shows (for its caption); None if it has none."""
+        try:
+            return self.current_scenario().portfolio
+        except KamsimError:
+            return None
+
+    def data_caption(self) -> str:
+        """"Data: 40 accounts, revenue €1.9M a year; largest ..." above the controls."""
+        pf = self.data_portfolio()
+        if pf is None:
+            return ""
+        rev = np.asarray(pf.revenue, dtype=np.float64)
+        i = int(np.argmax(rev)) if rev.size else 0
+        total = float(rev.sum())
+        largest = (f"; largest {html.escape(str(pf.names[i]))} "
+                   f"({percent(rev[i] / total)})" if total > 0 else "")
+        return (f"<span style='color:#555'>Data: {count(pf.n_accounts)} accounts, revenue "
+                f"{money(total, self.currency)} a year{largest}</span>")
 
     def problem(self, sentence: str) -> None:
         """Explain an invalid combination in the status line; mark the chart stale."""

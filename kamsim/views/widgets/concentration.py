@@ -145,6 +145,10 @@ class ConcentrationExplorer(Explorer):
         if update:
             self.update()
 
+    def data_portfolio(self) -> Portfolio:
+        """The portfolio scored."""
+        return self.portfolio
+
     @property
     def weights(self) -> dict[str, float]:
         """Current slider weights (before rescaling)."""

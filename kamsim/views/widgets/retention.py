@@ -19,6 +19,7 @@ from kamsim._util.figures import panel_axes
 from kamsim._util.format import money, percent, signed_money
 from kamsim.economics.retention import RetentionFrontier, RetentionStudy
 from kamsim.exceptions import AssumptionError
+from kamsim.portfolio import Portfolio
 from kamsim.risk import expected_shortfall
 from kamsim.views.plots.retention import retention_frontier_plot
 from kamsim.views.widgets.base import Explorer, html_table
@@ -88,6 +89,10 @@ class RetentionExplorer(Explorer):
             self.budget.value = min(self.index, len(options) - 1)
         shown.value = names[self.budget.value]
         self.update()
+
+    def data_portfolio(self) -> Portfolio:
+        """The portfolio the frontier was solved on."""
+        return self.frontier.futures.scenario.portfolio
 
     @property
     def index(self) -> int:
