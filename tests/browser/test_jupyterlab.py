@@ -13,7 +13,14 @@ import time
 
 import pytest
 
-from tests.browser.conftest import EXPLORERS, move_first_slider, snapshot, wait_for_change
+from tests.browser.conftest import (
+    ARTIFACTS,
+    EXPLORERS,
+    move_first_slider,
+    rows_visible,
+    snapshot,
+    wait_for_change,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -87,7 +94,23 @@ def check_notebook(notebook, lab_server, page) -> None:
     broken = page.get_by_text("Error displaying widget")
     assert broken.count() == 0, f"{notebook.name}: a widget failed to render"
 
-    panels = page.locator(".jp-OutputArea-output:has(.widget-slider)")
+    # at 1440x900 with the file browser open, every label and value is fully visible
+    page.set_viewport_size({"width": 1440, "height": 900})
+    if not page.locator("#filebrowser").is_visible():
+        page.locator(".jp-SideBar .lm-TabBar-tab[data-id='filebrowser']").click()
+    page.locator("#filebrowser").wait_for(state="visible")
+    explorers = page.locator(".jp-OutputArea-output .kamsim-explorer")
+    assert explorers.count() >= 1, f"{notebook.name} shows no explorer panel"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for i in range(explorers.count()):
+        ex = explorers.nth(i)
+        ex.scroll_into_view_if_needed()
+        fit = rows_visible(ex)
+        assert fit["rows"] > 0
+        assert fit["bad"] == [], f"{notebook.name}, panel {i}: cut or outside: {fit['bad']}"
+        page.screenshot(path=str(ARTIFACTS / f"lab-{notebook.stem}-panel{i}.png"))
+
+    panels = page.locator(".jp-OutputArea-output:has(.kamsim-explorer)")
     assert panels.count() >= 1, f"{notebook.name} shows no slider"
     for i in range(panels.count()):
         panel = panels.nth(i)

@@ -139,7 +139,10 @@ def test_home_page_upload_map_check_no_network_errors(app, browser):
             assert title in body
             assert question in body
         assert ".ipynb" not in body  # explorers by title, never by file name
-        step.locator("input[type=file]").set_input_files(str(FIXTURE))
+        # the upload button opens the browser's file chooser, as for a person
+        with page.expect_file_chooser() as chooser:
+            step.locator(".widget-upload").click()
+        chooser.value.set_files(str(FIXTURE))
         page.get_by_text("Read own_accounts.xlsx").wait_for(timeout=60_000)
         revenue = step.locator(".widget-dropdown", has_text="Revenue a year").locator("select")
         assert revenue.input_value() == "Sales 2025"
