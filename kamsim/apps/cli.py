@@ -527,8 +527,57 @@ def _build_parser() -> argparse.ArgumentParser:
     from kamsim.views.report import add_report_parser
 
     add_report_parser(sub)
+    _add_report_data_options(sub.choices["report"])
     add_app_parser(sub)
     return parser
+
+
+def _add_report_data_options(p: argparse.ArgumentParser) -> None:
+    """``kamsim report`` also takes --columns, --ledger, --churn-prob and --tier-probs.
+
+    With any of them the scenario is built here (:func:`load_scenario`) and handed to the
+    report as a canonical scenario YAML and accounts CSV in ``OUT/inputs/`` (with the
+    ledger's exclusions table beside them), so the report reads exactly these data.
+    """
+    p.add_argument("--columns", metavar='"HEADER=name,..."',
+                   help='which of your columns is which, e.g. "Customer=account_id,Sales '
+                        '2025=revenue" (also a columns: entry in the scenario YAML)')
+    p.add_argument("--ledger", metavar="FILE",
+                   help="an invoice-line export (CSV or Parquet) instead of an accounts table")
+    p.add_argument("--ledger-columns", metavar='"HEADER=field,..."',
+                   help="the ledger's columns (see kamsim summary --help)")
+    p.add_argument("--churn-prob", type=_probability, metavar="P",
+                   help="one annual churn probability for every account (0.1 = 10 %%)")
+    p.add_argument("--tier-probs", metavar='"key=P,strategic=P,standard=P"',
+                   help="annual churn probability per tier")
+    report = p.get_default("func")
+
+    def run(args: argparse.Namespace) -> int:
+        from kamsim.views.widgets.data import write_scenario
+
+        own = (args.columns or args.ledger or args.ledger_columns
+               or args.churn_prob is not None or args.tier_probs)
+        if own or (args.scenario and _has_columns(Path(args.scenario))):
+            sc = load_scenario(args)
+            inputs = Path(args.out).expanduser() / "inputs"
+            written = write_scenario(sc, inputs / "scenario.yaml")
+            sys.stdout.write(f"using {sc.portfolio.n_accounts:,} accounts; the report's "
+                             f"inputs are in {inputs}\n")
+            args.scenario, args.accounts = str(written), None
+        code: int = report(args)
+        return code
+
+    p.set_defaults(func=run)
+
+
+def _has_columns(path: Path) -> bool:
+    from kamsim.model.scenario import load_yaml
+
+    try:
+        data = load_yaml(path)
+    except KamsimError:
+        return False  # the report says what is wrong with the file
+    return isinstance(data, dict) and "columns" in data
 
 
 def _check_out(args: argparse.Namespace) -> None:

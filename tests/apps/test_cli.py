@@ -138,3 +138,24 @@ def test_helpers():
     assert parse_columns(MAP) == {"Customer": "account_id", "Sales 2025": "revenue"}
     assert parse_tier_probs("key=0.05") == {"key": 0.05}
     assert did_you_mean("revenu", ["revenue"]) == "; did you mean 'revenue'?"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_report_on_the_bundled_ledger_end_to_end(tmp_path, capsys):
+    """kamsim report --ledger: the report runs on the ledger's accounts; the exclusions
+    table written with its inputs reconciles kept plus excluded to the ledger total."""
+    import pandas as pd
+
+    out = tmp_path / "r"
+    code = main(["report", "--ledger", str(data_dir() / "online_retail.parquet"),
+                 "--ledger-columns", LEDGER_MAP, "--churn-prob", "0.2", "--paths", "2000",
+                 "--out", str(out), "--quiet"])
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    assert "using 4,248 accounts" in printed
+    html = next(out.glob("*.html")).read_text(encoding="utf-8")
+    assert "4,248" in html
+    ex = pd.read_csv(out / "inputs" / "scenario_ledger_exclusions.csv").set_index("reason")
+    parts = ex.drop(index=["ledger total"])["amount"].sum()
+    assert round(parts, 2) == round(float(ex.loc["ledger total", "amount"]), 2)

@@ -381,3 +381,20 @@ def move_every_slider(panel: Any, page: Any, timeout: float = 60.0) -> list[tupl
         assert "Traceback" not in panel.inner_text()
         out.append((label, float("nan") if ms is None else float(ms)))
     return out
+
+
+def shoot(page: Any, element: Any, path: Path) -> None:
+    """Screenshot ``element`` whole: a viewport as tall as it, then back to the old size.
+
+    (An element taller than the viewport inside Voila's scrolling container comes out cut.)
+    """
+    old = page.viewport_size
+    box = element.bounding_box()
+    if box and old and box["height"] > old["height"] - 40:
+        page.set_viewport_size({"width": old["width"], "height": int(box["height"]) + 80})
+        element.scroll_into_view_if_needed()
+    try:
+        element.screenshot(path=str(path))
+    finally:
+        if old:
+            page.set_viewport_size(old)

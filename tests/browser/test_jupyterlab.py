@@ -18,6 +18,7 @@ from tests.browser.conftest import (
     EXPLORERS,
     move_first_slider,
     rows_visible,
+    shoot,
     snapshot,
     wait_for_change,
 )
@@ -108,7 +109,8 @@ def check_notebook(notebook, lab_server, page) -> None:
         fit = rows_visible(ex)
         assert fit["rows"] > 0
         assert fit["bad"] == [], f"{notebook.name}, panel {i}: cut or outside: {fit['bad']}"
-        page.screenshot(path=str(ARTIFACTS / f"lab-{notebook.stem}-panel{i}.png"))
+        page.screenshot(path=str(ARTIFACTS / f"lab-{notebook.stem}-panel{i}-view.png"))
+        shoot(page, ex, ARTIFACTS / f"lab-{notebook.stem}-panel{i}.png")
 
     panels = page.locator(".jp-OutputArea-output:has(.kamsim-explorer)")
     assert panels.count() >= 1, f"{notebook.name} shows no slider"

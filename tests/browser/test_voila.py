@@ -24,6 +24,7 @@ from tests.browser.conftest import (
     move_every_slider,
     move_first_slider,
     rows_visible,
+    shoot,
     snapshot,
     stop_process,
     wait_for_change,
@@ -145,6 +146,7 @@ def test_home_page_upload_map_check_no_network_errors(app, browser):
         chooser.value.set_files(str(FIXTURE))
         page.get_by_text("Read own_accounts.xlsx").wait_for(timeout=60_000)
         revenue = step.locator(".widget-dropdown", has_text="Revenue a year").locator("select")
+        assert revenue.is_visible()
         assert revenue.input_value() == "Sales 2025"
         ident = step.locator(".widget-dropdown", has_text="Account id").locator("select")
         assert ident.input_value() == "Customer"
@@ -156,7 +158,7 @@ def test_home_page_upload_map_check_no_network_errors(app, browser):
         assert "Fjord Logistics" in result.inner_text()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "voila-home.png"), full_page=True)
-        step.screenshot(path=str(ARTIFACTS / "voila-home-data-step.png"))
+        shoot(page, step, ARTIFACTS / "voila-home-data-step.png")
         page.wait_for_timeout(1000)
         assert problems == [], problems
     finally:
@@ -179,11 +181,11 @@ def test_explorer_shows_own_data_rows_fit_and_every_slider_moves(app, browser, n
         page.goto(f"{app.url}/voila/render/{notebook.name}?token={app.token}",
                   timeout=600_000, wait_until="commit")
         panels = page.locator(".kamsim-explorer")
-        panels.first.wait_for(state="visible", timeout=600_000)
-        page.wait_for_function("() => !document.querySelector('#loading') || "
-                               "document.querySelector('#loading').style.display === 'none'"
-                               " || !document.body.innerText.includes('Running')",
-                               timeout=600_000)
+        # Voila renders cell by cell: wait for every panel of the notebook
+        want = notebook.read_text(encoding="utf-8").count("data.link(") \
+            + notebook.read_text(encoding="utf-8").count("data.on_change(")
+        page.wait_for_function(f"() => document.querySelectorAll('.kamsim-explorer').length "
+                               f">= {want}", timeout=600_000, polling=500)
         data = page.locator(".kamsim-data-result").first
         assert "40 accounts" in data.inner_text(), data.inner_text()
         latencies: dict[str, float] = {}
@@ -195,7 +197,7 @@ def test_explorer_shows_own_data_rows_fit_and_every_slider_moves(app, browser, n
             assert fit["rows"] > 0
             assert fit["bad"] == [], fit["bad"]
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            panel.screenshot(path=str(ARTIFACTS / f"voila-{notebook.stem}-panel{i}.png"))
+            shoot(page, panel, ARTIFACTS / f"voila-{notebook.stem}-panel{i}.png")
             for label, ms in move_every_slider(panel, page):
                 latencies[f"panel {i}: {label}"] = ms
         (ARTIFACTS / f"latency-voila-{notebook.stem}.json").write_text(

@@ -249,6 +249,10 @@ def test_data_step_maps_checks_and_feeds_every_linked_panel(scenario, tmp_path):
     assert "40 accounts" in step.result.value
     assert "Fjord Logistics" in step.result.value
     assert "15.0 % a year" in step.result.value
+    # the sample's fixed costs would sink a 40-account business: scaled with revenue
+    ratio = sc.portfolio.total_revenue / scenario.portfolio.total_revenue
+    assert sc.fixed_costs == pytest.approx(scenario.fixed_costs * ratio, rel=1e-3, abs=100)
+    assert "scaled with revenue" in step.result.value
     # every linked panel shows the new data
     assert "Fjord Logistics" in conc.table.value
     assert worst.current_scenario().portfolio.n_accounts == 40
@@ -297,3 +301,33 @@ def test_data_step_saves_a_scenario_the_report_accepts(scenario, tmp_path):
     assert back.portfolio.n_accounts == 40
     assert back.churn.annual_prob == pytest.approx(0.10)
     assert "kamsim report --scenario" in step.saved.value
+
+
+def test_data_step_widgets_do_not_share_a_layout(scenario, tmp_path):
+    """Hiding the per-tier fields must not hide the column dropdowns (a shared Layout did)."""
+    from kamsim.views.widgets import data_step
+
+    step = data_step(scenario, folder=tmp_path)
+    step.load_file(FIXTURE)
+    step.churn_source.value = "one"
+    shown = [*step.mapping.values(), *step.assumptions.values(), step.churn_one]
+    assert len({id(w.layout) for w in shown}) == len(shown)
+    assert all(w.layout.display != "none" for w in shown)
+    assert all(w.layout.display == "none" for w in step.churn_tiers.values())
+
+
+def test_pareto_right_axis_labels_stay_inside_the_figure(sample):
+    panel = concentration_explorer(sample, top=8)
+    for _ in range(2):  # the first render (layout engine) and a redraw (frozen layout)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        fig = panel.figure
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        box = fig.bbox
+        twin = fig.axes[2]
+        labels = [t for t in twin.get_yticklabels() if t.get_text()]
+        assert labels
+        for t in labels:
+            ext = t.get_window_extent(renderer)
+            assert ext.x1 <= box.x1 + 1, t.get_text()
+        panel.sliders["volume"].value = 0.2

@@ -183,9 +183,12 @@ def pareto_plot(
     ax.set_title(f"Pareto chart of {measure}: top {shown.size} of {x.size} accounts")
     cum = np.cumsum(x[order]) / total
     ax2 = ax.twinx()
-    # a twin made after a frozen layout (a widget's redraw) would take the grid's default
-    # place, not the bars' axes' one: pin it to the bars' axes, so dots sit on their bars
-    ax2.set_position(ax.get_position())
+    if fig.get_layout_engine() is None:
+        # a twin made after a frozen layout (a widget's redraw) would take the grid's
+        # default place, not the bars' axes' one: pin it there, so dots sit on their bars
+        # (with a layout engine the engine places both; set_position would take the twin
+        # out of the layout and its labels would be cut off)
+        ax2.set_position(ax.get_position())
     ax2.plot(pos, cum[: shown.size], color="#2166ac", marker="o", ms=3, lw=1.5,
              label="cumulative share of total (right axis)")
     ax2.set_ylim(0, 1.02)

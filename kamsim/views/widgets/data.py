@@ -48,7 +48,7 @@ from kamsim.portfolio.tables import read_table
 from kamsim.views.widgets.base import plain
 
 __all__ = ["APP_DATA_ENV", "FIELDS", "DataStep", "data_step", "describe_portfolio",
-           "suggest_mapping"]
+           "suggest_mapping", "write_scenario"]
 
 #: Environment variable naming the folder the app's pages share the chosen data through.
 APP_DATA_ENV = "KAMSIM_APP_DATA"
@@ -209,7 +209,9 @@ class DataStep(widgets.VBox):  # type: ignore[misc]
             data_dir() / "sample_scenario.yaml")
         self.scenario = self.base
         label = {"description_width": "200px"}
-        row = widgets.Layout(width="520px")
+        def row() -> widgets.Layout:  # one Layout per widget: a shared one hides them all
+            return widgets.Layout(width="520px")
+
         self.upload = widgets.FileUpload(accept=".csv,.tsv,.txt,.xlsx", multiple=False,
                                          description="Upload accounts file",
                                          layout=widgets.Layout(width="240px"),
@@ -227,7 +229,7 @@ class DataStep(widgets.VBox):  # type: ignore[misc]
         self.mapping: dict[str, widgets.Dropdown] = {
             f: widgets.Dropdown(options=[("(not in my file)", "")], value="",
                                 description=label_ + (" *" if req else ""), style=label,
-                                layout=row, tooltip=f"Your column holding: {label_.lower()}"
+                                layout=row(), tooltip=f"Your column holding: {label_.lower()}"
                                 + (" (required)" if req else " (optional)"))
             for f, (label_, req) in FIELDS.items()}
         self.mapping_box = widgets.VBox(
@@ -240,13 +242,15 @@ class DataStep(widgets.VBox):  # type: ignore[misc]
                      ("One per tier (key / strategic / standard)", "tier")],
             value="one", layout=widgets.Layout(width="520px"),
             tooltip="Where each account's annual churn probability comes from")
-        pct = {"style": label, "layout": row, "step": 0.01, "min": 0.0, "max": 1.0}
+        def pct() -> dict[str, Any]:
+            return {"style": label, "layout": row(), "step": 0.01, "min": 0.0, "max": 1.0}
+
         self.churn_one = widgets.BoundedFloatText(
-            value=0.10, description="Annual churn probability", **pct,
+            value=0.10, description="Annual churn probability", **pct(),
             tooltip="Probability that an account leaves within a year (0.10 = 10 %)")
         self.churn_tiers = {
             t: widgets.BoundedFloatText(value=v, description=f"{t.capitalize()} accounts",
-                                        **pct, tooltip=f"Annual churn probability of the "
+                                        **pct(), tooltip=f"Annual churn probability of the "
                                                        f"{t} tier (the largest accounts are "
                                                        "key, the next ones strategic)")
             for t, v in (("key", 0.05), ("strategic", 0.08), ("standard", 0.12))}
@@ -260,29 +264,31 @@ class DataStep(widgets.VBox):  # type: ignore[misc]
         self.result = widgets.HTML()
         self.result.add_class("kamsim-data-result")
         # assumptions: the scenario YAML's fields, by their YAML names
-        num = {"style": label, "layout": row}
+        def num() -> dict[str, Any]:
+            return {"style": label, "layout": row()}
+
         self.assumptions: dict[str, widgets.Widget] = {
             "horizon_months": widgets.BoundedIntText(
-                min=1, max=600, description="Horizon (months)", **num,
+                min=1, max=600, description="Horizon (months)", **num(),
                 tooltip="horizon_months: months of the future simulated"),
             "fixed_costs": widgets.BoundedFloatText(
                 min=0, max=1e13, step=10_000, description=f"Fixed costs ({currency} a year)",
-                **num, tooltip="fixed_costs: overheads gross profit must cover"),
+                **num(), tooltip="fixed_costs: overheads gross profit must cover"),
             "opening_cash": widgets.BoundedFloatText(
                 min=-1e13, max=1e13, step=10_000, description=f"Opening cash ({currency})",
-                **num, tooltip="opening_cash: cash at the start of month 1"),
+                **num(), tooltip="opening_cash: cash at the start of month 1"),
             "churn.level": widgets.BoundedFloatText(
-                min=0, max=10, step=0.1, description="Churn level (× estimates)", **num,
+                min=0, max=10, step=0.1, description="Churn level (× estimates)", **num(),
                 tooltip="churn.level: multiplies every account's churn probability"),
             "churn.correlation": widgets.BoundedFloatText(
-                min=0, max=0.99, step=0.05, description="Shared-shock correlation", **num,
+                min=0, max=0.99, step=0.05, description="Shared-shock correlation", **num(),
                 tooltip="churn.correlation: how much bad years cluster (0 = independent)"),
             "replacement.opportunities_per_month": widgets.BoundedFloatText(
-                min=0, max=10_000, step=1, description="New opportunities a month", **num,
+                min=0, max=10_000, step=1, description="New opportunities a month", **num(),
                 tooltip="replacement.opportunities_per_month: sales capacity for replacing "
                         "lost revenue"),
             "replacement.win_rate": widgets.BoundedFloatText(
-                min=0.01, max=1, step=0.05, description="Win rate", **num,
+                min=0.01, max=1, step=0.05, description="Win rate", **num(),
                 tooltip="replacement.win_rate: share of opportunities won"),
         }
         self.apply_button = widgets.Button(description="Apply assumptions",
@@ -461,12 +467,27 @@ class DataStep(widgets.VBox):  # type: ignore[misc]
             pf = read_accounts(self._file, columns={k: v for k, v in mapping.items()
                                                     if k != v})
             sc = self._churn(self.base, pf)
+            note = self._scale_money(pf)
             sc = self._with_assumptions(sc)
         except KamsimError as err:
             self.result.value = self._bad_text(plain(err))
             return None
-        self._use(sc, html.escape(self._file.name))
+        self._use(sc, html.escape(self._file.name), note=note)
         return sc
+
+    def _scale_money(self, pf: Portfolio) -> str:
+        """Scale fixed costs and opening cash with revenue (the sample's would not fit)."""
+        before = float(self.scenario.portfolio.total_revenue)
+        after = float(pf.total_revenue)
+        if before <= 0 or after <= 0 or abs(after / before - 1.0) < 1e-9:
+            return ""
+        ratio = after / before
+        fc, cash = self.assumptions["fixed_costs"], self.assumptions["opening_cash"]
+        fc.value = round(float(fc.value) * ratio, -2)
+        cash.value = round(float(cash.value) * ratio, -2)
+        return (f" Fixed costs ({money(fc.value, self.currency)} a year) and opening cash "
+                f"({money(cash.value, self.currency)}) were scaled with revenue from the "
+                "previous data: set your own under 4.")
 
     # -- step 4: assumptions ---------------------------------------------------------------
     def _fill_assumptions(self, sc: Scenario) -> None:
@@ -502,15 +523,8 @@ class DataStep(widgets.VBox):  # type: ignore[misc]
         return sc
 
     def write(self, sc: Scenario, path: str | os.PathLike[str]) -> Path:
-        """Write ``sc`` as a scenario YAML, its accounts as a canonical CSV beside it."""
-        p = Path(path).expanduser()
-        p.parent.mkdir(parents=True, exist_ok=True)
-        accounts = p.with_name(p.stem + "_accounts.csv")
-        atomic_write_text(accounts, sc.portfolio.to_frame().to_csv(index=False))
-        data = sc.to_dict()
-        data["accounts"] = accounts.name
-        atomic_write_text(p, yaml.safe_dump(data, sort_keys=False))
-        return p
+        """Write ``sc`` as a scenario YAML (see :func:`write_scenario`)."""
+        return write_scenario(sc, path)
 
     def save(self) -> Path | None:
         """Save the scenario (and its accounts) to :attr:`save_path`."""
@@ -525,12 +539,12 @@ class DataStep(widgets.VBox):  # type: ignore[misc]
         return p
 
     # -- results ---------------------------------------------------------------------------
-    def _use(self, sc: Scenario, what: str) -> None:
+    def _use(self, sc: Scenario, what: str, *, note: str = "") -> None:
         self.scenario = sc
         self._fill_assumptions(sc)
         with contextlib.suppress(OSError):
             self._share(sc)
-        self.result.value = self._ok_text(sc, what)
+        self.result.value = self._ok_text(sc, what) + html.escape(note)
         for f in list(self._listeners):
             f(sc)
 
@@ -567,6 +581,36 @@ class DataStep(widgets.VBox):  # type: ignore[misc]
     def on_change(self, callback: Callable[[Scenario], Any]) -> None:
         """Call ``callback(scenario)`` whenever new data or assumptions are used."""
         self._listeners.append(callback)
+
+
+def write_scenario(sc: Scenario, path: str | os.PathLike[str]) -> Path:
+    """Write ``sc`` as a scenario YAML with its accounts as a canonical CSV beside it.
+
+    The accounts file (``<name>_accounts.csv``, kamsim's column names) is what the YAML's
+    ``accounts:`` names, so ``Scenario.from_yaml`` and ``kamsim report --scenario`` read
+    the pair back as they are. With a ledger's portfolio, its exclusions table is written
+    beside them too (``<name>_ledger_exclusions.csv``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> sc = Scenario.from_yaml(data_dir() / "sample_scenario.yaml")
+    >>> p = write_scenario(sc, pathlib.Path(tempfile.mkdtemp()) / "s.yaml")
+    >>> Scenario.from_yaml(p).portfolio.n_accounts == sc.portfolio.n_accounts
+    True
+    """
+    p = Path(path).expanduser()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    accounts = p.with_name(p.stem + "_accounts.csv")
+    atomic_write_text(accounts, sc.portfolio.to_frame().to_csv(index=False))
+    ex = sc.portfolio.exclusions
+    if ex is not None:
+        atomic_write_text(p.with_name(p.stem + "_ledger_exclusions.csv"),
+                          ex.reset_index(names="reason").to_csv(index=False))
+    data = sc.to_dict()
+    data["accounts"] = accounts.name
+    atomic_write_text(p, yaml.safe_dump(data, sort_keys=False))
+    return p
 
 
 def _portfolio_setter(panel: Any) -> Callable[[Scenario], Any]:

@@ -145,7 +145,13 @@ class ReplacementExplorer(Explorer):
             ("Expected lowest cash", money(float(np.mean(res.per_path["min_cash"])), c)),
             ("Out of cash within the horizon", percent(res.prob_out_of_cash())),
         ]
-        lost = res.scenario.name.split(": lose ")[-1]
+        pf = self.scenario.portfolio
+        names = dict(zip((str(a) for a in pf.account_ids), (str(n) for n in pf.names),
+                         strict=True))
+        ids = (self.account_ids if self.account_ids is not None
+               else [str(pf.account_ids[int(np.argmax(pf.revenue))])])
+        lost = ", ".join(f"{names.get(str(a), a)} ({a})" if names.get(str(a), a) != str(a)
+                         else str(a) for a in ids)
         self.table.value = html_table(
             pd.DataFrame(rows, columns=["figure", "value"]),
             {"figure": ("", None), "value": ("", lambda v: str(v))},

@@ -101,6 +101,7 @@ class TornadoExplorer(Explorer):
 
     def set_scenario(self, scenario: Scenario) -> None:
         """Run the tornado simulations for ``scenario`` (e.g. the user's own data), redraw."""
+        self._scenario = scenario
         self.runs: TornadoRuns = tornado_runs(scenario, n_paths=self.n_paths, rng=self.rng)
         options = ([(v, k) for k, v in LEVEL_METRICS.items()]
                    + [(METRICS[k].label, k) for k in sorted(METRICS) if self._applies(k)])
@@ -111,6 +112,10 @@ class TornadoExplorer(Explorer):
             self.metric.value = current if current in keys else (
                 self._start_metric if self._start_metric in keys else keys[0])
         self.update()
+
+    def current_scenario(self) -> Scenario:
+        """The scenario the tornado runs were simulated on."""
+        return self._scenario
 
     def _applies(self, name: str) -> bool:
         """Whether a built-in output is defined here (cash needs replacement and cash)."""
