@@ -1,7 +1,7 @@
 """Answers from a portfolio, a scenario or a result.
 
 Concentration, key accounts, worst cases, replacement timelines, sensitivity, calibration,
-reverse stress tests.
+reverse stress tests, parameter uncertainty.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from kamsim.analysis import (
     sensitivity,
     stress,
     timelines,
+    uncertainty,
     worst_case,
 )
 from kamsim.analysis.calibrate import (
@@ -91,6 +92,7 @@ from kamsim.analysis.sensitivity import (
     with_changes,
 )
 from kamsim.analysis.stress import ReverseStressTest, reverse_stress_test
+from kamsim.analysis.uncertainty import UncertaintyResult, band_stability, parameter_uncertainty
 from kamsim.analysis.worst_case import (
     lose_accounts,
     lose_group,
@@ -127,8 +129,10 @@ __all__ = [
     "TierRule",
     "TornadoResult",
     "TornadoRuns",
+    "UncertaintyResult",
     "abc_classes",
     "account_shares",
+    "band_stability",
     "calibrate",
     "compare_renewal_models",
     "compare_scenarios",
@@ -158,6 +162,7 @@ __all__ = [
     "major_customers",
     "measure_values",
     "normalized_hhi",
+    "parameter_uncertainty",
     "partial_churn_from_ledger",
     "price_cut_portfolio",
     "replacement_parameters",
@@ -171,6 +176,7 @@ __all__ = [
     "tornado",
     "tornado_runs",
     "tornado_table",
+    "uncertainty",
     "validate_history",
     "with_changes",
     "worst_case",

@@ -641,6 +641,29 @@ class ChurnFit:
         frame["tenure_years"] = frame["duration_years"]
         return frame
 
+    def probability_draws(self, n_draws: int = 200, *, horizon_years: float = 1.0,
+                          active_only: bool = True,
+                          rng: np.random.Generator | int | None = None) -> pd.DataFrame:
+        """Draws of every account's churn probability from the fit's uncertainty.
+
+        The same draws as the intervals of :meth:`account_probs` (asymptotic parameter
+        draws; bootstrap refits for Kaplan-Meier), for an outer loop of parameter
+        uncertainty (:func:`kamsim.analysis.uncertainty.parameter_uncertainty`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per draw (index ``draw``), one column per account id.
+        """
+        if not horizon_years > 0:
+            raise AssumptionError(f"must be > 0, got {horizon_years!r}",
+                                  field="horizon_years")
+        g = np.random.default_rng(rng)
+        frame = self._accounts(active_only)
+        p = self._prob_draws(horizon_years, whole(n_draws, "n_draws", lo=1), g, frame)
+        return pd.DataFrame(p[1:], columns=frame["account_id"].astype(str).tolist(),
+                            index=pd.RangeIndex(p.shape[0] - 1, name="draw"))
+
     def account_probs(
         self,
         *,
@@ -1244,6 +1267,23 @@ class RenewalFit:
         """Cohort retention rate ``r_t = S(t) / S(t - 1)`` (rises with ``t`` for the sBG)."""
         t = np.asarray(periods, dtype=np.float64).ravel()
         return np.asarray(self.survival(t) / self.survival(t - 1), dtype=np.float64)
+
+    def probability_draws(self, tenure: npt.ArrayLike, n_draws: int = 200, *,
+                          rng: np.random.Generator | int | None = None) -> FloatArray:
+        """Draws of the annual churn probability at each tenure, shape ``(n_draws, n)``.
+
+        From the asymptotic distribution of the (log) parameters, for an outer loop of
+        parameter uncertainty (:func:`kamsim.analysis.uncertainty.parameter_uncertainty`).
+        """
+        t = np.asarray(tenure, dtype=np.float64).ravel()
+        if not np.all(np.isfinite(t) & (t >= 0)):
+            raise AssumptionError("tenure must be finite numbers >= 0", field="tenure")
+        g = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        theta = self._draws(whole(n_draws, "n_draws", lo=1), g)[1:]
+        m = 12.0 / self.period_months
+        ls_t = _renewal_log_sf(self.model, t, theta)
+        return np.asarray(-np.expm1(_renewal_log_sf(self.model, t + m, theta) - ls_t),
+                          dtype=np.float64)
 
     def account_probs(self, tenure: npt.ArrayLike, *, n_draws: int = 2000,
                       rng: np.random.Generator | int | None = 0) -> pd.DataFrame:
