@@ -411,9 +411,25 @@ _ASSUMPTION_LABELS: dict[str, str] = {
     "replacement.account_size": "size of new accounts",
     "replacement.ramp_shape": "ramp-up shape", "replacement.ramp_months": "ramp-up (months)",
     "replacement.acquisition_cost": "cost per won account",
+    "plans": "retention plans", "budget": "retention budget",
+    "churn.segment_correlation": "extra correlation within segments",
+    "churn.n_key": "key accounts (largest by revenue)",
+    "churn.n_strategic": "strategic accounts (next largest)",
+    "churn.nu": "degrees of freedom of the shared shock (t copula)",
+    "churn.nu_idio": "degrees of freedom of each account's own shock",
+    "churn.factors": "shared-shock factors",
+    "replacement.max_opportunities": "most opportunities open at once",
+    "replacement.arrivals": "arrival of opportunities",
+    "replacement.cycle_distribution": "sales-cycle distribution",
+    "replacement.size_median": "median size of a new account",
+    "replacement.size_sigma": "spread of new-account sizes (log-normal sigma)",
+    "replacement.size_pool": "sizes new accounts are drawn from",
+    "replacement.gross_margin": "gross margin of new accounts",
+    "replacement.organic_growth": "organic growth a year",
 }
 
-_MONEY_KEYS = ("fixed_costs", "opening_cash", "replacement.acquisition_cost", "budget.amount")
+_MONEY_KEYS = ("fixed_costs", "opening_cash", "replacement.acquisition_cost", "budget.amount",
+               "replacement.size_median")
 
 
 def _assumption_value(key: str, value: Any) -> str:
@@ -425,9 +441,19 @@ def _assumption_value(key: str, value: Any) -> str:
             names = [str(m.get("name")) for m in value.get("menu") or []
                      if isinstance(m, Mapping)]
             return f"{len(names)} plans: {', '.join(names)}"
-        return "; ".join(f"{k}: {_assumption_value(k, v)}" for k, v in value.items())
+        if not value:
+            return "none"
+        return "; ".join(f"{k}: {_assumption_value(f'{key}.{k}', v)}"
+                         for k, v in value.items())
     if value is None:
         return "not set"
+    if isinstance(value, list | tuple) and not value:
+        return "none"
+    if isinstance(value, list | tuple) and len(value) > 6:
+        nums = [float(x) for x in value if isinstance(x, int | float)]
+        if len(nums) == len(value):
+            return f"{len(nums):,} values from {number(min(nums), 0)} to {number(max(nums), 0)}"
+        return f"{len(value):,} values"
     return format_value(value, "text")
 
 
