@@ -325,3 +325,13 @@ def test_history_calibration_feeds_the_scenario(tmp_path):
     assert cal.n_churned == int(hist["end_date"].notna().sum())
     table = assumptions_table(cal.scenario, calibration=cal)
     assert table["source"].str.contains("calibrated \\(weibull\\) from history file").any()
+
+
+def test_horizon_parameter_keeps_replacement_and_cash_end_to_end(tmp_path):
+    res = run_report(out_dir=tmp_path, progress=False,
+                     parameters={"n_paths": 500, "horizon_months": 36,
+                                 "sections": ["summary", "replacement"]})
+    html = __import__("html").unescape(res.html.read_text(encoding="utf-8"))
+    assert "36 months, with replacement" in html
+    assert "cash runs out within 36 months" in html
+    assert "Replacing lost revenue, and whether cash lasts" in html

@@ -185,7 +185,7 @@ def conclusions(f: ReportFigures) -> list[Conclusion]:
             f"Replacing {name} ({money(rev, cur)} a year) takes a median of {med_text}; "
             f"{p90_text}.",
             f"{ra.opportunities_per_month:g} new opportunities a month, "
-            f"{ra.win_rate:.0%} won, {ra.cycle_mean_months:g}-month sales cycle, "
+            f"{percent(ra.win_rate, 0)} won, {ra.cycle_mean_months:g}-month sales cycle, "
             f"{ra.ramp_months}-month ramp-up: illustrative assumptions."))
 
     neg = f.negotiation
@@ -197,9 +197,11 @@ def conclusions(f: ReportFigures) -> list[Conclusion]:
         out.append(Conclusion(
             "Negotiation",
             f"If {first['name']} demands a {percent(float(first['demand']))} price cut, the "
-            f"most we should concede is {wa_text}; conceding beats refusing for {concede} "
-            f"of the {len(neg)} largest accounts.",
-            f"Chance an account really leaves if refused {percent(float(first['credibility']))}; "
+            f"most we should concede is {wa_text}; conceding beats refusing for "
+            + (f"all {len(neg)} largest accounts." if concede == len(neg) else
+               f"{concede} of the {len(neg)} largest accounts."),
+            f"Chance an account really leaves if refused "
+            f"{percent(float(first['credibility']), 0)}; "
             f"discounted NPV over {hz} months with replacement; 2,000 futures or fewer."))
 
     t = f.tornado
