@@ -229,7 +229,8 @@ class BoardTable:
 
     def to_html(self) -> str:
         """The table as HTML; every cell is escaped."""
-        cls = " ".join(x for x in ("board", self.css_class) if x)
+        short = "short" if len(self.frame) <= 16 else ""  # short tables never split
+        cls = " ".join(x for x in ("board", self.css_class, short) if x)
         num = set(self.numeric)
         parts = [f'<table class="{cls}">']
         if self.caption:
