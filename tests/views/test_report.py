@@ -96,6 +96,7 @@ def test_workbook_matches_the_csv_tables(report_dir):
 
     import openpyxl
 
+    from kamsim.views.report import SNAKE_CASE
     from kamsim.views.report.workbook import header_of, sheet_name
 
     out, res = report_dir
@@ -113,6 +114,7 @@ def test_workbook_matches_the_csv_tables(report_dir):
         header = [c.value for c in ws[2]]
         assert header == [header_of(str(c), name)[0] for c in df.columns]
         assert len(set(header)) == len(header), name
+        assert not [h for h in header if SNAKE_CASE.search(str(h))], name
         for j, col in enumerate(df.columns, start=1):
             cells = [ws.cell(row=i, column=j) for i in range(3, 3 + len(df))]
             for v, cell in zip(df[col].tolist(), cells, strict=True):

@@ -336,7 +336,11 @@ def md_escape(text: object) -> str:
 
 def executive_summary(scenario: Any, result: Any, *, currency: str = "€",
                       company_name: str = "", replacement: Any = None) -> str:
-    """The executive summary as Markdown sentences with the key numbers.
+    """The executive summary as Markdown sentences with the key numbers (short form).
+
+    The board report shows :func:`kamsim.views.report.executive_summary_html` (conclusions
+    with what they assume, and recommended actions); this Markdown form stays for callers
+    that want a few sentences, e.g. in their own notebooks.
 
     Parameters
     ----------
