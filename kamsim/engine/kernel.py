@@ -409,6 +409,46 @@ def with_replacement(spec: Spec, block: int, first: IntArray, d_rev: npt.NDArray
     }
 
 
+def hist_index(values: FloatArray, top: float, bottom: float = 0.0) -> IntArray:
+    """Flat bin of each value of ``values`` (paths x months): ``month * HIST_BINS + bin``."""
+    h = values.shape[1]
+    width = (top - bottom) / HIST_BINS
+    idx = ((values - bottom) / width).astype(np.int64)
+    np.clip(idx, 0, HIST_BINS - 1, out=idx)
+    idx += (np.arange(h, dtype=np.int64) * HIST_BINS)[None, :]
+    return idx.ravel()
+
+
+class HistCounter:
+    """Per-month histogram counts of many blocks (integers: exact in any order).
+
+    Bin indices are pooled and counted with one ``bincount`` per ``months x HIST_BINS``
+    values or so, so that small blocks do not each pay for a full-size histogram.
+    """
+
+    def __init__(self, h: int) -> None:
+        self.h = h
+        self.counts = np.zeros(h * HIST_BINS, dtype=np.int64)
+        self.pending: list[IntArray] = []
+        self.size = 0
+
+    def add(self, flat: IntArray) -> None:
+        self.pending.append(flat)
+        self.size += flat.size
+        if self.size >= self.counts.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.counts += np.bincount(np.concatenate(self.pending),
+                                       minlength=self.counts.size)
+            self.pending, self.size = [], 0
+
+    def result(self) -> IntArray:
+        self.flush()
+        return self.counts.reshape(self.h, HIST_BINS)
+
+
 def hist(values: FloatArray, top: float, bottom: float = 0.0,
           weights: FloatArray | None = None) -> npt.NDArray[Any]:
     """Histogram per column (month) of ``values`` (paths x months) on a fixed grid.
@@ -448,9 +488,9 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
         "cash_paths", "weights", *REPLACEMENT_COLUMNS)}
     weighted = spec.sampler == "importance"
     lost_count = np.zeros(m, dtype=np.int64)
-    rev_hist = np.zeros((h, HIST_BINS), dtype=np.int64)
-    gp_hist = np.zeros((h, HIST_BINS), dtype=np.int64)
-    cash_hist = np.zeros((h, HIST_BINS), dtype=np.int64)
+    rev_hist = HistCounter(h)
+    gp_hist = HistCounter(h)
+    cash_hist = HistCounter(h)
     blocks: list[dict[str, Any]] = []
     base_rev_m = spec.revenue.sum() / 12.0
     base_gp_m = spec.gross_profit.sum() / 12.0
@@ -514,7 +554,7 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
                 outs[k].append(extra[k])
             part["cash_sum"] = extra["cash"].sum(axis=0)
             part["repl_sum"] = extra["repl_rr"].sum(axis=0)
-            cash_hist += hist(extra["cash"], spec.cash_top, spec.cash_bottom)
+            cash_hist.add(hist_index(extra["cash"], spec.cash_top, spec.cash_bottom))
             if spec.keep_paths:
                 outs["cash_paths"].append(extra["cash"])
         below = gp_path < spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly)
@@ -525,8 +565,8 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
             part["rev_hist"] = hist(rev_path, spec.rev_top, weights=pw)
             part["gp_hist"] = hist(gp_path, spec.gp_top, spec.gp_bottom, weights=pw)
         else:
-            rev_hist += hist(rev_path, spec.rev_top)
-            gp_hist += hist(gp_path, spec.gp_top, spec.gp_bottom)
+            rev_hist.add(hist_index(rev_path, spec.rev_top))
+            gp_hist.add(hist_index(gp_path, spec.gp_top, spec.gp_bottom))
         if pw is None:
             part["rev_sum"] = rev_path.sum(axis=0)
             part["gp_sum"] = gp_path.sum(axis=0)
@@ -537,9 +577,9 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
             outs["paths"].append(rev_path)
         blocks.append(part)
     result: dict[str, Any] = {k: (np.concatenate(v) if v else None) for k, v in outs.items()}
-    result.update(lost_count=lost_count, cash_hist=cash_hist, blocks=blocks)
+    result.update(lost_count=lost_count, cash_hist=cash_hist.result(), blocks=blocks)
     if not weighted:
-        result.update(rev_hist=rev_hist, gp_hist=gp_hist)
+        result.update(rev_hist=rev_hist.result(), gp_hist=gp_hist.result())
     return result
 
 
