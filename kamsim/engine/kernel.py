@@ -208,8 +208,17 @@ SUB_BLOCK_SIZE = 2**16
 
 
 def sub_block(m: int) -> int:
-    """Paths per sub-block for ``m`` accounts: about 65,536 account-paths, 64 paths or more."""
-    return int(min(BLOCK_SIZE, max(64, SUB_BLOCK_SIZE // max(m, 1))))
+    """Paths per sub-block for ``m`` accounts.
+
+    The whole block up to twice :data:`SUB_BLOCK_SIZE` account-paths (small portfolios:
+    fewer calls), else the largest power-of-two share of it within that size, at least 64.
+    """
+    sub = BLOCK_SIZE
+    if sub * m <= 2 * SUB_BLOCK_SIZE:
+        return sub
+    while sub > 64 and sub * m > SUB_BLOCK_SIZE:
+        sub //= 2
+    return sub
 
 
 def draw_independent(spec: Spec, g: np.random.Generator, n: int
@@ -269,8 +278,7 @@ LOSS_DRAWERS: dict[str, Callable[[Spec, np.random.Generator, int],
 
 def split_index(idx: IntArray, n: int, m: int) -> tuple[IntArray, IntArray, IntArray]:
     """(path, account, events per path) of sorted flat indices ``path * m + account``."""
-    starts = np.searchsorted(idx, np.arange(1, n, dtype=np.int64) * m)
-    counts = np.diff(starts, prepend=0, append=idx.size)
+    counts = np.diff(np.searchsorted(idx, np.arange(0, n + 1, dtype=np.int64) * m))
     path = np.repeat(np.arange(n, dtype=np.int64), counts)
     account = idx - path * m
     return path, account, counts

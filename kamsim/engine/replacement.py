@@ -207,21 +207,28 @@ def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator)
             effort[act] += 1
             limit = p.rate * effort[act] * (1 + 1e-12)
             while act.size:
-                cols = ptr[act][:, None] + offsets
+                start = ptr[act]
+                cols = start[:, None] + offsets
                 slots.ensure(int(cols[:, -1].max()) + 1)
-                ok = (slots.arrival[act[:, None], cols] <= limit[:, None]) & (cols < p.cap)
+                ncol = slots.arrival.shape[1]
+                # flat positions of the window's slots (rows of the slot arrays are paths)
+                ok = np.take(slots.arrival, (act * ncol)[:, None] + cols) <= limit[:, None]
+                if p.cap < slots.size + window:
+                    ok &= cols < p.cap
+                # arrivals are sorted along a row, so the opened slots are a prefix
                 cnt = ok.sum(axis=1)
                 ptr[act] += cnt
-                r, c = np.nonzero(ok)
-                pa, j = act[r], cols[r, c]
-                win = slots.win[pa, j] < p.win_rate
+                pa = np.repeat(act, cnt)
+                j = np.repeat(start - (np.cumsum(cnt) - cnt), cnt) + np.arange(pa.size)
+                pos = pa * ncol + j
+                win = np.take(slots.win, pos) < p.win_rate
                 if win.any():
-                    aw, jw = pa[win], j[win]
-                    first = t + _cycle_months(p, slots.cycle[aw, jw], h)
+                    aw, pw = pa[win], pos[win]
+                    first = t + _cycle_months(p, np.take(slots.cycle, pw), h)
                     inside = first <= h
-                    aw, jw = aw[inside], jw[inside]
+                    aw, pw = aw[inside], pw[inside]
                     f = first[inside].astype(np.int64)
-                    np.add.at(won_by_month, (aw, f), _sizes(p, slots.account[aw, jw]))
+                    np.add.at(won_by_month, (aw, f), _sizes(p, np.take(slots.account, pw)))
                     np.add.at(wins, (aw, f), 1)
                 more = cnt == window
                 act, limit = act[more], limit[more]
