@@ -294,22 +294,33 @@ def wait_for_change(panel: Any, before: dict[str, list[str]], timeout: float = 6
 # every control row's label and value: inside the panel and the viewport, text not cut
 ROWS_VISIBLE_JS = """
 (panel) => {
+  // every control row's label and value: inside the panel and the viewport, its text not
+  // cut, and really on top at both ends (nothing, e.g. a neighbouring table, covers it)
   const box = panel.getBoundingClientRect();
   const vw = document.documentElement.clientWidth;
   const bad = [];
-  for (const row of panel.querySelectorAll('.kamsim-row')) {
+  const rows = panel.querySelectorAll('.kamsim-row');
+  for (const row of rows) {
+    row.scrollIntoView({block: 'center'});
     for (const el of row.querySelectorAll('.kamsim-label, .kamsim-value')) {
       const r = el.getBoundingClientRect();
       const inner = el.querySelector('.widget-html-content') || el;
       const text = inner.innerText.trim();
+      const y = r.top + r.height / 2;
+      const ends = [r.left + 2, r.left + Math.min(r.width, inner.scrollWidth) - 2];
+      const covered = ends.some((x) => {
+        const hit = document.elementFromPoint(x, y);
+        return !hit || !(el.contains(hit) || hit.contains(el));
+      });
       if (r.width === 0 || r.left < box.left - 0.5 || r.right > box.right + 0.5
-          || r.right > vw + 0.5 || inner.scrollWidth > inner.clientWidth + 1) {
+          || r.right > vw + 0.5 || inner.scrollWidth > inner.clientWidth + 1 || covered) {
         bad.push(`${text} [${Math.round(r.left)}-${Math.round(r.right)} in `
-                 + `${Math.round(box.left)}-${Math.round(box.right)}, viewport ${vw}]`);
+                 + `${Math.round(box.left)}-${Math.round(box.right)}, viewport ${vw}`
+                 + `${covered ? ', covered' : ''}]`);
       }
     }
   }
-  return {rows: panel.querySelectorAll('.kamsim-row').length, bad};
+  return {rows: rows.length, bad};
 }
 """
 

@@ -327,6 +327,20 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         return widgets.VBox([widgets.HTML(f"<b>{html.escape(heading)}</b>"),
                              *(self.row(c) for c in controls)])
 
+    def beside(self, controls: Sequence[widgets.Widget], *right: widgets.Widget
+               ) -> widgets.HBox:
+        """The controls column, never squeezed, with ``right`` beside it.
+
+        When the page is too narrow the row wraps (``right`` goes below) instead of
+        overlapping the controls.
+        """
+        left = widgets.VBox(list(controls), layout=widgets.Layout(
+            flex="0 0 auto", width=f"{ROW_WIDTH + 10}px"))
+        others = [widgets.VBox([w], layout=widgets.Layout(flex="1 1 320px", min_width="0"))
+                  for w in right]
+        return widgets.HBox([left, *others], layout=widgets.Layout(
+            flex_flow="row wrap", align_items="flex-start", width="100%"))
+
     def layout(self, children: Sequence[widgets.Widget]) -> None:
         """Set the panel's children (after the CSS), e.g. controls, status, chart, tables."""
         self.children = (widgets.HTML(_CSS), self.caption, *children)

@@ -127,15 +127,14 @@ class ConcentrationExplorer(Explorer):
                           f"{html.escape(why)}</li>" for c, why in self.criteria.skipped.items())
         self.note.value = (f"<b>Criteria without data (skipped, not guessed):</b>"
                            f"<ul>{skipped}</ul>" if skipped else "")
-        controls = widgets.VBox([
-            self.controls("Criterion weights (only their ratios matter)",
-                          list(self.sliders.values())),
-            self.controls("Tier thresholds (score 0-1)",
-                          [self.key_threshold, self.strategic_threshold]),
-            self.status,
-        ])
         self.layout([
-            widgets.HBox([controls, widgets.VBox([self.counts, self.note])]),
+            self.beside([
+                self.controls("Criterion weights (only their ratios matter)",
+                              list(self.sliders.values())),
+                self.controls("Tier thresholds (score 0-1)",
+                              [self.key_threshold, self.strategic_threshold]),
+                self.status,
+            ], widgets.VBox([self.counts, self.note])),
             self.image, self.table,
         ])
         self.watch(*self.sliders.values())

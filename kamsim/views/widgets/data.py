@@ -66,7 +66,7 @@ FIELDS: dict[str, tuple[str, bool]] = {
     "growth": ("Expected growth a year", False),
     "cost_to_serve": ("Cost to serve a year", False),
     "distance_km": ("Distance (km)", False),
-    "national": ("National / international account", False),
+    "national": ("National account (yes/no)", False),
 }
 
 # words people use for each column, in several languages (matched on normalised headers)
@@ -294,7 +294,8 @@ class DataStep(widgets.VBox):  # type: ignore[misc]
         self.apply_button = widgets.Button(description="Apply assumptions",
                                            layout=widgets.Layout(width="200px"),
                                            tooltip="Send these assumptions to every panel")
-        self.save_path = widgets.Text(value=str(Path.cwd() / "my_scenario.yaml"),
+        # the home folder, not the working folder: the app works in a temporary one
+        self.save_path = widgets.Text(value=str(Path.home() / "kamsim" / "my_scenario.yaml"),
                                       description="Save as", style={"description_width":
                                                                     "60px"},
                                       layout=widgets.Layout(width="460px"),

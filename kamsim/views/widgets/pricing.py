@@ -115,11 +115,11 @@ class PricingExplorer(Explorer):
             fmt=value_formatter("percent", decimals=1))
         self.summary = widgets.HTML()
         self.layout([
-            widgets.HBox([widgets.VBox([
+            self.beside([
                 self.controls("Pricing assumptions",
                               [self.gain, self.pass_through, self.response, self.floor,
                                self.discount_rate]),
-                self.status]), self.summary]),
+                self.status], self.summary),
             self.image])
         self.watch(self.gain, self.pass_through, self.response, self.floor,
                    self.discount_rate)
@@ -274,10 +274,10 @@ class NegotiationPanel(Explorer):
         self.decision = widgets.HTML()
         self.table = widgets.HTML()
         self.layout([
-            widgets.HBox([widgets.VBox([
+            self.beside([
                 self.controls("Negotiation", [self.account, self.demand, self.credibility,
                                               self.replacement_months]),
-                self.status]), self.decision]),
+                self.status], self.decision),
             self.image, self.table])
         self.watch(self.account, self.demand, self.credibility, self.replacement_months)
         self.set_scenario(scenario)

@@ -92,11 +92,11 @@ class ReplacementExplorer(Explorer):
         self.table = widgets.HTML()
         self.result: SimulationResult | None = None
         self.layout([
-            widgets.HBox([widgets.VBox([
+            self.beside([
                 self.controls("Replacement and cash assumptions",
                               [self.capacity, self.win_rate, self.cycle, self.ramp,
                                self.fixed_costs, self.opening_cash]),
-                self.status]), self.table]),
+                self.status], self.table),
             self.image])
         self.watch(self.capacity, self.win_rate, self.cycle, self.ramp, self.fixed_costs,
                    self.opening_cash)

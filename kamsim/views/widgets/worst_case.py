@@ -83,10 +83,10 @@ class WorstCaseExplorer(Explorer):
         self._stairs: Any = None
         self.result: SimulationResult | None = None
         self.layout([
-            widgets.HBox([widgets.VBox([
+            self.beside([
                 self.controls("Churn assumptions",
                               [self.level, self.correlation, self.horizon, self.paths]),
-                self.status]), self.table]),
+                self.status], self.table),
             self.image,
             widgets.HBox([self.contributions, self.deterministic],
                          layout=widgets.Layout(flex_flow="row wrap", grid_gap="24px")),
