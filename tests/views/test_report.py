@@ -151,8 +151,8 @@ def test_cli_summary_report_and_notebook_02_agree(tmp_path, capsys):
     expected = h.to_frame().set_index("key")["display"]
     # 1. kamsim summary
     assert main(["summary", "--paths", str(paths), "--seed", str(seed)]) == 0
-    cli = capsys.readouterr().out
-    assert h.label in cli
+    cli = " ".join(capsys.readouterr().out.split())  # the CLI wraps long lines
+    assert " ".join(h.label.split()) in cli
     for key in ("largest_share", "var_95", "var_995", "expected_loss",
                 "prob_below_break_even", "prob_out_of_cash"):
         assert expected[key] in cli, key
@@ -176,8 +176,8 @@ def test_cli_summary_report_and_notebook_02_agree(tmp_path, capsys):
     m = re.search(r"P\(monthly gross profit falls below fixed costs[^=]*= ([0-9.]+)%", text)
     assert m is not None
     assert float(m.group(1)) == pytest.approx(round(h.prob_below_break_even * 100, 1))
-    assert f"{h.var_95:,.0f}" in text
-    assert f"{h.var_995:,.0f}" in text
+    for v in (h.var_95, h.var_995):  # as money (the shared formatter) or in full
+        assert money(v) in text or f"{v:,.0f}" in text
 
 
 def test_rerun_with_same_seed_gives_same_numbers(report_dir, tmp_path, monkeypatch):
