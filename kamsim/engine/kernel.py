@@ -44,6 +44,7 @@ from kamsim.engine.replacement import (
     replace_lost,
     replacement_params,
 )
+from kamsim.model.copulas import double_t_cdf, latent_thresholds, t_scale
 from kamsim.model.scenario import Scenario
 
 __all__ = [
@@ -149,6 +150,10 @@ class Spec:
     qmc_rep_paths: int = 0
     plan: _samplers.ImportancePlan | None = None
     copula: str = "independent"  # key of LOSS_DRAWERS for plain Monte Carlo
+    factor_loadings32: npt.NDArray[np.float32] | None = None  # (m, K), latent drawers
+    factor_loadings: FloatArray | None = None  # (m, K) float64 (double-t CDFs)
+    nu: float = np.inf  # t copula / double-t factor degrees of freedom
+    nu_idio: float = np.inf  # double-t idiosyncratic degrees of freedom
 
     @property
     def correlated(self) -> bool:
@@ -263,6 +268,66 @@ def draw_gaussian(spec: Spec, g: np.random.Generator, n: int
         yield p0, idx, u
 
 
+def draw_latent(spec: Spec, g: np.random.Generator, n: int
+                ) -> Iterator[tuple[int, IntArray, npt.NDArray[np.float32]]]:
+    """Several factors, the t copula and the double-t model (:mod:`kamsim.model.copulas`).
+
+    ``X_i = sum_k a_ik Z_k + b_i eps_i``, lost iff ``X_i < c_i`` (latent thresholds):
+
+    * ``"multifactor"``: Gaussian factors and noise; ``U_i = Phi(X_i)``;
+    * ``"t"``: the same divided by ``sqrt(S / nu)``, one chi-square ``S`` per path;
+      ``U_i = t_nu(X_i)``;
+    * ``"double_t"``: one Student-t factor and Student-t noise, each scaled to unit
+      variance; ``U_i = H_i(X_i)`` by quadrature (:func:`kamsim.model.copulas.double_t_cdf`).
+
+    Draw order: the factors (float32 normals, ``n x K``; double-t: ``n`` float64 Student-t
+    draws), then for the t copula ``n`` chi-square draws, then per sub-block the noise
+    (float32 normals, or float64 Student-t draws for the double-t), path by path.
+    """
+    m = spec.revenue.size
+    a32 = spec.factor_loadings32
+    assert a32 is not None
+    k_f = a32.shape[1]
+    double_t = spec.copula == "double_t"
+    if double_t:
+        sf = t_scale(spec.nu)
+        z = (g.standard_t(spec.nu, n) * sf).astype(np.float32)[:, None]
+    else:
+        z = g.standard_normal((n, k_f), dtype=np.float32)
+    common = z @ a32.T  # (n, m) float32
+    scale = None
+    if spec.copula == "t":
+        scale = np.sqrt(spec.nu / g.chisquare(spec.nu, n)).astype(np.float32)
+    sub = sub_block(m)
+    for p0 in range(0, n, sub):
+        k = min(sub, n - p0)
+        if double_t:
+            x = (g.standard_t(spec.nu_idio, (k, m)) * t_scale(spec.nu_idio)).astype(np.float32)
+        else:
+            x = g.standard_normal((k, m), dtype=np.float32)
+        x *= spec.idio32
+        x += common[p0:p0 + k]
+        if scale is not None:
+            x *= scale[p0:p0 + k, None]
+        idx = np.flatnonzero(x < spec.thresholds32)
+        xv = x.ravel()[idx].astype(np.float64)
+        if spec.copula == "t":
+            u = special.stdtr(spec.nu, xv)
+        elif double_t:
+            assert spec.factor_loadings is not None
+            acc = idx % m
+            u = np.empty(idx.size)
+            load = spec.factor_loadings[:, 0]
+            for a in np.unique(load[acc]):
+                sel = load[acc] == a
+                u[sel] = double_t_cdf(xv[sel], float(a), spec.nu, spec.nu_idio, tol=1e-9)
+        else:
+            u = special.ndtr(xv)
+        u32 = u.astype(np.float32)
+        np.minimum(u32, np.float32(1.0 - 2.0**-24), out=u32)  # float32 never rounds to 1
+        yield p0, idx, u32
+
+
 #: How churn indicators and marginal uniforms are drawn, by dependence structure. A
 #: drawer takes (spec, block generator, paths) and yields, sub-block by sub-block of
 #: :func:`sub_block` paths, ``(first path, idx, u)``: the sorted flat indices
@@ -273,6 +338,9 @@ LOSS_DRAWERS: dict[str, Callable[[Spec, np.random.Generator, int],
                                  Iterator[tuple[int, IntArray, npt.NDArray[Any]]]]] = {
     "independent": draw_independent,
     "gaussian": draw_gaussian,
+    "multifactor": draw_latent,
+    "t": draw_latent,
+    "double_t": draw_latent,
 }
 
 
@@ -677,6 +745,23 @@ def make_spec(scenario: Scenario, entropy: int | tuple[int, ...], spawn_key: tup
         log1m_p = np.log1p(-p)
     gp = pf.gross_profit if pf.has_gross_profit else np.zeros(pf.n_accounts)
     loadings = scenario.factor_loadings()
+    churn = scenario.churn
+    amat = scenario.loading_matrix()
+    nu = np.inf if churn.nu is None else float(churn.nu)
+    nu_e = nu if churn.nu_idio is None else float(churn.nu_idio)
+    copula = "gaussian" if np.any(loadings != 0) else "independent"
+    if churn.copula == "t":
+        copula = "t"
+        thresholds = latent_thresholds(q, "t", nu=nu)
+    elif churn.copula == "double_t":
+        copula = "double_t"
+        thresholds = latent_thresholds(q, "double_t", loadings=amat[:, 0], nu=nu,
+                                       nu_idio=nu_e)
+    elif amat.shape[1] > 1 and np.any(amat[:, 1:] > 0):
+        copula = "multifactor"
+    idio = np.sqrt(np.maximum(1.0 - np.sum(amat * amat, axis=1), 0.0))
+    if copula == "double_t":
+        idio = np.sqrt(1.0 - loadings * loadings)
     a, b = scenario.churn.partial_beta
     rev_m = pf.total_revenue / 12.0
     gp_m = float(gp.sum()) / 12.0
@@ -706,8 +791,9 @@ def make_spec(scenario: Scenario, entropy: int | tuple[int, ...], spawn_key: tup
                                           12.0 / np.minimum(log1m_p, -1e-300), 0.0),
                                  -1e38).astype(np.float32),
         thresholds32=thresholds.astype(np.float32), loadings32=loadings.astype(np.float32),
-        idio32=np.sqrt(1.0 - loadings * loadings).astype(np.float32), loadings=loadings,
-        copula="gaussian" if np.any(loadings != 0) else "independent",
+        idio32=idio.astype(np.float32), loadings=loadings,
+        copula=copula, factor_loadings32=amat.astype(np.float32), factor_loadings=amat,
+        nu=nu, nu_idio=nu_e,
         partial=scenario.partial_probs(),
         beta_a=a, beta_b=b, notice=int(scenario.churn.notice_months),
         horizon=h, fixed_monthly=fixed_m,

@@ -292,6 +292,13 @@ def _check_sampler(scenario: Scenario, spec: Spec, n_paths: int, sampler: str,
         msg = (f"qmc_replicates is used by sampler='sobol' only, got it with "
                f"sampler={sampler!r}; drop it or set sampler='sobol'")
         raise AssumptionError(msg, field="qmc_replicates")
+    if spec.copula in ("multifactor", "t", "double_t") and sampler != "mc":
+        what = ("several factors" if spec.copula == "multifactor"
+                else f"copula={spec.copula!r}")
+        msg = (f"sampler={sampler!r} covers the one-factor Gaussian copula; this scenario "
+               f"has {what}: use sampler='mc' (the exact twin, kamsim.risk.exact, gives "
+               "its tail exactly)")
+        raise AssumptionError(msg, field="sampler")
     match sampler:
         case "mc":
             return "mc", 0, None

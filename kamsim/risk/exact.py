@@ -1134,7 +1134,7 @@ def _make_dep(q: FloatArray, *, copula: str, loadings: FloatArray, nu: float,
         taken = np.zeros(q.size, dtype=bool)
         for k in sorted(used, key=lambda k: int(np.count_nonzero(a[:, k])), reverse=reverse):
             sup = a[:, k] > 0
-            if copula == "gaussian" and not (sup & taken).any() and len(used) > 1:
+            if copula != "double_t" and not (sup & taken).any() and len(used) > 1:
                 local.append(k)
                 taken |= sup
         if len(local) > len(best):
