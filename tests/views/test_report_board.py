@@ -346,3 +346,20 @@ def test_efficiency_waterfall_labels_stay_inside_and_below_the_title():
     for t in ax.texts:
         assert t.get_window_extent().y1 <= box.y1 + 0.5
     assert ax.get_title().startswith("Passing back 50 % of the gains keeps")
+
+
+def test_a_bare_scenario_still_gets_actions_with_their_numbers(tmp_path):
+    acc = tmp_path / "acc.csv"
+    pd.read_csv(DATA / "sample_accounts.csv").head(79).to_csv(acc, index=False)
+    sc_file = tmp_path / "s.yaml"
+    sc_file.write_text("name: bare\naccounts: acc.csv\nhorizon_months: 12\n")
+    f = compute_report(report_scenario(scenario_file=sc_file), n_paths=2_000, seed=1)
+    acts = recommended_actions(f)
+    assert 3 <= len(acts) <= 5
+    assert {"diversify", "stress-budget"} <= {a.rule for a in acts}
+    assert all(any(ch.isdigit() for ch in a.figure) for a in acts)
+    neg = next(c for c in conclusions(f) if c.topic == "Negotiation")
+    assert "without replacement" in neg.assumes
+    text = executive_summary_html(f)
+    for raw in ("nan", "None", "inf"):
+        assert f" {raw}" not in text

@@ -32,6 +32,9 @@ RULES: dict[str, str] = {
         "An account at 10 % of revenue or more whose median replacement time is longer "
         "than the cash runway if it leaves, or longer than 12 months (or not within the "
         "horizon): build a retention plan for it before its next renegotiation."),
+    "diversify": (
+        "The largest account is 25 % of revenue or more: set a diversification target that "
+        "brings it below 25 % by growing other accounts."),
     "credit-line": (
         "P(cash runs out) if the largest account leaves now is 5 % or more: arrange a "
         "committed credit line covering the 1-in-10 lowest cash balance."),
@@ -45,6 +48,9 @@ RULES: dict[str, str] = {
     "retention-budget": (
         "The scenario names retention plans and a budget: fund the optimised allocation "
         "when its expected NPV gain is positive."),
+    "stress-budget": (
+        "The 1-in-20 loss of annual revenue is 15 % of revenue or more: stress-test the "
+        "next budget against that loss."),
     "sensitivity": (
         "The assumption with the largest tornado swing is the one to check first."),
 }
@@ -202,7 +208,9 @@ def conclusions(f: ReportFigures) -> list[Conclusion]:
                f"{concede} of the {len(neg)} largest accounts."),
             f"Chance an account really leaves if refused "
             f"{percent(float(first['credibility']), 0)}; "
-            f"discounted NPV over {hz} months with replacement; 2,000 futures or fewer."))
+            f"discounted NPV over {hz} months "
+            f"{'with' if sc.replacement is not None else 'without'} replacement; 2,000 "
+            "futures or fewer."))
 
     t = f.tornado
     if t is not None and len(t.table):
@@ -261,6 +269,13 @@ def recommended_actions(f: ReportFigures, *, limit: int = 5) -> list[Action]:
             f"Build a retention plan for {name} before its next renegotiation.",
             f"{percent(h.largest_share)} of revenue; {med_text}; {_runway_text(f)}."))
 
+    if h.largest_share >= 0.25:
+        acts.append(Action(
+            "diversify",
+            f"Set a diversification target: bring {name} below 25 % of revenue.",
+            f"{name} is {percent(h.largest_share)} of {money(h.total_revenue, cur)} revenue a "
+            "year."))
+
     if f.lose_top is not None and not math.isnan(h.prob_out_of_cash):
         p = f.lose_top.prob_out_of_cash()
         if p >= 0.05:
@@ -303,6 +318,13 @@ def recommended_actions(f: ReportFigures, *, limit: int = 5) -> list[Action]:
             f"Planned spend {money(float(rt.attrs.get('spend', rt['planned_spend'].sum())), cur)}"
             f" of {money(float(rt.attrs.get('budget', math.nan)), cur)}; expected NPV gain "
             f"{money(float(rt['expected_npv_change'].sum()), cur)}."))
+
+    if h.var_95 >= 0.15 * h.total_revenue:
+        acts.append(Action(
+            "stress-budget",
+            f"Stress-test next year's budget against losing {money(h.var_95, cur)} of revenue.",
+            f"In 1 future in 20 we lose at least {money(h.var_95, cur)} of annual revenue "
+            f"({percent(h.var_95 / h.total_revenue)}) within {hz} months."))
 
     t = f.tornado
     if t is not None and len(t.table) and float(t.table.iloc[0]["swing"]) > 0:
