@@ -91,6 +91,7 @@ class ReplacementExplorer(Explorer):
             fmt=value_formatter("money", currency=c))
         self.table = widgets.HTML()
         self.result: SimulationResult | None = None
+        self._cache: dict[tuple[Any, ...], SimulationResult] = {}
         self.layout([
             self.beside([
                 self.controls("Replacement and cash assumptions",
@@ -124,9 +125,21 @@ class ReplacementExplorer(Explorer):
                                    opening_cash=float(self.opening_cash.value))
 
     def compute(self) -> None:
-        """Re-simulate with the current sliders (same seed: common random numbers)."""
-        self.result = simulate(self.current_scenario(), n_paths=self.n_paths, rng=self.rng,
-                               progress=False)
+        """Re-simulate with the current sliders (same seed: common random numbers).
+
+        Runs are kept for the last few settings, so moving a slider back answers at once.
+        """
+        key = (id(self.scenario), *(float(s.value) for s in (
+            self.capacity, self.win_rate, self.cycle, self.ramp, self.fixed_costs,
+            self.opening_cash)))
+        hit = self._cache.pop(key, None)
+        if hit is None:
+            hit = simulate(self.current_scenario(), n_paths=self.n_paths, rng=self.rng,
+                           progress=False)
+        self._cache[key] = hit
+        while len(self._cache) > 16:
+            self._cache.pop(next(iter(self._cache)))
+        self.result = hit
 
     def render(self) -> None:
         """Refresh the table and the three charts."""

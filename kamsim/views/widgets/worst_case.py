@@ -82,6 +82,8 @@ class WorstCaseExplorer(Explorer):
         self.ax = self.figure.add_subplot()
         self._stairs: Any = None
         self.result: SimulationResult | None = None
+        self.distribution: ExactLossDistribution | SimulationResult
+        self._cache: dict[tuple[Any, ...], tuple[Any, Any, pd.DataFrame]] = {}
         self.layout([
             self.beside([
                 self.controls("Churn assumptions",
@@ -126,15 +128,27 @@ class WorstCaseExplorer(Explorer):
         }, title="Deterministic worst cases (lose the largest accounts for a year)")
 
     def compute(self) -> None:
-        """Run the exact distribution and the Monte Carlo run for the current sliders."""
+        """Run the exact distribution and the Monte Carlo run for the current sliders.
+
+        Results are kept for the last few settings (same seed: same numbers), so moving a
+        slider back answers at once.
+        """
         sc = self.current_scenario()
         self._sc = sc
-        self.result = simulate(sc, n_paths=int(self.paths.value), rng=self.seed,
-                               progress=False)
-        # the exact twin covers full churn; with partial losses the Monte Carlo run answers
-        self.distribution: ExactLossDistribution | SimulationResult = (
-            self.result if sc.churn.has_partial
-            else loss_distribution(sc, max_points=self.max_points))
+        key = (id(self.base), float(self.level.value), float(self.correlation.value),
+               int(self.horizon.value), int(self.paths.value))
+        hit = self._cache.pop(key, None)
+        if hit is None:
+            res = simulate(sc, n_paths=int(self.paths.value), rng=self.seed, progress=False)
+            # the exact twin covers full churn; with partial losses the Monte Carlo run
+            # answers
+            dist = res if sc.churn.has_partial else loss_distribution(
+                sc, max_points=self.max_points)
+            hit = (res, dist, res.risk_contributions(0.95).head(5))
+        self._cache[key] = hit
+        while len(self._cache) > 16:
+            self._cache.pop(next(iter(self._cache)))
+        self.result, self.distribution, self._drivers = hit
 
     def render(self) -> None:
         """Write the risk table, the tail drivers and redraw the distribution."""
@@ -158,7 +172,7 @@ class WorstCaseExplorer(Explorer):
             f"<p>Expected loss {money(mean, c)}. Probability that gross profit falls below "
             f"fixed costs within {sc.horizon_months} months, before any replacement: "
             f"<b>{percent(pbe)}</b> (Monte Carlo, {res.n_paths:,} futures).</p>")
-        top = res.risk_contributions(0.95).head(5)
+        top = self._drivers
         self.contributions.value = html_table(top, {
             "name": ("Account", None), "revenue": ("Revenue", lambda v: money(v, c)),
             "share_of_tail_loss": ("Share of the bad-year loss", lambda v: percent(v))},
