@@ -253,7 +253,7 @@ class NegotiationPanel(Explorer):
     def __init__(self, scenario: Scenario, assumptions: NegotiationAssumptions | None = None,
                  *, demand: float = 0.05, top: int = 8, currency: str = "€",
                  **kwargs: Any) -> None:
-        super().__init__(currency=currency, figsize=(9.0, 4.0), **kwargs)
+        super().__init__(currency=currency, figsize=(10.5, 4.2), **kwargs)
         a = NegotiationAssumptions() if assumptions is None else assumptions
         self.base = a
         self.top = top

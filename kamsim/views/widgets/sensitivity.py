@@ -84,7 +84,7 @@ class TornadoExplorer(Explorer):
     def __init__(self, scenario: Scenario, *, metric: str = "var_level", level: float = 0.95,
                  n_paths: int = 8_192, rng: int | None = 2026, currency: str = "€",
                  **kwargs: Any) -> None:
-        super().__init__(currency=currency, figsize=(9.0, 4.2), **kwargs)
+        super().__init__(currency=currency, figsize=(12.0, 4.6), **kwargs)
         self.n_paths, self.rng = n_paths, rng
         self.metric = self.dropdown([("-", "-")], "-", label="Output explained",
                                     tooltip="The figure whose sensitivity the chart shows")

@@ -54,7 +54,7 @@ class WorstCaseExplorer(Explorer):
 
     def __init__(self, scenario: Scenario, *, currency: str = "€", seed: int = 2026,
                  n_paths: int = 4_000, max_points: int = 2_000, **kwargs: Any) -> None:
-        super().__init__(currency=currency, figsize=(9.0, 3.6), **kwargs)
+        super().__init__(currency=currency, figsize=(10.5, 3.8), **kwargs)
         self.seed = seed
         self.max_points = max_points
         self.level = self.slider(
