@@ -363,3 +363,23 @@ def test_a_bare_scenario_still_gets_actions_with_their_numbers(tmp_path):
     text = executive_summary_html(f)
     for raw in ("nan", "None", "inf"):
         assert f" {raw}" not in text
+
+
+def test_a_generation_of_another_live_run_is_kept(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    new_generation(out)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        busy = out / STORE / f"gen-20260101T000000-p{other.pid}-abc"
+        busy.mkdir()
+        dead = out / STORE / "gen-20260101T000000-p999999999-abc"
+        dead.mkdir()
+        new_generation(out)
+        assert busy.exists()
+        assert not dead.exists()
+    finally:
+        other.kill()
+        other.wait()

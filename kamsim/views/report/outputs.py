@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -67,17 +68,40 @@ def _current(out: Path) -> Path | None:
     return (out / STORE / os.readlink(link)).resolve()
 
 
+_PID = re.compile(r"^gen-[0-9T]+-p([0-9]+)-")
+
+
+def _writer_alive(gen: Path) -> bool:
+    """Whether another live process is still writing generation ``gen``."""
+    m = _PID.match(gen.name)
+    if m is None:
+        return False
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def clean_stale(out: str | os.PathLike[str]) -> list[Path]:
     """Remove generations that are not current and staging folders of earlier runs.
 
-    Returns the removed paths. Call it only while no other run writes to ``out`` (the
-    report holds a lock while it does).
+    A generation still being written by another live process (its process id is in its
+    name) is kept, so two runs on one folder do not delete each other's work. Returns
+    the removed paths.
     """
     root = Path(out)
     removed: list[Path] = []
     cur = _current(root)
     store = root / STORE
     for p in sorted(store.glob("gen-*")) if store.is_dir() else []:
+        if _writer_alive(p):
+            continue
         if cur is None or p.resolve() != cur:
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p)
@@ -100,7 +124,8 @@ def new_generation(out: str | os.PathLike[str]) -> OutputSet:
     with _locked(root):
         clean_stale(root)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        path = Path(tempfile.mkdtemp(prefix=f"gen-{stamp}-", dir=root / STORE))
+        path = Path(tempfile.mkdtemp(prefix=f"gen-{stamp}-p{os.getpid()}-",
+                                     dir=root / STORE))
     return OutputSet(root, path)
 
 
