@@ -1272,7 +1272,9 @@ class _Integrator:
             f = self.block_dist(p, idx).reshape(m, lo.size, y.shape[1], -1)
             kpan = np.einsum("pn,mpnl->mpl", wk, f)
             gpan = np.einsum("pn,mpnl->mpl", wg, f)
-            err += np.sum(np.max(np.abs(np.cumsum(kpan - gpan, axis=-1)), axis=-1), axis=-1)
+            e = np.max(np.abs(np.cumsum(kpan - gpan, axis=-1)), axis=-1)  # (m, panels)
+            mass = np.maximum(wk.sum(axis=1), 1e-300)[None, :]
+            err += np.sum(e * np.minimum(1.0, (200.0 * e / mass) ** 1.5), axis=-1)
             kint = np.maximum(kpan.sum(axis=1), 0.0)
             parts.append(kint / np.maximum(kint.sum(axis=1, keepdims=True), 1e-300))
         out = parts[0]
