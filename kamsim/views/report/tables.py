@@ -123,7 +123,7 @@ def case_label(case: object) -> str:
     Examples
     --------
     >>> case_label("base case"), case_label("lose top 1"), case_label("lose top 3")
-    ('Today', 'Lose the largest account', 'Lose the top 3')
+    ('Today', 'Lose the largest', 'Lose the top 3')
     >>> case_label("lose segment Retail")
     'Lose segment Retail'
     """
@@ -135,7 +135,7 @@ def case_label(case: object) -> str:
         return text
     what, rest = m.groups()
     if what == "top":
-        return "Lose the largest account" if rest == "1" else f"Lose the top {rest}"
+        return "Lose the largest" if rest == "1" else f"Lose the top {rest}"
     return f"Lose {what} {rest}"
 
 
@@ -223,6 +223,7 @@ class BoardTable:
     numeric: tuple[str, ...] = ()
     caption: str = ""
     css_class: str = ""
+    nowrap: tuple[str, ...] = ()
 
     def _repr_html_(self) -> str:
         return self.to_html()
@@ -232,6 +233,7 @@ class BoardTable:
         short = "short" if len(self.frame) <= 16 else ""  # short tables never split
         cls = " ".join(x for x in ("board", self.css_class, short) if x)
         num = set(self.numeric)
+        keep = set(self.nowrap)
         parts = [f'<table class="{cls}">']
         if self.caption:
             parts.append(f"<caption>{html.escape(self.caption)}</caption>")
@@ -243,7 +245,7 @@ class BoardTable:
         for row in self.frame.itertuples(index=False):
             parts.append("<tr>")
             for c, v in zip(self.frame.columns, row, strict=True):
-                a = ' class="num"' if c in num else ""
+                a = ' class="num"' if c in num else ' class="nowrap"' if c in keep else ""
                 parts.append(f"<td{a}>{html.escape(str(v))}</td>")
             parts.append("</tr>")
         parts.append("</tbody></table>")
@@ -282,7 +284,7 @@ def board_table(df: pd.DataFrame, columns: Sequence[str] | Mapping[str, str] | N
     --------
     >>> t = board_table(pd.DataFrame({"case": ["lose top 1"], "revenue_lost": [5.7e6]}))
     >>> t.frame.to_dict("records")
-    [{'Case': 'Lose the largest account', 'Revenue lost a year': '€5.7M'}]
+    [{'Case': 'Lose the largest', 'Revenue lost a year': '€5.7M'}]
     """
     if columns is None:
         names: dict[str, str] = {str(c): column_label(str(c)) for c in df.columns}
@@ -296,6 +298,7 @@ def board_table(df: pd.DataFrame, columns: Sequence[str] | Mapping[str, str] | N
         raise AssumptionError(msg, field="columns")
     out: dict[str, list[str]] = {}
     numeric: list[str] = []
+    nowrap: list[str] = []
     for col, label in names.items():
         kind: Kind = (kinds or {}).get(col) or COLUMNS.get(col, ("", "text"))[1]
         values = df[col].tolist()
@@ -307,8 +310,10 @@ def board_table(df: pd.DataFrame, columns: Sequence[str] | Mapping[str, str] | N
         out[label] = cells
         if kind in _NUMERIC:
             numeric.append(label)
+        elif cells and max(len(c) for c in cells) <= 16:
+            nowrap.append(label)  # short labels ("Lose the top 2") on one line
     return BoardTable(pd.DataFrame(out), numeric=tuple(numeric), caption=caption,
-                      css_class=css_class)
+                      css_class=css_class, nowrap=tuple(nowrap))
 
 
 _STATISTICS = {"median": "Half of futures", "p80": "4 futures in 5", "p90": "9 futures in 10"}
