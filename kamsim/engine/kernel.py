@@ -28,6 +28,8 @@ chunking) unless ``keep_paths=True``.
 
 from __future__ import annotations
 
+import collections
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -653,37 +655,46 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
             outs["paths"].append(rev_path)
         blocks.append(part)
     result: dict[str, Any] = {k: (np.concatenate(v) if v else None) for k, v in outs.items()}
-    result.update(lost_count=lost_count, cash_hist=cash_hist.result(), blocks=blocks)
+    result.update(lost_count=lost_count, blocks=blocks)
+    if spec.repl is not None:
+        result.update(cash_hist=cash_hist.result())
     if not weighted:
         result.update(rev_hist=rev_hist.result(), gp_hist=gp_hist.result())
     return result
 
 
-def fold_blocks(parts: Iterable[dict[str, Any]], shapes: dict[str, tuple[int, ...]]
-                ) -> dict[str, Any]:
+def fold_blocks(parts: Iterable[dict[str, Any]], shapes: dict[str, tuple[int, ...]],
+                n_paths: int) -> dict[str, Any]:
     """Add the outputs of tasks (in block order) into run totals, in a fixed order.
 
     Integer sums are added as they come (exact). Floating-point sums are added one block
     at a time, in block order, starting from zeros of ``shapes[key]``: the same additions
     in the same order whatever the chunk size or executor, so the totals are bitwise
     identical. A key a block does not report counts as zero for it (nothing is added).
-    Per-path columns are concatenated. Consumes ``parts`` as a stream (bounded memory).
+    Per-path columns are copied into arrays of ``n_paths`` rows as they come. Consumes
+    ``parts`` as a stream (bounded memory).
     """
     floats = {k: np.zeros(shape) for k, shape in shapes.items()}
     ints: dict[str, Any] = {}
-    cols: dict[str, list[Any]] = {}
+    cols: dict[str, Any] = {}
+    offset = 0
     for p in parts:
         for blk in p["blocks"]:
             for k, v in blk.items():
                 floats[k] += v
+        rows = 0
         for k, v in p.items():
             if k == "blocks":
                 continue
             if k in INT_SUMS or k in ("rev_hist", "gp_hist"):
                 ints[k] = v.copy() if k not in ints else ints[k] + v
             elif v is not None:
-                cols.setdefault(k, []).append(v)
-    out: dict[str, Any] = {k: np.concatenate(v) for k, v in cols.items()}
+                if k not in cols:
+                    cols[k] = np.empty((n_paths, *v.shape[1:]), dtype=v.dtype)
+                cols[k][offset:offset + len(v)] = v
+                rows = len(v)
+        offset += rows
+    out: dict[str, Any] = dict(cols)
     out.update(ints)
     out.update(floats)
     return out
@@ -804,13 +815,33 @@ def make_spec(scenario: Scenario, entropy: int | tuple[int, ...], spawn_key: tup
     )
 
 
+def _bounded_map(executor: Executor, fn: Callable[..., Any],
+                 tasks: Sequence[tuple[Any, ...]], window: int) -> Iterator[Any]:
+    """``executor.map`` with at most ``window`` tasks submitted ahead of the one consumed.
+
+    Results come in task order; holding only a window of them bounds memory.
+    """
+    pending: collections.deque[Any] = collections.deque()
+    it = iter(tasks)
+    for t in itertools.islice(it, window):
+        pending.append(executor.submit(fn, *t))
+    while pending:
+        result = pending.popleft().result()
+        for t in itertools.islice(it, 1):
+            pending.append(executor.submit(fn, *t))
+        yield result
+
+
 def map_tasks(executor: Executor | None, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]],
-         progress: bool, desc: str) -> Iterable[Any]:
-    """Run ``fn`` over ``tasks`` in order (serially or on ``executor``), with a progress bar."""
+         progress: bool, desc: str, window: int = 32) -> Iterable[Any]:
+    """Run ``fn`` over ``tasks`` in order (serially or on ``executor``), with a progress bar.
+
+    On an executor at most ``window`` tasks run or wait ahead of the one being consumed.
+    """
     if executor is None:
         it: Iterable[Any] = (fn(*t) for t in tasks)
     else:
-        it = executor.map(fn, *zip(*tasks, strict=True))
+        it = _bounded_map(executor, fn, tasks, window)
     if progress:
         from tqdm.auto import tqdm
 

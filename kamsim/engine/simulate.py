@@ -195,7 +195,7 @@ def simulate(
         with ThreadPoolExecutor(min(n_threads, len(tasks))) as pool:
             return _simulate_tasks(scenario, spec, tasks, pool, progress, n_paths,
                                    entropy, spawn_key, sampler, n_rep, threshold,
-                                   keep_paths)
+                                   keep_paths, window=2 * n_threads)
     return _simulate_tasks(scenario, spec, tasks, executor, progress, n_paths, entropy,
                            spawn_key, sampler, n_rep, threshold, keep_paths)
 
@@ -217,8 +217,11 @@ def _simulate_tasks(scenario: Scenario, spec: Spec, tasks: list[tuple[Any, ...]]
                     executor: Executor | None, progress: bool, n_paths: int,
                     entropy: int | tuple[int, ...], spawn_key: tuple[int, ...],
                     sampler: Sampler, n_rep: int, threshold: float | None,
-                    keep_paths: bool) -> SimulationResult:
-    """Run the tasks and assemble the result (sums folded in block order)."""
+                    keep_paths: bool, window: int = 32) -> SimulationResult:
+    """Run the tasks and assemble the result (sums folded in block order).
+
+    At most ``window`` tasks run or wait ahead of the one being added in.
+    """
     h = spec.horizon
     m = spec.revenue.size
     weighted = sampler == "importance"
@@ -227,7 +230,8 @@ def _simulate_tasks(scenario: Scenario, spec: Spec, tasks: list[tuple[Any, ...]]
         "gp_sum": (h,), "cash_sum": (h,), "repl_sum": (h,)}
     if weighted:
         shapes.update(rev_hist=(h, HIST_BINS), gp_hist=(h, HIST_BINS))
-    tot = fold_blocks(map_tasks(executor, run_blocks, tasks, progress, "simulate"), shapes)
+    tot = fold_blocks(map_tasks(executor, run_blocks, tasks, progress, "simulate", window),
+                      shapes, n_paths)
     per_path = {k: tot[k] for k in (
         "run_rate_lost", "revenue_lost", "gross_profit_lost", "run_rate_gross_profit_lost",
         "accounts_lost", "partial_losses", "first_month_below_break_even")}
