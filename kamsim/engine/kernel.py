@@ -150,7 +150,7 @@ class Spec:
     cash_top: float = 1.0
     sampler: str = "mc"
     qmc_rep_paths: int = 0
-    plan: _samplers.ImportancePlan | None = None
+    plan: _samplers.ImportancePlan | _samplers.LatentImportancePlan | None = None
     copula: str = "independent"  # key of LOSS_DRAWERS for plain Monte Carlo
     factor_loadings32: npt.NDArray[np.float32] | None = None  # (m, K), latent drawers
     factor_loadings: FloatArray | None = None  # (m, K) float64 (double-t CDFs)
@@ -392,8 +392,14 @@ def draw_events(spec: Spec, block: int, n: int) -> Events:
                                       spec.qmc_rep_paths, dim)
         idx, u = _samplers.sobol_losses(uq, spec.q, spec.thresholds, spec.loadings,
                                         spec.correlated)
+    elif spec.sampler == "importance" and isinstance(spec.plan,
+                                                     _samplers.LatentImportancePlan):
+        assert spec.factor_loadings is not None
+        idx, u, weight = _samplers.latent_importance_draws(
+            spec.plan, g, n, spec.q, spec.thresholds, spec.factor_loadings,
+            np.sqrt(1.0 - np.sum(spec.factor_loadings**2, axis=1)))
     elif spec.sampler == "importance":
-        assert spec.plan is not None
+        assert isinstance(spec.plan, _samplers.ImportancePlan)
         idx, u, weight = _samplers.importance_draws(spec.plan, g, n, spec.q,
                                                     spec.thresholds, spec.loadings)
     else:
@@ -857,8 +863,16 @@ def with_sampler(spec: Spec, sampler: str, rep_paths: int, threshold: float | No
             return replace(spec, sampler="sobol", qmc_rep_paths=rep_paths)
         case "importance":
             assert threshold is not None
-            plan = _samplers.plan_importance(spec.revenue, spec.q, spec.thresholds,
-                                             spec.loadings, threshold)
+            plan: _samplers.ImportancePlan | _samplers.LatentImportancePlan
+            if spec.copula in ("t", "multifactor"):
+                assert spec.factor_loadings is not None
+                plan = _samplers.plan_latent_importance(
+                    spec.revenue, spec.thresholds, spec.factor_loadings,
+                    np.sqrt(1.0 - np.sum(spec.factor_loadings**2, axis=1)), spec.nu,
+                    threshold)
+            else:
+                plan = _samplers.plan_importance(spec.revenue, spec.q, spec.thresholds,
+                                                 spec.loadings, threshold)
             return replace(spec, sampler="importance", plan=plan)
         case _:
             return spec

@@ -270,3 +270,136 @@ def importance_draws(plan: ImportancePlan, g: np.random.Generator, n: int,
     else:
         month_u = v_cond * q[account]
     return idx, month_u, lr
+
+
+# -- importance sampling for several factors and the t copula -----------------------------
+@dataclass(frozen=True, slots=True)
+class LatentImportancePlan:
+    """Change of measure for several factors and/or the t copula.
+
+    Factors ``Z ~ N(mu, I)`` instead of ``N(0, I)`` (a mean shift to the design point),
+    the t copula's chi-square ``S ~ Gamma(nu / 2, 2 lam)`` instead of ``Gamma(nu / 2, 2)``
+    (``lam < 1``: more of the bad years in which ``S`` is small), and given them the
+    Glasserman–Li exponential twist of the conditionally independent losses.
+    """
+
+    scale: float
+    w: FloatArray
+    x: float
+    mu: FloatArray  # (K,) factor mean shift
+    lam: float  # chi-square scale factor (1 = none; Gaussian copula)
+    nu: float  # inf for the Gaussian copula
+
+
+def _latent_logits(c: FloatArray, a: FloatArray, b: FloatArray, z: FloatArray,
+                   g: FloatArray) -> FloatArray:
+    """Logits of the conditional loss probabilities given factors ``z`` (n, K), scale ``g``."""
+    arg = (c[None, :] * g[:, None] - z @ a.T) / b[None, :]
+    ell = special.log_ndtr(arg) - special.log_ndtr(-arg)
+    return np.asarray(np.clip(ell, -LOGIT_CAP, LOGIT_CAP), dtype=np.float64)
+
+
+def plan_latent_importance(revenue: FloatArray, thresholds: FloatArray, a: FloatArray,
+                           idio: FloatArray, nu: float, threshold: float
+                           ) -> LatentImportancePlan:
+    """Design point of the outer variables, by maximising the twisted tail bound.
+
+    Maximises ``psi(theta) - theta x + log phi(z) + log f_S(s)`` over the factors ``z``
+    and (t copula) the chi-square ``s``, the large-deviations estimate of the density of
+    the outer variables given the breach (Glasserman and Li 2005); the shift is its
+    maximiser and ``lam = s* / nu`` puts the tilted chi-square's mean at ``s*``.
+    """
+    scale = float(revenue.max())
+    w = revenue / scale
+    x = threshold / scale
+    k = a.shape[1]
+    t = np.isfinite(nu)
+
+    def unpack(v: FloatArray) -> tuple[FloatArray, FloatArray, float]:
+        z = v[None, :k]
+        if t:
+            s = float(nu * np.exp(v[k]))
+            return z, np.array([np.sqrt(s / nu)]), s
+        return z, np.ones(1), 0.0
+
+    def objective(v: FloatArray) -> float:
+        z, g, s = unpack(v)
+        ell = _latent_logits(thresholds, a, idio, z, g)
+        th = solve_twist(ell, w, x)
+        val = float(_psi(ell, w, th)[0] - th[0] * x - 0.5 * float(np.sum(z * z)))
+        if t:  # log density of S at s, plus the log-Jacobian of s = nu exp(v)
+            val += float((nu / 2 - 1) * np.log(s) - s / 2) + float(np.log(s))
+        return -val
+
+    best: FloatArray | None = None
+    best_val = np.inf
+    starts = [np.zeros(k + t)]
+    for j in range(k):  # start along each factor, where most losses load
+        st = np.zeros(k + t)
+        st[j] = -2.0
+        starts.append(st)
+    if t:
+        st = np.zeros(k + 1)
+        st[k] = -1.0
+        starts.append(st)
+    for st in starts:
+        r = optimize.minimize(objective, st, method="Nelder-Mead",
+                              options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 2000})
+        if r.fun < best_val:
+            best, best_val = np.asarray(r.x, dtype=np.float64), float(r.fun)
+    assert best is not None
+    mu = best[:k].copy()
+    lam = float(np.exp(best[k])) if t else 1.0
+    return LatentImportancePlan(scale=scale, w=w, x=x, mu=mu, lam=min(lam, 1.0), nu=nu)
+
+
+def latent_importance_draws(plan: LatentImportancePlan, g: np.random.Generator, n: int,
+                            q: FloatArray, thresholds: FloatArray, a: FloatArray,
+                            idio: FloatArray
+                            ) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Draw ``n`` paths under the latent change of measure (as :func:`importance_draws`).
+
+    Draw order: factor normals (``n x K``), then (t copula) ``n`` gamma variables, then one
+    uniform per account-path. Paths ``0, 8, 16, ...`` are defensive (original law); the
+    weights are the deterministic-mixture likelihood ratios ``1 / (a + (1 - a) / r)``.
+    Each loss's uniform for the decision month follows its original law given the outer
+    variables and the loss.
+    """
+    m = q.size
+    k = a.shape[1]
+    w = plan.w
+    t = np.isfinite(plan.nu)
+    defensive = np.arange(n) % DEFENSIVE_EVERY == 0
+    share = float(defensive.mean())
+    shift = np.where(defensive[:, None], 0.0, plan.mu[None, :])
+    z = shift + g.standard_normal((n, k))
+    log_lr = -(z @ plan.mu) + 0.5 * float(plan.mu @ plan.mu)
+    if t:
+        lam = np.where(defensive, 1.0, plan.lam)
+        s = g.gamma(plan.nu / 2, 2.0 * lam)
+        # f(s) / f_lam(s) with f_lam = Gamma(nu/2, 2 lam)
+        log_lr += (plan.nu / 2) * np.log(plan.lam) - 0.5 * s * (1.0 - 1.0 / plan.lam)
+        gs = np.sqrt(s / plan.nu)
+    else:
+        gs = np.ones(n)
+    ell = _latent_logits(thresholds, a, idio, z, gs)
+    theta = solve_twist(ell, w, plan.x)  # the proposal's twist, whichever law drew the path
+    tilted = ell + theta[:, None] * w[None, :]
+    psi = (np.logaddexp(0.0, tilted) - np.logaddexp(0.0, ell)).sum(axis=1)
+    p_draw = special.expit(np.where(defensive[:, None], ell, tilted))
+    u = g.random((n, m))
+    idx = np.flatnonzero(u < p_draw)
+    path, account = np.divmod(idx, m)
+    loss = np.bincount(path, w[account], minlength=n)
+    log_lr += psi - theta * loss
+    lr = 1.0 / (share + (1.0 - share) * np.exp(-np.minimum(log_lr, 700.0)))
+    # decision-month uniform: latent X = a.z + b Phi^-1(V P(loss | outer)), scaled by 1/g
+    v_cond = u.ravel()[idx] / p_draw.ravel()[idx]
+    acc_b = idio[account]
+    mean = np.einsum("pk,pk->p", z[path], a[account])
+    p_cond = special.ndtr((thresholds[account] * gs[path] - mean) / acc_b)
+    latent = mean + acc_b * special.ndtri(np.clip(v_cond * p_cond, 1e-300, 1.0))
+    xval = latent / gs[path]
+    month_u = special.stdtr(plan.nu, xval) if t else special.ndtr(xval)
+    month_u = np.minimum(month_u, q[account])  # rounding guard: F(X_i) < q_i
+    return idx, np.asarray(month_u, dtype=np.float64), lr

@@ -255,7 +255,9 @@ def _simulate_tasks(scenario: Scenario, spec: Spec, tasks: list[tuple[Any, ...]]
             hist_range=(0.0, spec.rev_top, spec.gp_bottom, spec.gp_top),
             monthly_revenue_paths=tot["paths"] if keep_paths else None,
             sampler="importance", weights=tot["weights"], tail_threshold=threshold,
-            factor_shift=spec.plan.mu, account_lost_weight=tot["lost_weight"],
+            factor_shift=(spec.plan.mu if isinstance(spec.plan.mu, float)
+                          else float(spec.plan.mu[0])),  # the global factor's shift
+            account_lost_weight=tot["lost_weight"],
         )
     return SimulationResult(
         scenario=scenario,
@@ -296,12 +298,14 @@ def _check_sampler(scenario: Scenario, spec: Spec, n_paths: int, sampler: str,
         msg = (f"qmc_replicates is used by sampler='sobol' only, got it with "
                f"sampler={sampler!r}; drop it or set sampler='sobol'")
         raise AssumptionError(msg, field="qmc_replicates")
-    if spec.copula in ("multifactor", "t", "double_t") and sampler != "mc":
+    if (spec.copula == "double_t" and sampler != "mc") or (
+            spec.copula in ("multifactor", "t") and sampler == "sobol"):
         what = ("several factors" if spec.copula == "multifactor"
                 else f"copula={spec.copula!r}")
-        msg = (f"sampler={sampler!r} covers the one-factor Gaussian copula; this scenario "
-               f"has {what}: use sampler='mc' (the exact twin, kamsim.risk.exact, gives "
-               "its tail exactly)")
+        covers = ("the one-factor Gaussian copula" if sampler == "sobol" else
+                  "the Gaussian and t copulas (one or several factors)")
+        msg = (f"sampler={sampler!r} covers {covers}; this scenario has {what}: use "
+               "sampler='mc' (the exact twin, kamsim.risk.exact, gives its tail exactly)")
         raise AssumptionError(msg, field="sampler")
     match sampler:
         case "mc":

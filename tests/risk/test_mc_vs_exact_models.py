@@ -67,9 +67,41 @@ def test_one_factor_gaussian_draws_unchanged_by_factor_machinery():
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("sampler", ["sobol", "importance"])
-def test_other_samplers_refuse_the_heavier_models(sampler):
+@pytest.mark.parametrize(("copula", "sampler"), [
+    ("t", "sobol"), ("double_t", "sobol"), ("double_t", "importance")])
+def test_other_samplers_refuse_what_they_do_not_cover(copula, sampler):
     revenue, churn = portfolio_args()
-    sc = make_scenario(revenue, churn, correlation=0.2).with_churn(copula="t", nu=4.0)
+    sc = make_scenario(revenue, churn, correlation=0.2).with_churn(copula=copula, nu=4.0)
     with pytest.raises(AssumptionError, match="use sampler='mc'"):
-        simulate(sc, n_paths=4096, rng=1, sampler=sampler)
+        simulate(sc, n_paths=4096, rng=1, sampler=sampler, tail_threshold=1e6
+                 if sampler == "importance" else None)
+
+
+IS_CASES = {
+    "t": {"copula": "t", "nu": 4.0, "correlation": 0.2},
+    "three_factors": {"correlation": 0.1,
+                      "factors": (Factor(name="f2", correlation=0.1),
+                                  Factor(name="f3", by="segment", correlation=0.15))},
+}
+
+
+@pytest.mark.parametrize("case", list(IS_CASES))
+def test_importance_sampling_is_unbiased_and_reduces_variance(case):
+    """At the 99.9 % VaR: the IS tail probability within 4 SE of the exact one, and its
+    variance at least 10x below plain Monte Carlo's ``p (1 - p) / n`` at equal paths."""
+    revenue, churn = portfolio_args()
+    sc = make_scenario(revenue, churn, horizon_months=24,
+                       segment=[("abc"[i % 3]) for i in range(30)])
+    sc = sc.with_churn(**IS_CASES[case])
+    exact = loss_distribution(sc, step=1000.0)
+    x = exact.var(0.999)
+    p = float(exact.sf(x - 500.0))  # P(L >= x) on the 1,000 lattice
+    n = 32_768
+    res = simulate(sc, n_paths=n, rng=11, sampler="importance", tail_threshold=x)
+    hit = res.weights * (res.losses("run_rate_lost") >= x - 500.0)
+    se = hit.std() / np.sqrt(n)
+    assert abs(hit.mean() - p) < 4 * se
+    assert p * (1 - p) / hit.var() >= 10.0
+    for level in (0.99, 0.999):
+        v = res.var(level)
+        assert abs(v - exact.var(level)) <= 4 * res.standard_error("var", level=level) + 1e3
