@@ -51,8 +51,8 @@ def profile(sc: Scenario, label: str, blocks: int) -> None:
         floor_rng.random(out=buf)
         t0 = lap("floor", t0)
         g = K.block_rng(spec, b)
-        d_rev12 = np.empty((n, h))
-        d_gp12 = np.empty((n, h))
+        d_rev12 = np.empty((h, n))  # months x paths, as the kernel
+        d_gp12 = np.empty((h, n))
         first = np.full(n, h + 1, dtype=np.int64)
         it = K.LOSS_DRAWERS[spec.copula](spec, g, n)
         while True:
@@ -66,11 +66,11 @@ def profile(sc: Scenario, label: str, blocks: int) -> None:
             stop = K.stop_months(spec, account, u)
             events += idx.size
             t0 = lap("inversion to churn months", t0)
-            flat = path * h + stop - 1
-            d_rev12[p0:p0 + k] = np.bincount(flat, spec.revenue[account],
-                                             minlength=k * h).reshape(k, h)
-            d_gp12[p0:p0 + k] = np.bincount(flat, spec.gross_profit[account],
-                                            minlength=k * h).reshape(k, h)
+            flat = (stop - 1) * k + path
+            d_rev12[:, p0:p0 + k] = np.bincount(flat, spec.revenue[account],
+                                                minlength=k * h).reshape(h, k)
+            d_gp12[:, p0:p0 + k] = np.bincount(flat, spec.gross_profit[account],
+                                               minlength=k * h).reshape(h, k)
             np.bincount(account, minlength=m)
             if spec.repl is not None and idx.size:
                 has = per_path > 0
@@ -79,26 +79,29 @@ def profile(sc: Scenario, label: str, blocks: int) -> None:
             t0 = lap("scatter to (path, month) + per-path/account sums", t0)
         months_left = (h - np.arange(h)) / 12.0
         for d in (d_rev12, d_gp12):
-            d.sum(axis=1)
-            (d * months_left).sum(axis=1)
+            d.sum(axis=0)
+            (d * months_left[:, None]).sum(axis=0)
         t0 = lap("scatter to (path, month) + per-path/account sums", t0)
         d_rev, d_gp = d_rev12 / 12.0, d_gp12 / 12.0
-        rev_path = spec.revenue.sum() / 12 - np.cumsum(d_rev, axis=1)
-        gp_path = spec.gross_profit.sum() / 12 - np.cumsum(d_gp, axis=1)
+        rev_path = spec.revenue.sum() / 12 - np.cumsum(d_rev, axis=0)
+        gp_path = spec.gross_profit.sum() / 12 - np.cumsum(d_gp, axis=0)
         if spec.repl is not None:
             t0 = lap("monthly accumulation (cumsum, break-even, means)", t0)
-            extra = K.with_replacement(spec, b, first, d_rev, d_gp)
-            rev_path, gp_path = extra["rev_path"], extra["gp_path"]
+            extra = K.with_replacement(spec, b, first, np.ascontiguousarray(d_rev.T),
+                                       np.ascontiguousarray(d_gp.T))
+            rev_path, gp_path = extra["rev_path"].T, extra["gp_path"].T
             extra["cash"].sum(axis=0)
-            K.hist(extra["cash"], spec.cash_top, spec.cash_bottom)
+            K.hist_index(extra["cash"], spec.cash_top, spec.cash_bottom)
             t0 = lap("replacement slots, recovery, cash", t0)
         below = gp_path < spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly)
-        np.where(below.any(axis=1), below.argmax(axis=1) + 1, 0)
-        rev_path.sum(axis=0)
-        gp_path.sum(axis=0)
+        np.where(below.any(axis=0), below.argmax(axis=0) + 1, 0)
+        rev_path.sum(axis=1)
+        gp_path.sum(axis=1)
         t0 = lap("monthly accumulation (cumsum, break-even, means)", t0)
-        K.hist(rev_path, spec.rev_top)
-        K.hist(gp_path, spec.gp_top, spec.gp_bottom)
+        counter = K.HistCounter(h)
+        counter.add(K.hist_index_months(rev_path, spec.rev_top))
+        counter.add(K.hist_index_months(gp_path, spec.gp_top, spec.gp_bottom))
+        counter.result()
         lap("histograms", t0)
     floor = times.pop("floor")
     total = sum(times.values())

@@ -426,14 +426,15 @@ def scan_block(spec: Spec, block: int, n: int
     """Plain Monte Carlo with full losses, sub-block by sub-block (cache-sized arrays).
 
     The same draws and events as :func:`draw_events`, reduced as they come: annual
-    revenue and gross profit lost from each stop month per path (``n x H``), losses per
-    path, losses per account and each path's first stop month (``H + 1`` if none).
+    revenue and gross profit lost from each stop month per path (months x paths: ``H x
+    n``), losses per path, losses per account and each path's first stop month (``H + 1``
+    if none).
     """
     g = block_rng(spec, block)
     m = spec.revenue.size
     h = spec.horizon
-    d_rev12 = np.empty((n, h))
-    d_gp12 = np.empty((n, h))
+    d_rev12 = np.empty((h, n))
+    d_gp12 = np.empty((h, n))
     n_lost = np.empty(n, dtype=np.int64)
     counts = np.zeros(m, dtype=np.int64)
     first = np.full(n, h + 1, dtype=np.int64)
@@ -442,13 +443,13 @@ def scan_block(spec: Spec, block: int, n: int
         k = min(sub, n - p0)
         path, account, per_path = split_index(idx, k, m)
         stop = stop_months(spec, account, u)
-        flat = path * h
-        flat += stop
-        flat -= 1
-        d_rev12[p0:p0 + k] = np.bincount(flat, spec.revenue[account],
-                                         minlength=k * h).reshape(k, h)
-        d_gp12[p0:p0 + k] = np.bincount(flat, spec.gross_profit[account],
-                                        minlength=k * h).reshape(k, h)
+        flat = stop - 1
+        flat *= k
+        flat += path
+        d_rev12[:, p0:p0 + k] = np.bincount(flat, spec.revenue[account],
+                                            minlength=k * h).reshape(h, k)
+        d_gp12[:, p0:p0 + k] = np.bincount(flat, spec.gross_profit[account],
+                                           minlength=k * h).reshape(h, k)
         n_lost[p0:p0 + k] = per_path
         counts += np.bincount(account, minlength=m)
         if spec.repl is not None and idx.size:
@@ -500,6 +501,16 @@ def hist_index(values: FloatArray, top: float, bottom: float = 0.0) -> IntArray:
     idx = ((values - bottom) / width).astype(np.int64)
     np.clip(idx, 0, HIST_BINS - 1, out=idx)
     idx += (np.arange(h, dtype=np.int64) * HIST_BINS)[None, :]
+    return idx.ravel()
+
+
+def hist_index_months(values: FloatArray, top: float, bottom: float = 0.0) -> IntArray:
+    """:func:`hist_index` of ``values`` laid out months x paths (the same flat bins)."""
+    h = values.shape[0]
+    width = (top - bottom) / HIST_BINS
+    idx = ((values - bottom) / width).astype(np.int64)
+    np.clip(idx, 0, HIST_BINS - 1, out=idx)
+    idx += (np.arange(h, dtype=np.int64) * HIST_BINS)[:, None]
     return idx.ravel()
 
 
@@ -598,12 +609,12 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
             if has_partial:
                 r_loss *= ev.frac
                 g_loss *= ev.frac
-            # annual run-rate lost from each stop month (1-based) on, per path: (n, h)
-            flat = ev.path * h + (ev.stop - 1)
+            # annual run-rate lost from each stop month (1-based) on, per path: (h, n)
+            flat = (ev.stop - 1) * n + ev.path
             d_rev12 = np.asarray(np.bincount(flat, r_loss, minlength=n * h),
-                                 dtype=np.float64).reshape(n, h)
+                                 dtype=np.float64).reshape(h, n)
             d_gp12 = np.asarray(np.bincount(flat, g_loss, minlength=n * h),
-                                dtype=np.float64).reshape(n, h)
+                                dtype=np.float64).reshape(h, n)
             n_lost = np.bincount(ev.path, minlength=n).astype(np.int64)
             outs["partial_losses"].append(
                 np.bincount(ev.path, (ev.frac < 1.0).astype(np.float64), minlength=n)
@@ -620,20 +631,22 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
                 part["lost_weight"] = np.bincount(ev.account, pw[ev.path], minlength=m)
                 part["lost_rev"] = np.bincount(ev.account, r_loss * pw[ev.path],
                                                minlength=m)
-        # elementwise sums, not BLAS: reproducible whatever the thread count
-        outs["run_rate_lost"].append(d_rev12.sum(axis=1))
-        outs["run_rate_gross_profit_lost"].append(d_gp12.sum(axis=1))
-        outs["revenue_lost"].append((d_rev12 * months_left).sum(axis=1))
-        outs["gross_profit_lost"].append((d_gp12 * months_left).sum(axis=1))
+        # months x paths: sums over months and cumulative sums run across paths.
+        # Elementwise, not BLAS: reproducible whatever the thread count.
+        outs["run_rate_lost"].append(d_rev12.sum(axis=0))
+        outs["run_rate_gross_profit_lost"].append(d_gp12.sum(axis=0))
+        outs["revenue_lost"].append((d_rev12 * months_left[:, None]).sum(axis=0))
+        outs["gross_profit_lost"].append((d_gp12 * months_left[:, None]).sum(axis=0))
         outs["accounts_lost"].append(n_lost)
         lost_count += counts
         d_rev = d_rev12 / 12.0
         d_gp = d_gp12 / 12.0
-        rev_path = base_rev_m - np.cumsum(d_rev, axis=1)
-        gp_path = base_gp_m - np.cumsum(d_gp, axis=1)
+        rev_path = base_rev_m - np.cumsum(d_rev, axis=0)  # months x paths
+        gp_path = base_gp_m - np.cumsum(d_gp, axis=0)
         if spec.repl is not None:
-            extra = with_replacement(spec, b, first_stop, d_rev, d_gp)
-            rev_path, gp_path = extra["rev_path"], extra["gp_path"]
+            extra = with_replacement(spec, b, first_stop, np.ascontiguousarray(d_rev.T),
+                                     np.ascontiguousarray(d_gp.T))
+            rev_path, gp_path = extra["rev_path"].T, extra["gp_path"].T
             for k in REPLACEMENT_COLUMNS:
                 outs[k].append(extra[k])
             part["cash_sum"] = extra["cash"].sum(axis=0)
@@ -642,23 +655,23 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
             if spec.keep_paths:
                 outs["cash_paths"].append(extra["cash"])
         below = gp_path < spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly)
-        any_below = below.any(axis=1)
-        first = np.where(any_below, below.argmax(axis=1) + 1, 0).astype(np.int64)
+        any_below = below.any(axis=0)
+        first = np.where(any_below, below.argmax(axis=0) + 1, 0).astype(np.int64)
         outs["first_month_below_break_even"].append(first)
         if weighted:  # summed weights: floating point, so per block
-            part["rev_hist"] = hist(rev_path, spec.rev_top, weights=pw)
-            part["gp_hist"] = hist(gp_path, spec.gp_top, spec.gp_bottom, weights=pw)
+            part["rev_hist"] = hist(rev_path.T, spec.rev_top, weights=pw)
+            part["gp_hist"] = hist(gp_path.T, spec.gp_top, spec.gp_bottom, weights=pw)
         else:
-            rev_hist.add(hist_index(rev_path, spec.rev_top))
-            gp_hist.add(hist_index(gp_path, spec.gp_top, spec.gp_bottom))
+            rev_hist.add(hist_index_months(rev_path, spec.rev_top))
+            gp_hist.add(hist_index_months(gp_path, spec.gp_top, spec.gp_bottom))
         if pw is None:
-            part["rev_sum"] = rev_path.sum(axis=0)
-            part["gp_sum"] = gp_path.sum(axis=0)
+            part["rev_sum"] = rev_path.sum(axis=1)
+            part["gp_sum"] = gp_path.sum(axis=1)
         else:  # weighted losses below base (unnormalised IS estimate of the mean gap)
-            part["rev_sum"] = ((base_rev_m - rev_path) * pw[:, None]).sum(axis=0)
-            part["gp_sum"] = ((base_gp_m - gp_path) * pw[:, None]).sum(axis=0)
+            part["rev_sum"] = ((base_rev_m - rev_path) * pw[None, :]).sum(axis=1)
+            part["gp_sum"] = ((base_gp_m - gp_path) * pw[None, :]).sum(axis=1)
         if spec.keep_paths:
-            outs["paths"].append(rev_path)
+            outs["paths"].append(np.ascontiguousarray(rev_path.T))
         blocks.append(part)
     result: dict[str, Any] = {k: (np.concatenate(v) if v else None) for k, v in outs.items()}
     result.update(lost_count=lost_count, blocks=blocks)
