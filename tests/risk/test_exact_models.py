@@ -18,6 +18,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
 from kamsim.exceptions import AssumptionError
@@ -296,3 +298,30 @@ def test_partial_churn_negative_weights():
     assert d.pmf.sum() == pytest.approx(1.0)
     assert d.mean == pytest.approx(float(np.sum(q * w * (1 - part * 0.6))), abs=d.error_bound)
     assert f.size == d.pmf.size
+
+
+# ---------------------------------------------------------------------------------------
+# invariants (hypothesis)
+# ---------------------------------------------------------------------------------------
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 6), seed=st.integers(0, 2**32 - 1),
+       copula=st.sampled_from(["gaussian", "t", "double_t"]), rho=st.floats(0.0, 0.9),
+       nu=st.floats(2.5, 30.0), partial=st.floats(0.0, 1.0))
+def test_invariants(n, seed, copula, rho, nu, partial):
+    rng = np.random.default_rng(seed)
+    w = rng.integers(1, 15, n).astype(float)
+    q = rng.uniform(0.0, 0.6, n)
+    d = loss_distribution_from_arrays(w, q, correlations=rho, copula=copula, nu=nu,
+                                      partial_probs=partial, step=1.0)
+    assert d.pmf.sum() == pytest.approx(1.0, abs=1e-12)
+    assert np.all(d.pmf >= 0)
+    # the marginals survive any copula: the mean is the exact one (up to the lattice)
+    assert abs(d.mean - d.exact_mean) <= d.error_bound + 1e-6 * w.sum()
+    assert d.quadrature_error < 1e-7
+    # more churn never lowers the loss (first-order dominance), under every copula
+    more = loss_distribution_from_arrays(w, np.minimum(q * 1.3 + 0.01, 1.0),
+                                         correlations=rho, copula=copula, nu=nu,
+                                         partial_probs=partial, step=1.0)
+    assert np.all(more.cdf(d.support) <= d.cdf(d.support) + 1e-7)
