@@ -13,9 +13,9 @@ threshold (revenue lost by the horizon, or gross profit falling below fixed cost
 * each account's churn probability *conditional on the breach* (exact), beside its
   ordinary probability, and the lift between them: the accounts whose loss the breach
   is made of;
-* a short "what it takes to break us" table: the accounts ranked by their conditional
-  churn probability, with the running total of their revenue, marking the smallest set
-  of likely losses that crosses the threshold on its own.
+* a short "what it takes to break us" table: the accounts ranked by their expected loss
+  given the breach (revenue x conditional churn probability), with the running total of
+  their revenue, marking the smallest set of them whose loss alone crosses the threshold.
 
 Cash below zero depends on the timing of losses and replacements, which the exact twin
 does not model; use :func:`kamsim.engine.simulate` and condition its paths instead.
@@ -57,7 +57,8 @@ class ReverseStressTest:
     p_breach : float
         ``P(loss > threshold)`` (exact, on the lattice).
     accounts : pandas.DataFrame
-        Per account, ranked by ``prob_given_breach``: ``rank, account_id, weight, prob,
+        Per account, ranked by ``expected_loss_given_breach`` (``weight x
+        prob_given_breach``: what the breach is made of): ``rank, account_id, weight, prob,
         prob_given_breach, lift, expected_loss_given_breach, cumulative_weight,
         in_likely_set``.
     factor : pandas.DataFrame
@@ -100,13 +101,13 @@ class ReverseStressTest:
         """The "what it takes to break us" table: the ``top`` accounts a breach is made of.
 
         Columns ``rank, account_id, weight, prob, prob_given_breach, lift,
-        cumulative_weight, in_likely_set``: ``prob`` is the ordinary churn probability by
-        the horizon, ``prob_given_breach`` the probability given the breach, and
-        ``in_likely_set`` marks the smallest set of the most likely losses whose weight
-        alone crosses the threshold.
+        expected_loss_given_breach, cumulative_weight, in_likely_set``: ``prob`` is the
+        ordinary churn probability by the horizon, ``prob_given_breach`` the probability
+        given the breach, and ``in_likely_set`` marks the smallest set of the largest
+        expected losses whose weight alone crosses the threshold.
         """
         cols = ["rank", "account_id", "weight", "prob", "prob_given_breach", "lift",
-                "cumulative_weight", "in_likely_set"]
+                "expected_loss_given_breach", "cumulative_weight", "in_likely_set"]
         return self.accounts.loc[:, cols].head(int(top)).reset_index(drop=True)
 
 
@@ -202,7 +203,8 @@ def reverse_stress_test(scenario: Scenario, threshold: float | None = None, *,
     acc, fac = d.breach_analysis(x)
     p = float(d.sf(x))
     acc = acc.assign(expected_loss_given_breach=acc["weight"] * acc["prob_given_breach"])
-    acc = acc.sort_values(["prob_given_breach", "weight"], ascending=False, kind="stable")
+    acc = acc.sort_values(["expected_loss_given_breach", "prob_given_breach"],
+                          ascending=False, kind="stable")
     acc = acc.reset_index(drop=True)
     cum = np.cumsum(acc["weight"].to_numpy())
     crosses = np.flatnonzero(cum > x)

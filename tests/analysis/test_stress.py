@@ -42,7 +42,7 @@ def test_conditional_churn_matches_enumeration(rho):
     want = (ind[breach] * prob[breach, None]).sum(axis=0) / p
     got = st.accounts.set_index("account_id").loc[[f"A{i}" for i in range(W.size)]]
     np.testing.assert_allclose(got["prob_given_breach"], want, atol=1e-7)
-    assert st.accounts["prob_given_breach"].is_monotonic_decreasing
+    assert st.accounts["expected_loss_given_breach"].is_monotonic_decreasing
     assert st.accounts.loc[st.accounts["in_likely_set"], "weight"].sum() > x
 
 
