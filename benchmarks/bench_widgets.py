@@ -221,7 +221,8 @@ def main() -> None:
         t0 = time.perf_counter()
         panel = build()
         t_build = time.perf_counter() - t0
-        results = {s.description: (s, *time_slider(s, args.repeat)) for s in sliders(panel)}
+        results = {getattr(s, "kamsim_label", s.description): (s, *time_slider(s, args.repeat))
+                   for s in sliders(panel)}
         desc, (s, total, png) = max(results.items(), key=lambda kv: kv[1][1])
         median = statistics.median(r[1] for r in results.values())
         flag = "" if total <= TARGET else "  OVER"
@@ -234,7 +235,8 @@ def main() -> None:
             slow.append((name, s))
     if args.profile:
         for name, s in slow:
-            print(f"\n=== profile of {name}, slider {s.description!r} ===")
+            label = getattr(s, "kamsim_label", s.description)
+            print(f"\n=== profile of {name}, slider {label!r} ===")
             print(profile_slider(s))
     if args.what_if:
         what_if(args.repeat)
