@@ -222,6 +222,16 @@ def load_scenario(args: argparse.Namespace) -> Any:
         acc = Path(data["accounts"])
         portfolio = _read_accounts(acc if acc.is_absolute() else path.parent / acc,
                                    columns or None)
+    margin = getattr(args, "gross_margin", None)
+    if margin is not None:
+        if portfolio is None:
+            msg = "--gross-margin applies to --accounts or --ledger data; give one of them"
+            raise KamsimError(msg)
+        if portfolio.has("gross_margin") or portfolio.has("gross_profit"):
+            msg = ("--gross-margin: the accounts already have gross margins or gross profit; "
+                   "drop --gross-margin")
+            raise KamsimError(msg)
+        portfolio = portfolio.replace(gross_margin=[margin] * portfolio.n_accounts)
     churn_prob = getattr(args, "churn_prob", None)
     tier_probs = getattr(args, "tier_probs", None)
     if churn_prob is not None and tier_probs:
@@ -458,6 +468,9 @@ def _data_options(p: argparse.ArgumentParser, *, scenario_help: str | None = Non
     p.add_argument("--tier-probs", metavar='"key=P,strategic=P,standard=P"',
                    help="annual churn probability per tier, e.g. "
                         "key=0.05,strategic=0.08,standard=0.12")
+    p.add_argument("--gross-margin", type=_probability, metavar="M",
+                   help="one gross margin for every account when the data have none (a "
+                        "ledger), e.g. 0.3 = 30 %% of revenue")
     p.add_argument("--scenario", metavar="FILE",
                    help=scenario_help or "scenario YAML (default: the bundled sample "
                                          "scenario)")
@@ -550,13 +563,16 @@ def _add_report_data_options(p: argparse.ArgumentParser) -> None:
                    help="one annual churn probability for every account (0.1 = 10 %%)")
     p.add_argument("--tier-probs", metavar='"key=P,strategic=P,standard=P"',
                    help="annual churn probability per tier")
+    p.add_argument("--gross-margin", type=_probability, metavar="M",
+                   help="one gross margin for every account when the data have none")
     report = p.get_default("func")
 
     def run(args: argparse.Namespace) -> int:
         from kamsim.views.widgets.data import write_scenario
 
         own = (args.columns or args.ledger or args.ledger_columns
-               or args.churn_prob is not None or args.tier_probs)
+               or args.churn_prob is not None or args.tier_probs
+               or args.gross_margin is not None)
         if own or (args.scenario and _has_columns(Path(args.scenario))):
             sc = load_scenario(args)
             inputs = Path(args.out).expanduser() / "inputs"
