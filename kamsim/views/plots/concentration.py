@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kamsim._util.figures import figure_axes
+from kamsim._util.format import percent
 from kamsim.analysis.concentration import MAJOR_CUSTOMER_THRESHOLD, lorenz_curve, measure_values
 from kamsim.analysis.key_accounts import KeyAccountScores
 from kamsim.exceptions import AssumptionError
@@ -247,7 +248,8 @@ def score_contribution_plot(
     for j, c in enumerate(scores.criteria):
         width = scores.contributions[order, j]
         ax.barh(pos, width, left=left, color=CRITERION_COLORS[j % len(CRITERION_COLORS)],
-                label=f"{c} (weight {scores.weights[c]:.2f})", height=0.75)
+                label=f"{c.replace('_', ' ')} (weight {percent(scores.weights[c], 0)})",
+                height=0.75)
         left += width
     labels = [f"{n}  [{t}]" for n, t in zip(scores.names[order], scores.tier[order],
                                             strict=True)]
