@@ -1101,15 +1101,16 @@ class _Dep:
             t_w = self.b[sel] / (ak * sf)
             if math.isinf(self.nu):
                 return t_c, t_w
-            u = special.stdtr(self.nu, t_c)
-            y_c = special.ndtri(np.clip(u, 1e-300, 1 - 1e-16))
-            dens_t = np.exp(special.gammaln((self.nu + 1) / 2) - special.gammaln(self.nu / 2)
-                            - 0.5 * np.log(self.nu * np.pi)
-                            - (self.nu + 1) / 2 * np.log1p(t_c**2 / self.nu))
-            phi = np.exp(-0.5 * y_c**2) / math.sqrt(2 * math.pi)
-            with np.errstate(divide="ignore"):
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                u = special.stdtr(self.nu, t_c)
+                y_c = special.ndtri(np.clip(u, 1e-300, 1 - 1e-16))
+                dens_t = np.exp(special.gammaln((self.nu + 1) / 2)
+                                - special.gammaln(self.nu / 2)
+                                - 0.5 * np.log(self.nu * np.pi)
+                                - (self.nu + 1) / 2 * np.log1p((t_c / math.sqrt(self.nu))**2))
+                phi = np.exp(-0.5 * y_c**2) / math.sqrt(2 * math.pi)
                 y_w = t_w * dens_t / np.maximum(phi, 1e-300)
-            return y_c, y_w
+            return y_c, y_w  # non-finite steps (negligible loadings) are ignored
         centres = (self.c[sel] * g - m) / ak
         return np.ravel(centres), np.ravel(np.broadcast_to(np.sqrt(var) / ak, centres.shape))
 
