@@ -357,6 +357,12 @@ class ChurnAssumptions:
                     math.isnan(v) or v <= 0:
                 raise AssumptionError(f"must be a number > 0, got {v!r}", field=name)
             object.__setattr__(self, name, float(v))
+        if self.copula == "gaussian" and self.nu is not None:
+            raise AssumptionError("nu is used by copula='t' or 'double_t' only; set the "
+                                  "copula too (e.g. copula='t', nu=4) or drop nu", field="nu")
+        if self.copula != "double_t" and self.nu_idio is not None:
+            raise AssumptionError("nu_idio is used by copula='double_t' only; drop it or set "
+                                  "copula='double_t'", field="nu_idio")
         if self.copula == "t" and self.nu is None:
             raise AssumptionError("the t copula needs nu (degrees of freedom), e.g. nu=4",
                                   field="nu")

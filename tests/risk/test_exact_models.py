@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
 from kamsim.exceptions import AssumptionError
+from kamsim.model import ChurnAssumptions
 from kamsim.model.copulas import Factor, double_t_cdf, double_t_thresholds, t_scale
 from kamsim.risk.exact import loss_distribution, loss_distribution_from_arrays
 from tests.risk.test_exact import make_scenario, pmf_on_support
@@ -325,3 +326,17 @@ def test_invariants(n, seed, copula, rho, nu, partial):
                                          correlations=rho, copula=copula, nu=nu,
                                          partial_probs=partial, step=1.0)
     assert np.all(more.cdf(d.support) <= d.cdf(d.support) + 1e-7)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"nu": 4.0}, "nu is used by copula='t' or 'double_t' only"),
+    ({"copula": "t", "nu_idio": 4.0, "nu": 4.0}, "nu_idio is used by"),
+    ({"copula": "t"}, "needs nu"),
+    ({"copula": "double_t", "nu": 2.0}, "must be > 2"),
+    ({"copula": "magic"}, "unknown copula"),
+    ({"copula": "double_t", "nu": 4.0,
+      "factors": (Factor(name="s", correlation=0.1),)}, "one factor"),
+])
+def test_churn_assumptions_refuse_inconsistent_copulas(kwargs, match):
+    with pytest.raises(AssumptionError, match=match):
+        ChurnAssumptions(**kwargs)
