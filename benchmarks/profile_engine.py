@@ -83,8 +83,8 @@ def profile(sc: Scenario, label: str, blocks: int) -> None:
             (d * months_left[:, None]).sum(axis=0)
         t0 = lap("scatter to (path, month) + per-path/account sums", t0)
         d_rev, d_gp = d_rev12 / 12.0, d_gp12 / 12.0
-        rev_path = spec.revenue.sum() / 12 - np.cumsum(d_rev, axis=0)
-        gp_path = spec.gross_profit.sum() / 12 - np.cumsum(d_gp, axis=0)
+        rev_path = spec.revenue.sum() / 12 - K.cumsum_months(d_rev)
+        gp_path = spec.gross_profit.sum() / 12 - K.cumsum_months(d_gp)
         if spec.repl is not None:
             t0 = lap("monthly accumulation (cumsum, break-even, means)", t0)
             extra = K.with_replacement(spec, b, first, np.ascontiguousarray(d_rev.T),
@@ -94,7 +94,7 @@ def profile(sc: Scenario, label: str, blocks: int) -> None:
             K.hist_index(extra["cash"], spec.cash_top, spec.cash_bottom)
             t0 = lap("replacement slots, recovery, cash", t0)
         below = gp_path < spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly)
-        np.where(below.any(axis=0), below.argmax(axis=0) + 1, 0)
+        np.where(below, np.arange(1, h + 1)[:, None], h + 1).min(axis=0)
         rev_path.sum(axis=1)
         gp_path.sum(axis=1)
         t0 = lap("monthly accumulation (cumsum, break-even, means)", t0)
