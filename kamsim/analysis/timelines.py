@@ -37,14 +37,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-RampShape = Literal["linear", "s_curve", "none"]
-CycleDistribution = Literal["gamma", "lognormal"]
-SizeMethod = Literal["bootstrap", "lognormal"]
-Arrivals = Literal["poisson", "fixed"]
-RAMP_SHAPES: tuple[str, ...] = ("linear", "s_curve", "none")
-CYCLE_DISTRIBUTIONS: tuple[str, ...] = ("gamma", "lognormal")
-SIZE_METHODS: tuple[str, ...] = ("bootstrap", "lognormal")
-ARRIVALS: tuple[str, ...] = ("poisson", "fixed")
 
 
 

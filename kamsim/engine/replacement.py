@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,17 +28,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-RampShape = Literal["linear", "s_curve", "none"]
-CycleDistribution = Literal["gamma", "lognormal"]
-SizeMethod = Literal["bootstrap", "lognormal"]
-Arrivals = Literal["poisson", "fixed"]
-RAMP_SHAPES: tuple[str, ...] = ("linear", "s_curve", "none")
-CYCLE_DISTRIBUTIONS: tuple[str, ...] = ("gamma", "lognormal")
-SIZE_METHODS: tuple[str, ...] = ("bootstrap", "lognormal")
-ARRIVALS: tuple[str, ...] = ("poisson", "fixed")
-
-#: Paths per random-number block (the same as the churn engine's).
-_BLOCK = 2048
 #: Opportunity slots drawn per path at a time.
 _SLOTS = 32
 _REL_TOL = 1e-9
