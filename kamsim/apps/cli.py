@@ -580,6 +580,11 @@ def _add_report_data_options(p: argparse.ArgumentParser) -> None:
             sys.stdout.write(f"using {sc.portfolio.n_accounts:,} accounts; the report's "
                              f"inputs are in {inputs}\n")
             args.scenario, args.accounts = str(written), None
+            exclusions = written.with_name(written.stem + "_ledger_exclusions.csv")
+            if sc.portfolio.exclusions is not None and exclusions.exists():
+                # the report's appendix reconciles the ledger's lines to the cent
+                args.parameter = [*(args.parameter or []),
+                                  ["ledger_exclusions_file", str(exclusions)]]
         code: int = report(args)
         return code
 

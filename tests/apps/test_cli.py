@@ -144,13 +144,17 @@ def test_helpers():
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(strict=True, reason="the board report's concentration section expects every "
-                   "key-account criterion column (contrib_product_line, ...); a ledger's "
-                   "portfolio has only volume and profit (views/report, not the CLI)")
 def test_report_on_the_bundled_ledger_end_to_end(tmp_path, capsys):
-    """kamsim report --ledger: the report runs on the ledger's accounts; the exclusions
-    table written with its inputs reconciles kept plus excluded to the ledger total."""
+    """kamsim report --ledger on the whole bundled Online Retail ledger: the report runs
+    on the ledger's accounts, scores key accounts on the criteria the ledger has (and says
+    which are missing), and its appendix reconciles kept plus excluded to the ledger
+    total, to the cent."""
+    import html as html_lib
+
     import pandas as pd
+    from bs4 import BeautifulSoup
+
+    from kamsim.views.report import cents
 
     out = tmp_path / "r"
     code = main(["report", "--ledger", str(data_dir() / "online_retail.parquet"),
@@ -159,8 +163,28 @@ def test_report_on_the_bundled_ledger_end_to_end(tmp_path, capsys):
     printed, err = capsys.readouterr()
     assert code == 0, err
     assert "using 4,248 accounts" in printed
-    html = next(out.glob("*.html")).read_text(encoding="utf-8")
-    assert "4,248" in html
+    page = (out / "board_report.html").read_text(encoding="utf-8")
+    assert "4,248" in page
+    text = " ".join(html_lib.unescape(BeautifulSoup(page, "html.parser").get_text(" ")).split())
+    # key accounts: scored on what the ledger has, the rest named, weights rescaled
+    assert ("Scored on 2 of the 7 criteria, the ones the data has: volume (share of revenue) "
+            "60 % and profit (share of gross profit) 40 %") in text
+    assert "product lines (no revenue per product line column)" in text
+    assert "(50 % of the total) were shared out in proportion" in text
+    # the appendix: every line of the ledger, kept or excluded, to the cent
+    raw = pd.read_parquet(data_dir() / "online_retail.parquet")
+    money = raw["Quantity"] * raw["UnitPrice"]
+    total = float(money.sum())
+    no_id = float(money[raw["CustomerID"].isna()].sum())
     ex = pd.read_csv(out / "inputs" / "scenario_ledger_exclusions.csv").set_index("reason")
-    parts = ex.drop(index=["ledger total"])["amount"].sum()
-    assert round(parts, 2) == round(float(ex.loc["ledger total", "amount"]), 2)
+    kept = float(ex.loc["kept", "amount"])
+    assert round(total, 2) == round(float(ex.loc["ledger total", "amount"]), 2)
+    assert "Ledger lines kept and excluded" in text
+    assert (f"Kept {cents(kept)} (391,756 lines) + excluded {cents(total - kept)} "
+            f"(150,153 lines) = {cents(total)} (541,909 lines), the ledger total to the "
+            "cent.") in text
+    assert f"No customer id (walk-in or unknown buyers) excluded 135,080 {cents(no_id)}" in text
+    assert "Returns and credit notes netted off, inside kept" in text
+    table = pd.read_csv(out / "tables" / "ledger_exclusions.csv").set_index("reason")
+    parts = table.drop(index=["ledger total"])["amount"].sum()
+    assert round(parts, 2) == round(total, 2)

@@ -27,6 +27,14 @@ from kamsim.views.report.run import (
     validate_parameters,
     write_table,
 )
+from kamsim.views.report.sections import (
+    EXCLUSION_REASONS,
+    KeyAccountSection,
+    cents,
+    key_account_section,
+    ledger_exclusions_view,
+    read_exclusions,
+)
 from kamsim.views.report.setup import (
     SCENARIO_OVERRIDES,
     Calibration,
@@ -62,6 +70,7 @@ from kamsim.views.report.workbook import write_workbook
 
 __all__ = [
     "COLUMNS",
+    "EXCLUSION_REASONS",
     "OUTPUT_NAMES",
     "PAPER_SIZES",
     "RULES",
@@ -72,6 +81,7 @@ __all__ = [
     "BoardTable",
     "Calibration",
     "Conclusion",
+    "KeyAccountSection",
     "ReportError",
     "ReportFigures",
     "ReportOutputs",
@@ -82,6 +92,7 @@ __all__ = [
     "calibrate_from_history",
     "case_label",
     "cash_sentence",
+    "cents",
     "clean_stale",
     "column_label",
     "compute_report",
@@ -91,6 +102,8 @@ __all__ = [
     "executive_summary_html",
     "format_value",
     "html_to_pdf",
+    "key_account_section",
+    "ledger_exclusions_view",
     "markdown_html",
     "md_escape",
     "money",
@@ -100,6 +113,7 @@ __all__ = [
     "page_css",
     "pricing_sentence",
     "publish",
+    "read_exclusions",
     "recommended_actions",
     "render_html",
     "replacement_sentence",

@@ -56,6 +56,7 @@ from kamsim.portfolio import read_accounts
 from kamsim.portfolio.datasets import data_dir
 from kamsim.views.report.outputs import new_generation, publish
 from kamsim.views.report.render import PAPER_SIZES, render_html
+from kamsim.views.report.sections import read_exclusions
 from kamsim.views.report.setup import Calibration, calibrate_from_history
 from kamsim.views.report.tables import format_value
 
@@ -296,7 +297,7 @@ def validate_parameters(parameters: Mapping[str, Any], *,
     for k, v in parameters.items():
         values[k] = _check_type(k, v, spec[k].type_name)
     _check_values(values)
-    for key in ("accounts_file", "scenario_file", "history_file"):
+    for key in ("accounts_file", "scenario_file", "history_file", "ledger_exclusions_file"):
         v = values.get(key)
         if v:
             p = Path(v).expanduser()
@@ -306,6 +307,8 @@ def validate_parameters(parameters: Mapping[str, Any], *,
             values[key] = str(p.resolve())
     if values.get("history_file"):
         read_history(values["history_file"])  # bad history files fail before the kernel
+    if values.get("ledger_exclusions_file"):
+        read_exclusions(values["ledger_exclusions_file"])  # likewise a bad exclusions table
     scenario_file = values.get("scenario_file") or str(data_dir() / "sample_scenario.yaml")
     values["scenario_file"] = scenario_file
     portfolio = None
