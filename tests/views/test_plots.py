@@ -99,13 +99,16 @@ class TestConcentrationPlots:
         fig = plots.score_contribution_plot(res, top=6)
         ax = fig.axes[0]
         n_crit = len(res.criteria)
-        assert len(ax.patches) == 6 * n_crit
+        # one collection of rectangles per criterion, one rectangle per account
+        assert [len(c.get_paths()) for c in ax.collections] == [6] * n_crit
         # the right end of each stacked bar equals the account's score
         best = res.to_frame().head(6)
-        ends = {}
-        for p in ax.patches:
-            y = round(p.get_y() + p.get_height() / 2, 6)
-            ends[y] = max(ends.get(y, 0.0), p.get_x() + p.get_width())
+        ends: dict[float, float] = {}
+        for coll in ax.collections:
+            for path in coll.get_paths():
+                (_, y0), (x1, y1) = path.vertices.min(0), path.vertices.max(0)
+                y = round((y0 + y1) / 2, 6)
+                ends[y] = max(ends.get(y, 0.0), x1)
         got = [ends[k] for k in sorted(ends, reverse=True)]  # top bar = best account
         np.testing.assert_allclose(got, best["score"].to_numpy())
         labels = [t.get_text() for t in ax.get_yticklabels()]

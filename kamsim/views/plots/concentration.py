@@ -12,7 +12,7 @@ formatters) is :mod:`kamsim.views.plots.style`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "ParetoChart",
+    "ScoreContributionChart",
     "lorenz_plot",
     "pareto_plot",
     "score_contribution_plot",
@@ -113,6 +115,98 @@ def _tiers_for(ids: npt.NDArray[np.object_],
     return ["key" if a in keys else "standard" for a in ids.tolist()]
 
 
+def _check_top(top: int) -> None:
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        msg = f"top must be a whole number >= 1, got {top!r}"
+        raise AssumptionError(msg)
+
+
+def _tier_colors(tiers: Sequence[str]) -> list[str]:
+    return [TIER_COLORS.get(t, TIER_COLORS["standard"]) for t in tiers]
+
+
+class ParetoChart:
+    """A Pareto chart that can be recoloured in place (see :func:`pareto_plot`).
+
+    The bars, the cumulative line, the twin axis and the major-customer line are drawn
+    once; :meth:`set_highlight` only recolours the bars (and rebuilds the legend when the
+    set of tiers shown changes), so a widget redraw draws the same artists again.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Axes for the bars (a twin axes is added for the cumulative share).
+    portfolio, measure, top, highlight, major_threshold, currency
+        As for :func:`pareto_plot`.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from kamsim.portfolio.datasets import load_sample
+    >>> chart = ParetoChart(Figure().add_subplot(), load_sample(), top=5)
+    >>> chart.set_highlight(["A0001"])
+    >>> len(chart.bars)
+    5
+    """
+
+    def __init__(self, ax: Axes, portfolio: Portfolio, measure: str = "revenue", *,
+                 top: int = 30, highlight: KeyAccountScores | Iterable[str] | None = None,
+                 major_threshold: float = MAJOR_CUSTOMER_THRESHOLD,
+                 currency: str = "€") -> None:
+        _check_top(top)
+        fig = ax.get_figure(root=True)
+        x = measure_values(portfolio, measure)
+        total = float(x.sum())
+        order = np.argsort(-x, kind="stable")
+        shown = order[: min(top, x.size)]
+        self.ax = ax
+        self._ids = portfolio.account_ids[shown]
+        pos = np.arange(shown.size)
+        self.bars = ax.bar(pos, x[shown], color=TIER_COLORS["standard"], edgecolor="white",
+                           linewidth=0.5)
+        level = major_threshold * total
+        self._major = ax.axhline(level, color="black", ls="--", lw=1,
+                                 label=f"{major_threshold:.0%} of total: major customer "
+                                       "(ASC 280 / IFRS 8 disclosure, for revenue)")
+        ax.set_ylim(0, max(float(x[shown].max()), level) * 1.08)
+        ax.yaxis.set_major_formatter(currency_formatter(currency))
+        ax.set_ylabel(f"{measure.replace('_', ' ')} per account")
+        ax.set_xticks(pos, [str(n) for n in portfolio.names[shown]], rotation=90,
+                      fontsize=7)
+        ax.set_xlim(-0.6, shown.size - 0.4)
+        ax.set_title(f"Pareto chart of {measure.replace('_', ' ')}: top {shown.size} of "
+                     f"{x.size} accounts")
+        cum = np.cumsum(x[order]) / total
+        self.twin = ax2 = ax.twinx()
+        if fig is not None and fig.get_layout_engine() is None:
+            # a twin made after a frozen layout (a widget's redraw) would take the grid's
+            # default place, not the bars' axes' one: pin it there, so dots sit on their
+            # bars (with a layout engine the engine places both; set_position would take
+            # the twin out of the layout and its labels would be cut off)
+            ax2.set_position(ax.get_position())
+        self._cum = ax2.plot(pos, cum[: shown.size], color="#2166ac", marker="o", ms=3,
+                             lw=1.5, label="cumulative share of total (right axis)")[0]
+        ax2.set_ylim(0, 1.02)
+        ax2.yaxis.set_major_formatter(percent_formatter())
+        ax2.set_ylabel("cumulative share")
+        self._shown_tiers: tuple[str, ...] | None = None
+        self.set_highlight(highlight)
+
+    def set_highlight(self, highlight: KeyAccountScores | Iterable[str] | None) -> None:
+        """Colour the bars by tier (scores) or mark the given account ids as key."""
+        tiers = _tiers_for(self._ids, highlight)
+        for bar, colour in zip(self.bars, _tier_colors(tiers), strict=True):
+            bar.set_facecolor(colour)
+        present = tuple(t for t in TIER_COLORS if t in tiers and highlight is not None)
+        if present != self._shown_tiers:
+            from matplotlib.patches import Patch
+
+            self._shown_tiers = present
+            handles = [Patch(color=TIER_COLORS[t], label=f"{t} account") for t in present]
+            self.twin.legend(handles=[*handles, self._major, self._cum], loc="upper right",
+                             fontsize=8)
+
+
 def pareto_plot(
     portfolio: Portfolio,
     measure: str = "revenue",
@@ -130,7 +224,7 @@ def pareto_plot(
     shows the cumulative share of the whole portfolio's total (percent axis, right). The
     dashed horizontal line marks ``major_threshold`` (10 %) of the total: for revenue, an
     account above it is a major customer that ASC 280-10-50-42 / IFRS 8.34 require to be
-    disclosed.
+    disclosed. (:class:`ParetoChart` draws it and can recolour it in place.)
 
     Parameters
     ----------
@@ -159,50 +253,112 @@ def pareto_plot(
     >>> len(fig.axes[0].patches)
     10
     """
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        msg = f"top must be a whole number >= 1, got {top!r}"
-        raise AssumptionError(msg)
+    _check_top(top)
     fig, ax = figure_axes(ax, (9.0, 4.8))
-    x = measure_values(portfolio, measure)
-    total = float(x.sum())
-    order = np.argsort(-x, kind="stable")
-    shown = order[: min(top, x.size)]
-    ids = portfolio.account_ids[shown]
-    tiers = _tiers_for(ids, highlight)
-    pos = np.arange(shown.size)
-    ax.bar(pos, x[shown], color=[TIER_COLORS.get(t, TIER_COLORS["standard"]) for t in tiers],
-           edgecolor="white", linewidth=0.5)
-    level = major_threshold * total
-    ax.axhline(level, color="black", ls="--", lw=1,
-               label=f"{major_threshold:.0%} of total: major customer "
-                     "(ASC 280 / IFRS 8 disclosure, for revenue)")
-    ax.set_ylim(0, max(float(x[shown].max()), level) * 1.08)
-    ax.yaxis.set_major_formatter(currency_formatter(currency))
-    ax.set_ylabel(f"{measure} per account")
-    ax.set_xticks(pos, [str(n) for n in portfolio.names[shown]], rotation=90, fontsize=7)
-    ax.set_xlim(-0.6, shown.size - 0.4)
-    ax.set_title(f"Pareto chart of {measure}: top {shown.size} of {x.size} accounts")
-    cum = np.cumsum(x[order]) / total
-    ax2 = ax.twinx()
-    if fig.get_layout_engine() is None:
-        # a twin made after a frozen layout (a widget's redraw) would take the grid's
-        # default place, not the bars' axes' one: pin it there, so dots sit on their bars
-        # (with a layout engine the engine places both; set_position would take the twin
-        # out of the layout and its labels would be cut off)
-        ax2.set_position(ax.get_position())
-    ax2.plot(pos, cum[: shown.size], color="#2166ac", marker="o", ms=3, lw=1.5,
-             label="cumulative share of total (right axis)")
-    ax2.set_ylim(0, 1.02)
-    ax2.yaxis.set_major_formatter(percent_formatter())
-    ax2.set_ylabel("cumulative share")
-    from matplotlib.patches import Patch
-
-    handles = [Patch(color=TIER_COLORS[t], label=f"{t} account") for t in TIER_COLORS
-               if t in tiers and highlight is not None]
-    h1, _ = ax.get_legend_handles_labels()
-    h2, _ = ax2.get_legend_handles_labels()
-    ax2.legend(handles=[*handles, *h1, *h2], loc="upper right", fontsize=8)
+    ParetoChart(ax, portfolio, measure, top=top, highlight=highlight,
+                major_threshold=major_threshold, currency=currency)
     return fig
+
+
+def _weight_label(criterion: str, weight: float) -> str:
+    return f"{criterion.replace('_', ' ')} (weight {percent(weight, 0)})"
+
+
+class ScoreContributionChart:
+    """The key-account score chart, updatable in place (see :func:`score_contribution_plot`).
+
+    The stacked bars (one :class:`~matplotlib.collections.PolyCollection` of rectangles
+    per criterion, in :attr:`segments`), tick labels, threshold lines and legend are made
+    once; :meth:`update` moves the rectangles, rewrites the tick labels and legend texts
+    and moves the threshold lines, so a widget redraw creates no new artist.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    scores : KeyAccountScores
+    top : int
+        Number of accounts shown (>= 1).
+    labels : mapping of str to str, optional
+        Business names of the criteria for the legend (default: the name with spaces).
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from kamsim.portfolio.datasets import load_sample
+    >>> from kamsim.analysis.key_accounts import key_account_scores
+    >>> pf = load_sample()
+    >>> chart = ScoreContributionChart(Figure().add_subplot(), key_account_scores(pf), top=5)
+    >>> chart.update(key_account_scores(pf, {"volume": 1.0, "growth": 1.0}))
+    >>> [len(c.get_paths()) for c in chart.segments]
+    [5, 5, 5, 5, 5, 5, 5]
+    """
+
+    def __init__(self, ax: Axes, scores: KeyAccountScores, *, top: int = 15,
+                 labels: Mapping[str, str] | None = None) -> None:
+        _check_top(top)
+        self.ax = ax
+        self.criteria = tuple(scores.criteria)
+        self._labels = dict(labels or {})
+        n = min(top, scores.score.size)
+        self.top = n
+        self._pos = pos = np.arange(n)[::-1]
+        from matplotlib.collections import PolyCollection
+
+        # one collection per criterion (n segments each), not n x criteria rectangles:
+        # the same picture with a tenth of the artists to draw
+        self.segments: list[PolyCollection] = []
+        for j, c in enumerate(self.criteria):
+            coll = PolyCollection([], facecolors=CRITERION_COLORS[j % len(CRITERION_COLORS)],
+                                  edgecolors="none", label=self._label(c, scores.weights[c]))
+            ax.add_collection(coll, autolim=False)
+            self.segments.append(coll)
+        ax.set_ylim(-0.6, n - 0.4)
+        ax.set_yticks(pos, [""] * n, fontsize=8)
+        self._thresholds = []
+        rule = scores.tier_rule
+        if rule.method == "threshold":
+            for name in ("key", "strategic"):
+                self._thresholds.append(ax.axvline(0.0, color=TIER_COLORS[name], ls=":",
+                                                   lw=1.5, label=f"{name} threshold"))
+        ax.set_xlim(0, 1.0)
+        ax.set_xlabel("score (0-1) = sum of weighted criteria")
+        ax.set_title(f"Key-account score: top {n} accounts by criterion")
+        self.legend = ax.legend(loc="lower right", fontsize=7)
+        ax.grid(axis="x", alpha=0.3)
+        self.update(scores)
+
+    def _label(self, criterion: str, weight: float) -> str:
+        if criterion in self._labels:
+            return f"{self._labels[criterion]} (weight {percent(weight, 0)})"
+        return _weight_label(criterion, weight)
+
+    def update(self, scores: KeyAccountScores) -> None:
+        """Show ``scores`` (same criteria and tier method as the first ones)."""
+        order = np.argsort(scores.rank, kind="stable")[: self.top]
+        left = np.zeros(order.size)
+        y0, y1 = self._pos - 0.375, self._pos + 0.375
+        for j, segments in enumerate(self.segments):
+            right = left + scores.contributions[order, j]
+            # each segment a rectangle (left, y0) .. (right, y1), as an (n, 4, 2) array
+            corners = np.stack([np.stack([left, y0], 1), np.stack([right, y0], 1),
+                                np.stack([right, y1], 1), np.stack([left, y1], 1)], 1)
+            segments.set_verts(list(corners))
+            left = right
+        tiers = scores.tier[order]
+        self.ax.set_yticks(self._pos, [f"{name}  [{t}]" for name, t in
+                                       zip(scores.names[order], tiers, strict=True)])
+        for lab, t in zip(self.ax.get_yticklabels(), tiers, strict=True):
+            lab.set_color(TIER_COLORS["key"] if t == "key" else "black")
+        texts = self.legend.get_texts()
+        for text, c in zip(texts, self.criteria, strict=False):
+            text.set_text(self._label(c, scores.weights[c]))
+        rule = scores.tier_rule
+        for k, (name, line) in enumerate(zip(("key", "strategic"), self._thresholds,
+                                             strict=False)):
+            v = float(rule.key if name == "key" else rule.strategic)
+            line.set_xdata([v, v])
+            texts[len(self.criteria) + k].set_text(f"{name} threshold {v:.2f}")
+        self.ax.set_xlim(0, max(1.0, float(left.max(initial=0.0)) * 1.02))
 
 
 def score_contribution_plot(
@@ -217,6 +373,7 @@ def score_contribution_plot(
     normalised criterion``, so the segments add up to the score and show *why* an
     account ranks where it does. Labels give the tier; with threshold tiers, dotted
     vertical lines mark the key and strategic thresholds.
+    (:class:`ScoreContributionChart` draws it and can update it in place.)
 
     Parameters
     ----------
@@ -235,36 +392,10 @@ def score_contribution_plot(
     >>> from kamsim.portfolio.datasets import load_sample
     >>> from kamsim.analysis.key_accounts import key_account_scores
     >>> fig = score_contribution_plot(key_account_scores(load_sample()), top=5)
-    >>> len(fig.axes[0].patches)
-    35
+    >>> len(fig.axes[0].collections), len(fig.axes[0].collections[0].get_paths())
+    (7, 5)
     """
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        msg = f"top must be a whole number >= 1, got {top!r}"
-        raise AssumptionError(msg)
+    _check_top(top)
     fig, ax = figure_axes(ax, (8.0, 0.35 * min(top, scores.score.size) + 1.8))
-    order = np.argsort(scores.rank, kind="stable")[:top]
-    pos = np.arange(order.size)[::-1]
-    left = np.zeros(order.size)
-    for j, c in enumerate(scores.criteria):
-        width = scores.contributions[order, j]
-        ax.barh(pos, width, left=left, color=CRITERION_COLORS[j % len(CRITERION_COLORS)],
-                label=f"{c.replace('_', ' ')} (weight {percent(scores.weights[c], 0)})",
-                height=0.75)
-        left += width
-    labels = [f"{n}  [{t}]" for n, t in zip(scores.names[order], scores.tier[order],
-                                            strict=True)]
-    ax.set_yticks(pos, labels, fontsize=8)
-    for lab, t in zip(ax.get_yticklabels(), scores.tier[order], strict=True):
-        lab.set_color(TIER_COLORS["key"] if t == "key" else "black")
-    rule = scores.tier_rule
-    if rule.method == "threshold":
-        for name, v in (("key", rule.key), ("strategic", rule.strategic)):
-            ax.axvline(float(v), color=TIER_COLORS[name], ls=":", lw=1.5,
-                       label=f"{name} threshold {float(v):.2f}")
-    ax.set_xlim(0, max(1.0, float(left.max()) * 1.02))
-    ax.set_xlabel("score (0-1) = sum of weighted criteria")
-    ax.set_title(f"Key-account score: top {order.size} accounts by criterion")
-    ax.legend(loc="lower right", fontsize=7)
-    ax.grid(axis="x", alpha=0.3)
+    ScoreContributionChart(ax, scores, top=top)
     return fig
-

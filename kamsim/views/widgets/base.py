@@ -26,20 +26,21 @@ from __future__ import annotations
 
 import contextlib
 import html
-import io
+import json
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import ipywidgets as widgets
-import matplotlib
 import numpy as np
 import pandas as pd
 
 from kamsim._util.figures import render_png
 from kamsim._util.format import count, money, months, percent
 from kamsim.exceptions import KamsimError
+from kamsim.views.plots.svg import render_svg
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -54,6 +55,9 @@ __all__ = ["ROW_WIDTH", "Explorer", "Formatter", "html_table", "value_formatter"
 ROW_WIDTH = 560
 _LABEL_WIDTH = 230
 _VALUE_WIDTH = 110
+
+#: File the panels append their update times to (set by the browser benchmark).
+_TIMING_LOG = os.environ.get("KAMSIM_WIDGET_TIMING_LOG", "")
 
 #: A function writing one value for people.
 Formatter = Callable[[Any], str]
@@ -244,6 +248,8 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self._quiet = False
         super().__init__(**kwargs)
         self.add_class("kamsim-explorer")
+        # which panel this is, for the browser tests and benchmarks
+        self.add_class(f"kamsim-panel-{type(self).__name__.lower()}")
 
     # -- building ------------------------------------------------------------------------
     def slider(self, value: float, lo: float, hi: float, step: float, *, label: str,
@@ -367,7 +373,14 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
     # -- the update cycle ----------------------------------------------------------------
     def _on_change(self, _change: Any) -> None:
         if not self._quiet:
+            t0 = time.time()
+            self._image_at = 0.0
             self.update()
+            if _TIMING_LOG:  # benchmarks/bench_widgets.py --browser: where the time goes
+                with open(_TIMING_LOG, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"panel": type(self).__name__, "received": t0,
+                                         "image_sent": self._image_at,
+                                         "done": time.time()}) + "\n")
 
     @contextlib.contextmanager
     def quiet(self) -> Iterator[None]:
@@ -448,12 +461,11 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         if self.image_format == "png":
             self.image.value = render_png(self.figure, dpi=72 * self.pixel_ratio)
             return
-        buf = io.BytesIO()
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "kamsim"}):
-            self.figure.savefig(buf, format="svg", metadata={"Date": None})
+        svg = render_svg(self.figure)
         if self.figure.get_layout_engine() is not None:
             self.figure.set_layout_engine(None)
-        self.image.value = buf.getvalue()
+        self.image.value = svg
+        self._image_at = time.time()
 
 
 def plain(err: KamsimError) -> str:

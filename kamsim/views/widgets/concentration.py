@@ -28,7 +28,7 @@ from kamsim.analysis.key_accounts import (
 )
 from kamsim.exceptions import AssumptionError
 from kamsim.portfolio import Portfolio
-from kamsim.views.plots.concentration import pareto_plot, score_contribution_plot
+from kamsim.views.plots.concentration import ParetoChart, ScoreContributionChart
 from kamsim.views.widgets.base import Explorer, html_table, value_formatter
 
 __all__ = ["CRITERION_LABELS", "ConcentrationExplorer", "concentration_explorer"]
@@ -108,6 +108,7 @@ class ConcentrationExplorer(Explorer):
     def set_portfolio(self, portfolio: Portfolio, *, update: bool = True) -> None:
         """Use another portfolio (e.g. the user's own data): rebuild the sliders, redraw."""
         self.portfolio = portfolio
+        self._charts: tuple[ScoreContributionChart, ParetoChart] | None = None
         self.criteria = key_account_criteria(portfolio)
         start = {c: float(s.value) for c, s in self.sliders.items()} or self._start
         with warnings.catch_warnings():
@@ -194,10 +195,17 @@ class ConcentrationExplorer(Explorer):
         self.table.value = html_table(
             df, cols, key="name",
             title="Top accounts: score and each criterion's contribution to it")
-        ax_scores, ax_pareto = panel_axes(self.figure, 2, width_ratios=[1.0, 1.25])
-        score_contribution_plot(res, top=self.top, ax=ax_scores)
-        pareto_plot(self.portfolio, top=self.top, highlight=res,
-                    currency=self.currency, ax=ax_pareto)
+        charts = self._charts
+        if charts is None or charts[0].criteria != tuple(res.criteria):
+            # new data: draw the two charts once; later changes update their artists
+            ax_scores, ax_pareto = panel_axes(self.figure, 2, width_ratios=[1.0, 1.25])
+            self._charts = (
+                ScoreContributionChart(ax_scores, res, top=self.top, labels=CRITERION_LABELS),
+                ParetoChart(ax_pareto, self.portfolio, top=self.top, highlight=res,
+                            currency=self.currency))
+        else:
+            charts[0].update(res)
+            charts[1].set_highlight(res)
         self.show()
 
 
