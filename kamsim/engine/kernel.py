@@ -555,7 +555,7 @@ def with_replacement(spec: Spec, block: int, first: IntArray, d_rev: npt.NDArray
     g = np.random.default_rng(np.random.SeedSequence(
         entropy=spec.entropy, spawn_key=(*spec.spawn_key, block, 1)))
     lost_m = np.cumsum(d_rev, axis=1)
-    out = replace_lost(rp, lost_m * 12.0, g)
+    out = replace_lost(rp, lost_m * 12.0, g, opportunities=False)
     base_rev_m = spec.revenue.sum() / 12.0
     base_gp_m = spec.gross_profit.sum() / 12.0
     gf = (1.0 + rp.growth) ** (np.arange(1, h + 1) / 12.0)

@@ -7,6 +7,7 @@ core that :func:`kamsim.engine.simulate` runs per block, and the recovery statis
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,32 +85,64 @@ def replacement_params(a: ReplacementAssumptions, pool: npt.ArrayLike | None = N
         margin=float(m), growth=a.organic_growth)
 
 
-def _cycle_months(p: ReplacementParams, u: FloatArray, horizon: int) -> FloatArray:
-    """Whole months ``max(1, ceil(C))`` to the first order, ``C`` by inversion of ``u``.
+@functools.lru_cache(maxsize=64)
+def _cycle_table(mean: float, cv: float, gamma: bool, horizon: int
+                 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int16],
+                            npt.NDArray[np.bool_]]:
+    """Integer CDF steps of the cycle and a lookup table by the top 16 bits of a draw.
 
-    ``ceil(C) = min{m : C <= m} = min{m : u <= F(m)}``, so only the cycle's CDF at whole
-    months is needed (exact, and monotone in the mean for fixed ``u``). Cycles longer than
-    the horizon come back as ``horizon + 1``.
+    ``steps[k] = floor(F(k) 2^32)`` at whole months ``k = 0..horizon``, so that
+    ``F(k) < r / 2^32`` iff ``steps[k] < r`` for a raw 32-bit draw ``r``. ``table[b]`` is
+    the number of steps below the draws ``b 2^16 ... (b + 1) 2^16 - 1``, ``mixed[b]``
+    whether a step falls inside that range (then the draw is looked up exactly).
+    """
+    grid = np.arange(horizon + 1, dtype=np.float64)
+    if gamma:
+        k = 1.0 / cv**2
+        cdf = special.gammainc(k, grid * k / mean)
+    else:
+        s2 = math.log1p(cv**2)
+        with np.errstate(divide="ignore"):
+            cdf = special.ndtr((np.log(grid / mean) + s2 / 2) / math.sqrt(s2))
+    steps = np.floor(np.maximum.accumulate(cdf) * 2.0**32).astype(np.uint64)
+    lo = np.arange(2**16, dtype=np.uint64) << np.uint64(16)
+    first = np.searchsorted(steps, lo, side="left")
+    last = np.searchsorted(steps, lo + np.uint64(2**16 - 1), side="left")
+    return steps, first.astype(np.int16), first != last
+
+
+def _cycle_months(p: ReplacementParams, r: npt.NDArray[np.uint32], horizon: int
+                  ) -> IntArray:
+    """Whole months ``max(1, ceil(C))`` to the first order, ``C`` by inversion of ``r``.
+
+    ``r`` are raw 32-bit draws (``u = r / 2^32``). ``ceil(C) = min{m : C <= m} =
+    min{m : u <= F(m)}``, so only the cycle's CDF at whole months is needed (exact, and
+    monotone in the mean for fixed ``u``). Cycles longer than the horizon come back as
+    ``horizon + 1``.
     """
     if p.cycle_cv == 0 or p.cycle_mean == 0:
         whole = max(math.ceil(p.cycle_mean - 1e-9), 1)
-        return np.full(u.shape, float(min(whole, horizon + 1)))
-    grid = np.arange(horizon + 1, dtype=np.float64)
-    if p.cycle_gamma:
-        k = 1.0 / p.cycle_cv**2
-        cdf = special.gammainc(k, grid * k / p.cycle_mean)
-    else:
-        s2 = math.log1p(p.cycle_cv**2)
-        with np.errstate(divide="ignore"):
-            cdf = special.ndtr((np.log(grid / p.cycle_mean) + s2 / 2) / math.sqrt(s2))
-    m = np.searchsorted(cdf, u, side="left")
-    return np.asarray(np.maximum(m, 1), dtype=np.float64)
+        return np.full(r.shape, min(whole, horizon + 1), dtype=np.int64)
+    steps, table, mixed = _cycle_table(p.cycle_mean, p.cycle_cv, p.cycle_gamma, horizon)
+    top = r >> np.uint32(16)
+    m = table.take(top).astype(np.int64)
+    odd = np.flatnonzero(mixed.take(top))
+    if odd.size:
+        m[odd] = np.searchsorted(steps, r[odd].astype(np.uint64), side="left")
+    return np.maximum(m, 1, out=m)
 
 
-def _sizes(p: ReplacementParams, u: FloatArray) -> FloatArray:
+def _sizes(p: ReplacementParams, r: npt.NDArray[np.uint64]) -> FloatArray:
+    """Sizes of new accounts from raw 32-bit draws ``r`` (held in uint64).
+
+    Bootstrap: pool entry ``floor(r n / 2^32)`` (exactly uniform over the pool);
+    lognormal: ``median exp(sigma Phi^-1(u))`` with ``u = (r + 1/2) / 2^32``.
+    """
     if p.pool is not None:
-        idx = np.minimum((u * p.pool.size).astype(np.int64), p.pool.size - 1)
-        return p.pool[idx]
+        idx = (r * np.uint64(p.pool.size)) >> np.uint64(32)
+        sizes: FloatArray = p.pool.take(idx)
+        return sizes
+    u = (r.astype(np.float64) + 0.5) * 2.0**-32
     return np.asarray(p.size_median * np.exp(p.size_sigma * special.ndtri(u)),
                       dtype=np.float64)
 
@@ -123,104 +156,175 @@ class _Paths:
     opportunities: IntArray  # (n,)
 
 
-class _Slots:
-    """Pre-drawn opportunity slots of ``n`` paths, drawn ``_SLOTS`` per path at a time.
+#: Paths per chunk when working out the slots (the chunk's slots stay in the CPU caches).
+_CHUNK_PATHS = 128
 
-    Per batch, in this order: arrival gaps (Poisson arrivals only), win, cycle and size
-    uniforms, each ``n x _SLOTS``. Columns are slot numbers, so a run with other
-    assumptions but the same stream sees the same slot values.
+
+@dataclass(frozen=True, slots=True)
+class _Won:
+    """The won slots of a block that can order within the horizon, by (path, level)."""
+
+    path: IntArray
+    level: IntArray  # effort level (1-based) at which the slot opens
+    cycle: IntArray  # whole months from opening to the first order
+    size: FloatArray
+    levels: npt.NDArray[np.int16] | None  # every slot's level (slots x n), if asked
+
+
+def _draw_slots(g: np.random.Generator, n: int, batches: int) -> npt.NDArray[np.uint32]:
+    """``batches`` batches of raw slot draws, as ``(batches, 2, _SLOTS, 2 n)`` uint32.
+
+    A batch is ``2 x _SLOTS x n`` raw 64-bit draws, slot by slot (``n`` paths each):
+    the first half holds each slot's arrival-gap draw (low 32 bits) and win draw (high 32
+    bits), the second half its cycle draw (low) and size draw (high).
     """
-
-    def __init__(self, g: np.random.Generator, n: int, fixed: bool, expected: int = 0
-                 ) -> None:
-        self.g, self.n, self.fixed = g, n, fixed
-        self.size = 0
-        # room for the slots a path is expected to use, so the arrays rarely grow
-        alloc = max(4, -(-int(expected) // _SLOTS)) * _SLOTS
-        self.arrival = np.empty((n, alloc))
-        self.win = np.empty((n, alloc))
-        self.cycle = np.empty((n, alloc))
-        self.account = np.empty((n, alloc))
-
-    def ensure(self, cols: int) -> None:
-        while self.size < cols:
-            self._draw()
-
-    def _draw(self) -> None:
-        n, j0, j1 = self.n, self.size, self.size + _SLOTS
-        if j1 > self.arrival.shape[1]:
-            grow = max(2 * self.arrival.shape[1], j1)
-            for name in ("arrival", "win", "cycle", "account"):
-                old = getattr(self, name)
-                new = np.empty((n, grow))
-                new[:, :j0] = old[:, :j0]
-                setattr(self, name, new)
-        if self.fixed:
-            self.arrival[:, j0:j1] = np.arange(j0 + 1, j1 + 1, dtype=np.float64)
-        else:
-            gaps = self.g.standard_exponential((n, _SLOTS))
-            np.cumsum(gaps, axis=1, out=self.arrival[:, j0:j1])
-            if j0:
-                self.arrival[:, j0:j1] += self.arrival[:, j0 - 1:j0]
-        self.win[:, j0:j1] = self.g.random((n, _SLOTS))
-        self.cycle[:, j0:j1] = self.g.random((n, _SLOTS))
-        self.account[:, j0:j1] = self.g.random((n, _SLOTS))
-        self.size = j1
+    raw = g.bit_generator.random_raw(batches * 2 * _SLOTS * n)
+    assert isinstance(raw, np.ndarray)
+    return raw.view(np.uint32).reshape(batches, 2, _SLOTS, 2 * n)
 
 
-def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator) -> _Paths:
+def _won_slots(p: ReplacementParams, g: np.random.Generator, n: int, levels: int,
+               horizon: int, keep_levels: bool) -> _Won:
+    """The opportunity slots of ``n`` paths, as many as the most effort could open.
+
+    Slots come in batches of :data:`_SLOTS` per path (:func:`_draw_slots`), so slot ``j``
+    of a path has the same draws whatever the assumptions (common random numbers).
+    Batches are drawn until every path's last slot arrives after ``levels`` months of
+    effort (or the cap is reached). A slot's arrival is the sum of its and the earlier
+    slots' Exp(1) gaps ``-log(1 - r / 2^32)`` (fixed arrivals: ``j + 1``); it opens at the
+    first effort level ``e`` with ``arrival <= rate e``; it is won iff its raw win draw
+    is below ``ceil(win_rate 2^32)``; its cycle and size come from its own draws
+    (:func:`_cycle_months`, :func:`_sizes`). Only won slots that can order within the
+    horizon are returned, sorted by path and level.
+    """
+    scale = 1.0 / (p.rate * (1.0 + 1e-12))  # open at effort e iff arrival <= rate e
+    win_u32 = np.uint32(min(math.ceil(p.win_rate * 2.0**32), 2**32 - 1))
+    sure_win = p.win_rate >= 1.0
+    expected = min(p.cap, p.rate * levels + 4.0 * math.sqrt(p.rate * levels) + 16.0)
+    batches = max(1, -(-int(expected) // _SLOTS))
+    raw = _draw_slots(g, n, batches)
+    c32 = 32.0 * math.log(2.0)
+    while True:
+        nb = raw.shape[0]
+        n_slots = nb * _SLOTS
+        j1 = np.arange(1.0, n_slots + 1.0).reshape(nb, _SLOTS, 1)
+        capped = p.cap < n_slots
+        parts: list[tuple[IntArray, IntArray, npt.NDArray[np.uint64]]] = []
+        last = np.empty(n)
+        all_levels = np.empty((nb, _SLOTS, n), dtype=np.int16) if keep_levels else None
+        raw64 = raw.view(np.uint64)  # (nb, 2, _SLOTS, n)
+        for p0 in range(0, n, _CHUNK_PATHS):
+            p1 = min(p0 + _CHUNK_PATHS, n)
+            c = p1 - p0
+            # (batch, slot in batch, path) arrays of this chunk
+            arrival: npt.NDArray[np.float64]
+            if p.fixed_arrivals:
+                arrival = np.broadcast_to(j1, (nb, _SLOTS, c))
+            else:
+                cl = raw[:, 0, :, 2 * p0:2 * p1:2].astype(np.float64)
+                np.subtract(2.0**32, cl, out=cl)
+                np.log(cl, out=cl)
+                for j in range(1, _SLOTS):  # running sums: within batches, then across
+                    np.add(cl[:, j - 1], cl[:, j], out=cl[:, j])
+                for b in range(1, nb):
+                    cl[b] += cl[b - 1, -1]
+                np.subtract(j1 * c32, cl, out=cl)
+                arrival = cl
+            last[p0:p1] = arrival[-1, -1]
+            if sure_win:
+                won = np.ones((nb, _SLOTS, c), dtype=bool)
+            else:
+                won = raw[:, 0, :, 2 * p0 + 1:2 * p1:2] < win_u32
+            if capped:
+                won.reshape(n_slots, c)[p.cap:] = False
+            idx = np.flatnonzero(won.transpose(2, 0, 1))  # (path, slot) order
+            path = idx // n_slots
+            slot = idx - path * n_slots
+            at = slot * c + path
+            lev = np.ceil(arrival.ravel()[at] * scale).astype(np.int64)
+            np.maximum(lev, 1, out=lev)
+            inside = lev <= levels  # opens within the horizon
+            path, at, lev = path[inside], at[inside], lev[inside]
+            cs = np.ascontiguousarray(raw64[:, 1, :, p0:p1])
+            parts.append((path + p0, lev, cs.ravel()[at]))
+            if all_levels is not None:
+                lv = np.ceil(arrival * scale)
+                np.clip(lv, 1.0, levels + 1.0, out=lv)
+                if capped:
+                    lv.reshape(n_slots, c)[p.cap:] = levels + 1.0
+                all_levels[:, :, p0:p1] = lv
+        if capped or bool(np.all(last * scale > levels)):
+            break
+        raw = np.concatenate([raw, _draw_slots(g, n, max(1, batches // 4))])
+    path = np.concatenate([q[0] for q in parts])
+    lev = np.concatenate([q[1] for q in parts])
+    cs_w = np.concatenate([q[2] for q in parts])
+    cyc = _cycle_months(p, (cs_w & np.uint64(0xFFFFFFFF)).astype(np.uint32), horizon)
+    keep = cyc < levels - lev + 1 + p.lag  # orders within the horizon from some month
+    if not keep.all():
+        path, lev, cyc, cs_w = path[keep], lev[keep], cyc[keep], cs_w[keep]
+    return _Won(path, lev, cyc, _sizes(p, cs_w >> np.uint64(32)),
+                None if all_levels is None else all_levels.reshape(n_slots, n))
+
+
+def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
+                 opportunities: bool = True) -> _Paths:
     """Run the replacement process on ``n`` paths with lost run-rate ``lost`` (n x H).
 
     ``lost[:, t-1]`` is the run-rate lost by month ``t`` (non-decreasing in ``t``).
+
+    Each month ``t`` a path whose known loss (``lag`` months ago) exceeds the run-rate
+    won so far puts in one more month of effort; the opportunities arriving within its
+    effort so far open (a Poisson process in effort time of ``rate`` a month, or one
+    every ``1 / rate`` months for fixed arrivals), each is won with probability
+    ``win_rate`` and orders ``max(1, ceil(cycle))`` months later. The slots' effort
+    levels, wins, cycles and sizes do not depend on the month loop, so they are worked
+    out for all slots at once (:func:`_won_slots`); the loop only adds the wins of the
+    slots opening at each path's new effort level. ``opportunities=False`` skips
+    counting the opportunities opened (``_Paths.opportunities`` is then zeros).
     """
     n, h = lost.shape
     won_by_month = np.zeros((n, h + 2))  # run-rate by first-order month (1-based)
-    wins = np.zeros((n, h + 2), dtype=np.int64)
-    ptr = np.zeros(n, dtype=np.int64)  # opportunities opened so far
     effort = np.zeros(n, dtype=np.int64)  # months of effort so far
     won = np.zeros(n)
-    expected = min(p.cap, p.rate * h + 4.0 * math.sqrt(p.rate * h) + 16.0)
-    slots = _Slots(g, n, p.fixed_arrivals, int(expected) if math.isfinite(expected) else 0)
-    window = int(p.rate + 4 * math.sqrt(p.rate) + 4)
-    offsets = np.arange(window)
-    if p.rate > 0 and p.cap > 0:
+    levels = h - p.lag  # the most effort a path can put in within the horizon
+    flats: list[IntArray] = []
+    opened = np.zeros(n, dtype=np.int64)
+    if p.rate > 0 and p.cap > 0 and levels >= 1:
+        w = _won_slots(p, g, n, levels, h, opportunities)
+        # where each (path, level) group of won slots starts (they are sorted so)
+        counts = np.bincount(w.path * (levels + 2) + w.level, minlength=n * (levels + 2))
+        start = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=start[1:])
+        lost_t = np.ascontiguousarray(lost.T)
         for t in range(1, h + 1):
             won += won_by_month[:, t - 1]
             tk = t - p.lag
             if tk < 1:
                 continue
-            known = lost[:, tk - 1]
-            act = np.flatnonzero((known > won + _REL_TOL * np.abs(known)) & (ptr < p.cap))
+            known = lost_t[tk - 1]
+            act = np.flatnonzero(known > won + _REL_TOL * np.abs(known))
             if act.size == 0:
                 continue
             effort[act] += 1
-            limit = p.rate * effort[act] * (1 + 1e-12)
-            while act.size:
-                start = ptr[act]
-                cols = start[:, None] + offsets
-                slots.ensure(int(cols[:, -1].max()) + 1)
-                ncol = slots.arrival.shape[1]
-                # flat positions of the window's slots (rows of the slot arrays are paths)
-                ok = np.take(slots.arrival, (act * ncol)[:, None] + cols) <= limit[:, None]
-                if p.cap < slots.size + window:
-                    ok &= cols < p.cap
-                # arrivals are sorted along a row, so the opened slots are a prefix
-                cnt = ok.sum(axis=1)
-                ptr[act] += cnt
-                pa = np.repeat(act, cnt)
-                j = np.repeat(start - (np.cumsum(cnt) - cnt), cnt) + np.arange(pa.size)
-                pos = pa * ncol + j
-                win = np.take(slots.win, pos) < p.win_rate
-                if win.any():
-                    aw, pw = pa[win], pos[win]
-                    first = t + _cycle_months(p, np.take(slots.cycle, pw), h)
-                    inside = first <= h
-                    aw, pw = aw[inside], pw[inside]
-                    f = first[inside].astype(np.int64)
-                    np.add.at(won_by_month, (aw, f), _sizes(p, np.take(slots.account, pw)))
-                    np.add.at(wins, (aw, f), 1)
-                more = cnt == window
-                act, limit = act[more], limit[more]
+            k = act * (levels + 2) + effort[act]
+            lo = start[k]
+            cnt = start[k + 1] - lo
+            tot = int(cnt.sum())
+            if tot == 0:
+                continue
+            pos = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(tot)
+            f = w.cycle[pos] + t
+            inside = f <= h
+            if not inside.all():
+                pos, f = pos[inside], f[inside]
+            pw = w.path[pos]
+            np.add.at(won_by_month, (pw, f), w.size[pos])
+            flats.append(pw * (h + 2) + f)
+        if w.levels is not None:
+            opened = (w.levels <= effort[None, :]).sum(axis=0)
+    wins = (np.bincount(np.concatenate(flats), minlength=n * (h + 2)).reshape(n, h + 2)
+            if flats else np.zeros((n, h + 2), dtype=np.int64))
     cum = np.cumsum(won_by_month[:, 1:h + 1], axis=1)
     rr = np.zeros((n, h))
     for k, step in enumerate(p.ramp_steps):
@@ -228,7 +332,7 @@ def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator)
             break
         if step != 0:
             rr[:, k:] += step * cum[:, :h - k]
-    return _Paths(rr, wins[:, 1:h + 1], ptr)
+    return _Paths(rr, wins[:, 1:h + 1], opened.astype(np.int64))
 
 
 def recovery_months(revenue_m: FloatArray, base_m: float, first_loss: IntArray
