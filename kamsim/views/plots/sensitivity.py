@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from matplotlib.ticker import Formatter
 
 __all__ = [
+    "TornadoChart",
     "global_sensitivity_plot",
     "scenario_comparison_plot",
     "survival_plot",
@@ -102,34 +103,79 @@ def tornado_plot(
     True
     """
     tab = result.table if top is None else result.table.head(top)
-    n = tab.shape[0]
-    fig, ax = figure_axes(ax, (8.5, 0.45 * n + 1.8))
-    base = result.base_output
-    pos = np.arange(n)[::-1]
-    lo = tab["output_low"].to_numpy(dtype=np.float64)
-    hi = tab["output_high"].to_numpy(dtype=np.float64)
-    ax.barh(pos, lo - base, left=base, color=_LOW, height=0.6, label="assumption low")
-    ax.barh(pos, hi - base, left=base, color=_HIGH, height=0.6, label="assumption high")
-    ax.axvline(base, color="black", lw=1)
-    labels = [
-        f"{lab}\n{_fmt_value(float(lv), str(u))} → {_fmt_value(float(hv), str(u))}"
-        for lab, lv, hv, u in zip(tab["label"], tab["low_value"], tab["high_value"],
-                                  tab["unit"], strict=True)
-    ]
-    ax.set_yticks(pos, labels, fontsize=8)
-    ax.xaxis.set_major_formatter(_value_formatter(result.metric_unit, currency))
-    ax.set_xlabel(f"{result.metric_label} (base {_fmt_value(base, result.metric_unit)})")
-    if n and float(tab["swing"].iloc[0]) > 0:
-        first = str(tab["label"].iloc[0])
-        ax.set_title(f"{first[:1].upper()}{first[1:]} moves the {result.metric_label} most "
-                     f"(scenario '{result.scenario_name}')", fontsize=10)
-    else:
-        ax.set_title(f"What moves the {result.metric_label}: scenario "
-                     f"'{result.scenario_name}'", fontsize=10)
-    ax.grid(axis="x", alpha=0.3)
-    ax.grid(axis="y", visible=False)
-    ax.legend(loc="lower right", fontsize=8)
+    fig, ax = figure_axes(ax, (8.5, 0.45 * tab.shape[0] + 1.8))
+    TornadoChart(ax, result, top=top, currency=currency)
     return fig
+
+
+class TornadoChart:
+    """The tornado chart, updatable in place (see :func:`tornado_plot`).
+
+    The two sets of bars, the base line, the tick labels and the legend are made once;
+    :meth:`update` shows another output of the same runs (the rows re-sorted by swing):
+    it moves the bars, rewrites the labels, the axis and the title.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from kamsim.portfolio.datasets import data_dir
+    >>> from kamsim.model import Scenario
+    >>> from kamsim.analysis.sensitivity import tornado_runs
+    >>> runs = tornado_runs(Scenario.from_yaml(data_dir() / "sample_scenario.yaml"),
+    ...                     n_paths=2048, rng=1)
+    >>> chart = TornadoChart(Figure().add_subplot(), runs.tornado("expected_loss"))
+    >>> chart.update(runs.tornado("var_0.99"))
+    >>> len(chart.ax.patches) == 2 * len(runs.tornado("var_0.99").table)
+    True
+    """
+
+    def __init__(self, ax: Axes, result: TornadoResult, *, top: int | None = None,
+                 currency: str = "€") -> None:
+        self.ax, self.top, self.currency = ax, top, currency
+        tab = result.table if top is None else result.table.head(top)
+        n = tab.shape[0]
+        self._pos = pos = np.arange(n)[::-1]
+        self.low = ax.barh(pos, np.zeros(n), color=_LOW, height=0.6, label="assumption low")
+        self.high = ax.barh(pos, np.zeros(n), color=_HIGH, height=0.6,
+                            label="assumption high")
+        self.base = ax.axvline(0.0, color="black", lw=1)
+        ax.set_yticks(pos, [""] * n, fontsize=8)
+        ax.set_ylim(-0.6, n - 0.4)
+        ax.grid(axis="x", alpha=0.3)
+        ax.grid(axis="y", visible=False)
+        ax.legend(loc="lower right", fontsize=8)
+        self.update(result)
+
+    def update(self, result: TornadoResult) -> None:
+        """Show ``result`` (an output of the same runs: the same assumptions)."""
+        ax = self.ax
+        tab = result.table if self.top is None else result.table.head(self.top)
+        base = float(result.base_output)
+        lo = tab["output_low"].to_numpy(dtype=np.float64)
+        hi = tab["output_high"].to_numpy(dtype=np.float64)
+        for bars, ends in ((self.low, lo), (self.high, hi)):
+            for bar, end in zip(bars, ends.tolist(), strict=True):
+                bar.set_x(base)
+                bar.set_width(end - base)
+        self.base.set_xdata([base, base])
+        ax.set_yticks(self._pos, [
+            f"{lab}\n{_fmt_value(float(lv), str(u))} → {_fmt_value(float(hv), str(u))}"
+            for lab, lv, hv, u in zip(tab["label"], tab["low_value"], tab["high_value"],
+                                      tab["unit"], strict=True)])
+        vals = np.concatenate([lo, hi, [base]])
+        vals = vals[np.isfinite(vals)]
+        left, right = (float(vals.min()), float(vals.max())) if vals.size else (0.0, 1.0)
+        pad = 0.05 * ((right - left) or abs(right) or 1.0)
+        ax.set_xlim(left - pad, right + pad)
+        ax.xaxis.set_major_formatter(_value_formatter(result.metric_unit, self.currency))
+        ax.set_xlabel(f"{result.metric_label} (base {_fmt_value(base, result.metric_unit)})")
+        if tab.shape[0] and float(tab["swing"].iloc[0]) > 0:
+            first = str(tab["label"].iloc[0])
+            ax.set_title(f"{first[:1].upper()}{first[1:]} moves the {result.metric_label} "
+                         f"most (scenario '{result.scenario_name}')", fontsize=10)
+        else:
+            ax.set_title(f"What moves the {result.metric_label}: scenario "
+                         f"'{result.scenario_name}'", fontsize=10)
 
 
 def scenario_comparison_plot(

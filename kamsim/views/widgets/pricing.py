@@ -26,6 +26,7 @@ from kamsim.economics.negotiation import (
 )
 from kamsim.economics.npv import scope_mask
 from kamsim.economics.pricing import (
+    OptimalPassThrough,
     PassThroughBreakdown,
     PricingAssumptions,
     break_even_retention,
@@ -35,11 +36,7 @@ from kamsim.economics.pricing import (
 )
 from kamsim.exceptions import AssumptionError
 from kamsim.model import Scenario
-from kamsim.views.plots.pricing import (
-    pass_through_curve_plot,
-    pass_through_waterfall,
-    walk_away_plot,
-)
+from kamsim.views.plots.pricing import PassThroughCurveChart, PassThroughWaterfall, WalkAwayChart
 from kamsim.views.widgets.base import Explorer, html_table, value_formatter
 
 __all__ = ["NegotiationPanel", "PricingExplorer", "credibility_phrase", "negotiation_panel",
@@ -114,6 +111,7 @@ class PricingExplorer(Explorer):
             tooltip="Rate that turns future margin into today's money (NPV)",
             fmt=value_formatter("percent", decimals=1))
         self.summary = widgets.HTML()
+        self._charts: tuple[PassThroughWaterfall, PassThroughCurveChart] | None = None
         self.layout([
             self.beside([
                 self.controls("Pricing assumptions",
@@ -128,6 +126,7 @@ class PricingExplorer(Explorer):
     def set_scenario(self, scenario: Scenario) -> None:
         """Use another scenario (e.g. the user's own data); re-bound the gain and redraw."""
         self.scenario = scenario
+        self._curves: dict[tuple[Any, ...], tuple[pd.DataFrame, OptimalPassThrough]] = {}
         cap = max_gain_pct(scenario, self.base)
         self._gain_cap = cap
         top = 10.0 if not math.isfinite(cap) else max(min(10.0, math.floor(cap * 10) / 10),
@@ -163,13 +162,32 @@ class PricingExplorer(Explorer):
         self._phi = float(self.pass_through.value) / 100
         sc = self.scenario
         self.breakdown: PassThroughBreakdown = pass_through_breakdown(sc, a, self._phi)
-        self._curve = pass_through_curve(sc, a, grid=21)
-        self._opt = optimal_pass_through(sc, a, grid=21)
-        self._be = break_even_retention(sc, a, self._phi)
+        # the curve and its optimum do not depend on the pass-through chosen: kept per
+        # setting of the other sliders
+        key = (id(sc), float(self.gain.value), float(self.response.value),
+               float(self.floor.value), float(self.discount_rate.value))
+        hit = self._curves.pop(key, None)
+        if hit is None:
+            hit = (pass_through_curve(sc, a, grid=21), optimal_pass_through(sc, a, grid=21))
+        self._curves[key] = hit
+        while len(self._curves) > 64:
+            self._curves.pop(next(iter(self._curves)))
+        self._curve, self._opt = hit
+        self._assumptions = a
 
     def render(self) -> None:
-        """Write the summary and redraw the waterfall and the curve."""
-        b, be, opt, c = self.breakdown, self._be, self._opt, self.currency
+        """Redraw the waterfall and the curve (sent at once), then write the summary."""
+        b, opt, c = self.breakdown, self._opt, self.currency
+        if self._charts is None:
+            ax1, ax2 = panel_axes(self.figure, 2)
+            self._charts = (PassThroughWaterfall(ax1, b, currency=c),
+                            PassThroughCurveChart(ax2, self._curve, opt, current=self._phi,
+                                                  currency=c))
+        else:
+            self._charts[0].update(b)
+            self._charts[1].update(self._curve, opt, current=self._phi)
+        self.show()
+        be = break_even_retention(self.scenario, self._assumptions, self._phi)
         need = ("unreachable: even zero churn would not pay"
                 if np.isnan(be.required_hazard_multiplier)
                 else f"{percent(be.required_hazard_reduction, 0)} lower churn hazard "
@@ -187,11 +205,6 @@ class PricingExplorer(Explorer):
             f"<li>to pay for itself it needs: {html.escape(need)}</li>"
             f"<li>best pass-through for expected NPV: <b>{percent(opt.pass_through, 0)}</b>"
             f"</li>{cap}</ul>")
-        ax1, ax2 = panel_axes(self.figure, 2)
-        pass_through_waterfall(b, currency=c, ax=ax1)
-        pass_through_curve_plot(self._curve, optimum=opt, currency=c, ax=ax2)
-        ax2.axvline(self._phi, color="#999999", ls=":", lw=1)
-        self.show()
 
 
 def pricing_explorer(scenario: Scenario, assumptions: PricingAssumptions | None = None, *,
@@ -285,6 +298,8 @@ class NegotiationPanel(Explorer):
     def set_scenario(self, scenario: Scenario) -> None:
         """Use another scenario (e.g. the user's own data): new account list, redraw."""
         self.scenario = scenario
+        self._walk: dict[tuple[Any, ...], pd.DataFrame] = {}
+        self._chart: WalkAwayChart | None = None  # new accounts: new lines
         pf = scenario.portfolio
         order = np.argsort(-np.asarray(pf.revenue), kind="stable")[:self.top]
         options = [(f"{pf.names[i]} ({pf.account_ids[i]})", str(pf.account_ids[i]))
@@ -309,11 +324,26 @@ class NegotiationPanel(Explorer):
         self._d_pct = float(self.demand.value) / 100
         self._decision = evaluate_concession(self.scenario, str(self.account.value),
                                              self._d_pct, a)
-        self._table = negotiation_table(self.scenario, self._d_pct, a, top=self.top)
-        self._curve = walk_away_curve(self.scenario, a, top=min(self.top, 5))
+        # the walk-away curve runs over every credibility and ignores the demand: kept per
+        # replacement time
+        key = (id(self.scenario), int(self.replacement_months.value))
+        hit = self._walk.pop(key, None)
+        if hit is None:
+            hit = walk_away_curve(self.scenario, a, top=min(self.top, 5))
+        self._walk[key] = hit
+        while len(self._walk) > 64:
+            self._walk.pop(next(iter(self._walk)))
+        self._curve = hit
+        self._assumptions = a
 
     def render(self) -> None:
-        """Write the decision and the table, redraw the walk-away chart."""
+        """Redraw the walk-away chart (sent at once), then write the decision and table."""
+        if self._chart is None:
+            self._chart = WalkAwayChart(panel_axes(self.figure, 1)[0], self._curve,
+                                        demand=self._d_pct)
+        else:
+            self._chart.update(self._curve, demand=self._d_pct)
+        self.show()
         d, c = self._decision, self.currency
         colour = "#1a9850" if d.decision == "concede" else "#b2182b"
         self.decision.value = (
@@ -324,7 +354,8 @@ class NegotiationPanel(Explorer):
             f"if it stays {money(d.ev_refuse_if_stays, c)})</li>"
             f"<li>largest cut worth conceding (walk-away): <b>{percent(d.walk_away, 1)}</b>"
             f"</li><li>{credibility_phrase(d.break_even_credibility)}</li></ul>")
-        t = pd.DataFrame(self._table)
+        t = pd.DataFrame(negotiation_table(self.scenario, self._d_pct, self._assumptions,
+                                           top=self.top))
         self.table.value = html_table(t, {
             "name": ("Account", None), "revenue": ("Revenue", lambda v: money(v, c)),
             "ev_concede": ("NPV if we concede", lambda v: money(v, c)),
@@ -333,8 +364,6 @@ class NegotiationPanel(Explorer):
             "break_even_credibility": ("Concede if threat at least", _credibility_cell),
             "decision": ("Decision", None)}, key="name",
             title=f"Top accounts at a {percent(self._d_pct, 1)} demand")
-        walk_away_plot(self._curve, demand=self._d_pct, ax=panel_axes(self.figure, 1)[0])
-        self.show()
 
 
 def negotiation_panel(scenario: Scenario, assumptions: NegotiationAssumptions | None = None,

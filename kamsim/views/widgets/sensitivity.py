@@ -14,7 +14,7 @@ from kamsim._util.format import count, money, months, percent
 from kamsim.analysis.sensitivity import METRICS, Metric, TornadoResult, TornadoRuns, tornado_runs
 from kamsim.exceptions import KamsimError
 from kamsim.model import Scenario
-from kamsim.views.plots.sensitivity import tornado_plot
+from kamsim.views.plots.sensitivity import TornadoChart
 from kamsim.views.widgets.base import Explorer, Formatter, html_table, value_formatter
 
 __all__ = ["LEVEL_METRICS", "TornadoExplorer", "tornado_explorer", "unit_formatter"]
@@ -102,6 +102,7 @@ class TornadoExplorer(Explorer):
     def set_scenario(self, scenario: Scenario) -> None:
         """Run the tornado simulations for ``scenario`` (e.g. the user's own data), redraw."""
         self._scenario = scenario
+        self._chart: TornadoChart | None = None
         self.runs: TornadoRuns = tornado_runs(scenario, n_paths=self.n_paths, rng=self.rng)
         options = ([(v, k) for k, v in LEVEL_METRICS.items()]
                    + [(METRICS[k].label, k) for k in sorted(METRICS) if self._applies(k)])
@@ -136,8 +137,11 @@ class TornadoExplorer(Explorer):
     def render(self) -> None:
         """Redraw the tornado chart and its table."""
         res, c = self.result, self.currency
-        (ax,) = panel_axes(self.figure, 1)
-        tornado_plot(res, currency=c, ax=ax)
+        if self._chart is None:  # new runs: draw once, later outputs update the artists
+            (ax,) = panel_axes(self.figure, 1)
+            self._chart = TornadoChart(ax, res, currency=c)
+        else:
+            self._chart.update(res)
         self.show()
         out = unit_formatter(res.metric_unit, c)
         t = res.to_frame()

@@ -83,7 +83,8 @@ class WorstCaseExplorer(Explorer):
         self._stairs: Any = None
         self.result: SimulationResult | None = None
         self.distribution: ExactLossDistribution | SimulationResult
-        self._cache: dict[tuple[Any, ...], tuple[Any, Any, pd.DataFrame]] = {}
+        self._cache: dict[tuple[Any, ...], tuple[SimulationResult, pd.DataFrame]] = {}
+        self._exact: dict[tuple[Any, ...], ExactLossDistribution] = {}
         self.layout([
             self.beside([
                 self.controls("Churn assumptions",
@@ -99,6 +100,7 @@ class WorstCaseExplorer(Explorer):
     def set_scenario(self, scenario: Scenario) -> None:
         """Use another scenario (e.g. the user's own data) and redraw."""
         self.base = scenario
+        self.result = None
         self._deterministic_table()
         self.update()
 
@@ -128,30 +130,53 @@ class WorstCaseExplorer(Explorer):
         }, title="Deterministic worst cases (lose the largest accounts for a year)")
 
     def compute(self) -> None:
-        """Run the exact distribution and the Monte Carlo run for the current sliders.
+        """The loss distribution for the current sliders (exact; Monte Carlo if partial).
 
-        Results are kept for the last few settings (same seed: same numbers), so moving a
-        slider back answers at once.
+        The Monte Carlo figures follow in :meth:`render`.
+
+        Results are kept for the last settings (same seed: same numbers), so moving a
+        slider back answers at once, and the exact distribution is kept apart from the
+        number of simulated futures (moving that slider reuses it).
         """
         sc = self.current_scenario()
         self._sc = sc
+        if sc.churn.has_partial:  # the exact twin covers full churn only
+            self._simulate()
+            assert self.result is not None
+            self.distribution = self.result
+            return
+        key = (id(self.base), float(self.level.value), float(self.correlation.value),
+               int(self.horizon.value))
+        dist = self._exact.pop(key, None)
+        if dist is None:
+            dist = loss_distribution(sc, max_points=self.max_points)
+        self._exact[key] = dist
+        while len(self._exact) > 64:
+            self._exact.pop(next(iter(self._exact)))
+        self.distribution = dist
+
+    def _simulate(self) -> None:
+        """The Monte Carlo run and its tail drivers for the current sliders (cached)."""
         key = (id(self.base), float(self.level.value), float(self.correlation.value),
                int(self.horizon.value), int(self.paths.value))
         hit = self._cache.pop(key, None)
         if hit is None:
-            res = simulate(sc, n_paths=int(self.paths.value), rng=self.seed, progress=False)
-            # the exact twin covers full churn; with partial losses the Monte Carlo run
-            # answers
-            dist = res if sc.churn.has_partial else loss_distribution(
-                sc, max_points=self.max_points)
-            hit = (res, dist, res.risk_contributions(0.95).head(5))
+            res = simulate(self._sc, n_paths=int(self.paths.value), rng=self.seed,
+                           progress=False)
+            hit = (res, res.risk_contributions(0.95).head(5))
         self._cache[key] = hit
         while len(self._cache) > 16:
             self._cache.pop(next(iter(self._cache)))
-        self.result, self.distribution, self._drivers = hit
+        self.result, self._drivers = hit
 
     def render(self) -> None:
-        """Write the risk table, the tail drivers and redraw the distribution."""
+        """Redraw the distribution first (sent at once), then the Monte Carlo tables.
+
+        The Monte Carlo part (break-even probability, tail drivers) runs after the chart.
+        """
+        self._draw(self.distribution)
+        if self.result is None or self.distribution is not self.result:
+            self._simulate()
         sc, res, dist, c = self._sc, self.result, self.distribution, self.currency
         assert res is not None
         source = "Monte Carlo" if isinstance(dist, SimulationResult) else "exact"
@@ -177,7 +202,6 @@ class WorstCaseExplorer(Explorer):
             "name": ("Account", None), "revenue": ("Revenue", lambda v: money(v, c)),
             "share_of_tail_loss": ("Share of the bad-year loss", lambda v: percent(v))},
             key="name", title="Accounts driving the worst 5 % of futures")
-        self._draw(dist)
 
     def _histogram(self, dist: ExactLossDistribution | SimulationResult
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -208,16 +232,19 @@ class WorstCaseExplorer(Explorer):
             ax.yaxis.set_major_formatter(percent_formatter())
             ax.set_xlabel("Annual revenue lost by the horizon")
             ax.set_ylabel("Probability")
+            self._legend = ax.legend(
+                [line for v, e, _ in self._vlines for line in (v, e)], ["", "", "", ""],
+                fontsize="small", frameon=False, loc="upper right")
         else:
             self._stairs.set_data(heights, edges)
+        texts = iter(self._legend.get_texts())
         for (var_line, es_line, a), (v, e) in zip(self._vlines, lines, strict=True):
             var_line.set_xdata([v, v])
             es_line.set_xdata([e, e])
-            var_line.set_label(f"VaR {percent(a)}: {money(v, c)}")
-            es_line.set_label(f"ES {percent(a)}: {money(e, c)}")
+            next(texts).set_text(f"VaR {percent(a)}: {money(v, c)}")
+            next(texts).set_text(f"ES {percent(a)}: {money(e, c)}")
         ax.set_xlim(0.0, float(edges[-1]) * 1.02)
         ax.set_ylim(0.0, float(heights.max()) * 1.1 or 1.0)
-        ax.legend(fontsize="small", frameon=False, loc="upper right")
         self.show()
 
 
