@@ -124,8 +124,8 @@ class TornadoChart:
     >>> runs = tornado_runs(Scenario.from_yaml(data_dir() / "sample_scenario.yaml"),
     ...                     n_paths=2048, rng=1)
     >>> chart = TornadoChart(Figure().add_subplot(), runs.tornado("expected_loss"))
-    >>> chart.update(runs.tornado("var_0.99"))
-    >>> len(chart.ax.patches) == 2 * len(runs.tornado("var_0.99").table)
+    >>> chart.update(runs.tornado("var_99"))
+    >>> len(chart.ax.patches) == 2 * len(runs.tornado("var_99").table)
     True
     """
 
