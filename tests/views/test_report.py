@@ -27,8 +27,8 @@ SEED = 7
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    res = run_report(out_dir=out, parameters={"n_paths": PATHS, "seed": SEED}, progress=False,
-                     xlsx=True)
+    res = run_report(out_dir=out, parameters={"n_paths": PATHS, "seed": SEED, "band_draws": 20},
+                     progress=False, xlsx=True)
     return out, res
 
 
@@ -72,6 +72,11 @@ def test_report_runs_end_to_end(report_dir):
             "headline_figures.csv", "risk_contributions.csv", "retention_budget.csv"} <= tables
     assert "Where the retention budget goes" in html
     assert "Recommended actions" in html
+    # what it takes to break us: the exact reverse stress test and the parameter band
+    assert "What it takes to break us" in html
+    assert "Why the probabilities jump: tail dependence." in html
+    assert "drawn between 0.8x and 1.3x of our estimates, 20 times" in html
+    assert {"stress_accounts.csv", "parameter_band.csv"} <= tables
 
 
 def test_no_header_is_a_code_name(report_dir):
@@ -159,7 +164,7 @@ def test_cli_summary_report_and_notebook_02_agree(tmp_path, capsys):
     # 2. the report's executive summary and its headline table
     res = run_report(out_dir=tmp_path / "r", progress=False,
                      parameters={"n_paths": paths, "seed": seed,
-                                 "sections": ["summary", "appendix"]})
+                                 "sections": ["summary", "stress", "appendix"]})
     head = pd.read_csv(tmp_path / "r" / "tables" / "headline_figures.csv").set_index("key")
     assert head["display"].to_dict() == expected.to_dict()
     html = res.html.read_text(encoding="utf-8")
@@ -178,6 +183,43 @@ def test_cli_summary_report_and_notebook_02_agree(tmp_path, capsys):
     assert float(m.group(1)) == pytest.approx(round(h.prob_below_break_even * 100, 1))
     for v in (h.var_95, h.var_995):  # as money (the shared formatter) or in full
         assert money(v) in text or f"{v:,.0f}" in text
+    # what it takes to break us: notebook 02's reverse stress test, in the report
+    from bs4 import BeautifulSoup
+
+    m = re.search(r"Losing more than (\S+) of annual revenue by the horizon: probability "
+                  r"([0-9.]+ %), about ([0-9,]+) accounts lost", text)
+    assert m is not None, text[-3000:]
+    report_text = " ".join(BeautifulSoup(html, "html.parser").get_text(" ").split())
+    assert (f"losing more than {m.group(1)} of annual revenue within 24 months (the 1-in-100 "
+            f"loss). That happens in {m.group(2)} of futures; when it does, about "
+            f"{m.group(3)} of our 300 accounts are gone") in report_text
+    stress = pd.read_csv(tmp_path / "r" / "tables" / "stress_accounts.csv")
+    for row in stress.head(8).itertuples():  # the same accounts, the same probabilities
+        assert str(row.account_id) in text
+        assert percent(row.prob_given_breach) in text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_report_band_and_notebook_05_agree(tmp_path):
+    """The parameter band: the report and notebook 05 at notebook 05's seed and draws."""
+    import papermill as pm
+    from bs4 import BeautifulSoup
+
+    seed = 20_261_127  # notebook 05's own seed (its settings cell is not a parameters cell)
+    nb05 = ROOT / "notebooks" / "05_calibration_and_sensitivity.ipynb"
+    done = pm.execute_notebook(str(nb05), str(tmp_path / "05.ipynb"), progress_bar=False,
+                               cwd=str(nb05.parent), kernel_name="python3")
+    printed = [line for c in done["cells"] if c["cell_type"] == "code"
+               for o in c.get("outputs", []) for line in "".join(o.get("text", "")).splitlines()
+               if "from churn-estimate uncertainty" in line]
+    assert len(printed) == 1, printed
+    res = run_report(out_dir=tmp_path / "r", progress=False,
+                     parameters={"n_paths": 1000, "seed": seed, "sections": ["stress"]})
+    assert "100 times (outer draws)" in res.html.read_text(encoding="utf-8")
+    page = " ".join(BeautifulSoup(res.html.read_text(encoding="utf-8"),
+                                  "html.parser").get_text(" ").split())
+    assert f"{printed[0]}." in page
 
 
 def test_rerun_with_same_seed_gives_same_numbers(report_dir, tmp_path, monkeypatch):

@@ -44,6 +44,7 @@ from kamsim.views.report.setup import (
     compute_report,
     report_scenario,
 )
+from kamsim.views.report.stress import BAND_DRAWS, STRESS_LEVEL, StressSection, stress_section
 from kamsim.views.report.summary import (
     RULES,
     Action,
@@ -69,6 +70,7 @@ from kamsim.views.report.tables import (
 from kamsim.views.report.workbook import write_workbook
 
 __all__ = [
+    "BAND_DRAWS",
     "COLUMNS",
     "EXCLUSION_REASONS",
     "OUTPUT_NAMES",
@@ -77,6 +79,7 @@ __all__ = [
     "SCENARIO_OVERRIDES",
     "SECTIONS",
     "SNAKE_CASE",
+    "STRESS_LEVEL",
     "Action",
     "BoardTable",
     "Calibration",
@@ -86,6 +89,7 @@ __all__ = [
     "ReportFigures",
     "ReportOutputs",
     "ReportSetup",
+    "StressSection",
     "add_report_parser",
     "assumptions_table",
     "board_table",
@@ -123,6 +127,7 @@ __all__ = [
     "reproducibility_footer",
     "rules_table",
     "run_report",
+    "stress_section",
     "styled",
     "summary_tables",
     "title_block",

@@ -89,8 +89,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Sections of the board report, in order.
-SECTIONS = ("summary", "concentration", "worst_cases", "monte_carlo", "replacement",
-            "pricing", "retention", "sensitivity", "appendix")
+SECTIONS = ("summary", "concentration", "worst_cases", "monte_carlo", "stress",
+            "replacement", "pricing", "retention", "sensitivity", "appendix")
 
 _SECTION_TITLES = {
     "setup": "Setting up",
@@ -98,6 +98,7 @@ _SECTION_TITLES = {
     "concentration": "Concentration",
     "worst_cases": "Worst cases",
     "monte_carlo": "Monte Carlo loss distribution",
+    "stress": "What it takes to break us",
     "replacement": "Replacement and cash",
     "pricing": "Price-cut economics",
     "retention": "Where the retention budget goes",
@@ -214,6 +215,8 @@ _BOUNDS: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "discount_rate": (0.0, 1.0, False, False),
     "demand_cut": (0.0, 1.0, False, False),
     "threat_credibility": (0.0, 1.0, False, False),
+    "band_draws": (0, 10_000, False, False),
+    "exact_max_accounts": (1, 1_000_000, False, False),
 }
 
 
@@ -256,6 +259,18 @@ def _check_values(values: dict[str, Any]) -> None:
             if not (isinstance(a, int | float) and not isinstance(a, bool) and 0 < a < 1):
                 raise _bad("levels", "a list of numbers in (0, 1) such as [0.95, 0.99]",
                            levels)
+    draws = values.get("band_draws")
+    if isinstance(draws, int) and 0 < draws < 20:
+        raise _bad("band_draws", "0 (no band) or at least 20 outer draws (100 for a first "
+                   "look, 400 for a stable band)", draws)
+    if "churn_level_range" in values:
+        rng_ = values["churn_level_range"]
+        ok = (isinstance(rng_, list | tuple) and len(rng_) == 2
+              and all(isinstance(v, int | float) and not isinstance(v, bool)
+                      and math.isfinite(v) for v in rng_) and 0 < rng_[0] <= rng_[1])
+        if not ok:
+            raise _bad("churn_level_range", "two numbers 0 < low <= high such as [0.8, 1.3] "
+                       "(multiples of the churn estimates)", rng_)
     if "sections" in values:
         secs = values["sections"]
         bad = sorted({str(x) for x in secs} - set(SECTIONS))

@@ -30,6 +30,7 @@ from kamsim.engine import SimulationResult, simulate
 from kamsim.model import Scenario
 from kamsim.portfolio import read_accounts
 from kamsim.portfolio.datasets import data_dir
+from kamsim.views.report.stress import BAND_DRAWS, StressSection, stress_section
 
 __all__ = ["SCENARIO_OVERRIDES", "Calibration", "ReportFigures", "ReportSetup",
            "calibrate_from_history", "compute_report", "report_scenario"]
@@ -157,6 +158,7 @@ class ReportFigures:
     tornado: TornadoResult | None = None
     tornado_break_even: TornadoResult | None = None
     retention: pd.DataFrame | None = None
+    stress: StressSection | None = None
     notes: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -193,8 +195,8 @@ def compute_report(
     levels: Sequence[float] = (0.95, 0.99, 0.995),
     top_k: int = 5,
     sections: Sequence[str] = ("summary", "concentration", "worst_cases", "monte_carlo",
-                               "replacement", "pricing", "retention", "sensitivity",
-                               "appendix"),
+                               "stress", "replacement", "pricing", "retention",
+                               "sensitivity", "appendix"),
     currency: str = "€",
     efficiency_gain: float = 0.03,
     pass_through: float = 0.5,
@@ -204,12 +206,17 @@ def compute_report(
     threat_credibility: float = 0.5,
     tornado_metric: str = "var_95",
     sensitivity_paths: int = 2_000,
+    band_draws: int = BAND_DRAWS,
+    churn_level_range: Sequence[float] = (0.8, 1.3),
+    exact_max_accounts: int = 1000,
 ) -> ReportFigures:
     """Run every simulation the report needs, on one scenario and one seed.
 
     The main Monte Carlo run uses ``n_paths``; the secondary ones (replacement timeline,
     losing the largest account, negotiation, tornado) use fewer paths, as stated in the
     report. Every run uses ``seed`` (common random numbers across the tornado's runs).
+    The "stress" section's reverse stress test and parameter band are exact (see
+    :func:`kamsim.views.report.stress.stress_section`); the band's outer draws use ``seed``.
 
     Examples
     --------
@@ -259,6 +266,10 @@ def compute_report(
         kw["tornado"] = runs.tornado(tornado_metric)
         if sc.fixed_costs > 0 and pf.has_gross_profit:
             kw["tornado_break_even"] = runs.tornado("prob_below_break_even")
+    if "stress" in secs:
+        kw["stress"] = stress_section(sc, seed=seed, currency=currency, band_draws=band_draws,
+                                      churn_level_range=churn_level_range,
+                                      max_accounts=exact_max_accounts)
     if sc.plans is not None and sc.budget is not None and "retention" in secs:
         kw["retention"] = retention_budget_table(sc, n_paths=min(n_paths, 2000), rng=seed)
     return ReportFigures(
