@@ -12,7 +12,7 @@ without pyplot; pass ``ax=`` to draw into an existing axes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["cash_path_plot", "recovery_time_plot", "replacement_revenue_plot"]
+__all__ = ["CashChart", "RecoveryChart", "RevenueAfterLossChart", "cash_path_plot",
+           "recovery_time_plot", "replacement_revenue_plot"]
 
 _BAND_COLOR = "#2166ac"
 _LINE_COLORS = ("#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214")
@@ -49,17 +50,117 @@ def _ylabel(ax: Axes, text: str) -> None:
 
 
 def _bands(ax: Axes, months: np.ndarray, qs: Mapping[float, np.ndarray],
-           label: str) -> None:
-    """Shade symmetric quantile pairs and draw the median."""
+           label: str) -> list[Any]:
+    """Shade symmetric quantile pairs and draw the median; return the artists made."""
     levels = sorted(qs)
     pairs = [(lo, hi) for lo, hi in zip(levels, reversed(levels), strict=True) if lo < hi]
+    made: list[Any] = []
     for i, (lo, hi) in enumerate(pairs):
-        ax.fill_between(months, qs[lo], qs[hi], step="mid", color=_BAND_COLOR,
-                        alpha=0.15 + 0.15 * i, linewidth=0,
-                        label=f"{lo:.0%}-{hi:.0%} of futures")
+        made.append(ax.fill_between(months, qs[lo], qs[hi], step="mid", color=_BAND_COLOR,
+                                    alpha=0.15 + 0.15 * i, linewidth=0,
+                                    label=f"{lo:.0%}-{hi:.0%} of futures"))
     if 0.5 in qs:
-        ax.step(months, qs[0.5], where="mid", color=_BAND_COLOR, linewidth=2,
-                label=f"median {label}")
+        made.append(ax.step(months, qs[0.5], where="mid", color=_BAND_COLOR, linewidth=2,
+                            label=f"median {label}")[0])
+    return made
+
+
+def _update_bands(made: Sequence[Any], months: np.ndarray,
+                  qs: Mapping[float, np.ndarray]) -> None:
+    """Move the artists of :func:`_bands` to new quantiles (the same levels)."""
+    levels = sorted(qs)
+    pairs = [(lo, hi) for lo, hi in zip(levels, reversed(levels), strict=True) if lo < hi]
+    for artist, (lo, hi) in zip(made, pairs, strict=False):
+        artist.set_data(months, qs[lo], qs[hi])
+    if 0.5 in qs:
+        made[-1].set_data(months, qs[0.5])
+
+
+def _span(ax: Axes, *series: Any, floor: float | None = None) -> None:
+    """Y limits holding every value of ``series`` (and ``floor``), with 5 % margins."""
+    vals = np.concatenate([np.ravel(np.asarray(v, dtype=np.float64)) for v in series])
+    vals = vals[np.isfinite(vals)]
+    if floor is not None:
+        vals = np.append(vals, floor)
+    lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (0.0, 1.0)
+    pad = 0.05 * ((hi - lo) or abs(hi) or 1.0)
+    ax.set_ylim(lo - pad, hi + pad)
+
+
+def _revenue_series(result: ReplacementTimeline | SimulationResult,
+                    base_revenue: float | None, quantiles: Sequence[float]
+                    ) -> tuple[float, dict[float, np.ndarray], np.ndarray, int, float | None]:
+    """(monthly base, quantiles, mean, horizon, no-replacement floor) of a run."""
+    if isinstance(result, ReplacementTimeline):
+        if base_revenue is None:
+            msg = "base_revenue (annual revenue before the loss) is needed for a timeline"
+            raise AssumptionError(msg)
+        rev = (float(base_revenue) - result.lost_revenue + result.run_rate) / 12.0
+        return (float(base_revenue) / 12.0, {q: np.quantile(rev, q, axis=0) for q in quantiles},
+                rev.mean(axis=0), result.horizon_months,
+                (float(base_revenue) - result.lost_revenue) / 12.0)
+    if isinstance(result, SimulationResult):
+        base_m = (result.scenario.portfolio.total_revenue if base_revenue is None
+                  else float(base_revenue)) / 12.0
+        table = result.monthly_quantiles(quantiles, measure="revenue")
+        return (base_m, {q: table[f"q{q:g}"].to_numpy() for q in quantiles},
+                table["mean"].to_numpy(), result.scenario.horizon_months, None)
+    msg = f"result must be a ReplacementTimeline or SimulationResult, got {type(result)}"
+    raise ArgumentTypeError(msg)
+
+
+class RevenueAfterLossChart:
+    """Monthly revenue after the loss, updatable in place.
+
+    The artists of :func:`replacement_revenue_plot`, made once; :meth:`update` moves them.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from kamsim.analysis.timelines import replacement_timeline
+    >>> from kamsim.model import ReplacementAssumptions
+    >>> a = ReplacementAssumptions(account_size="lognormal", size_median=1e5)
+    >>> chart = RevenueAfterLossChart(Figure().add_subplot(),
+    ...                               replacement_timeline(1e6, a, n_paths=200, rng=0),
+    ...                               base_revenue=5e6)
+    >>> chart.update(replacement_timeline(2e6, a, n_paths=200, rng=0))
+    >>> chart.ax.get_title()
+    'Revenue after the loss'
+    """
+
+    def __init__(self, ax: Axes, result: ReplacementTimeline | SimulationResult, *,
+                 base_revenue: float | None = None,
+                 quantiles: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95),
+                 currency: str = "€") -> None:
+        self.ax, self.base_revenue, self.quantiles = ax, base_revenue, tuple(quantiles)
+        base_m, qs, mean, h, floor = _revenue_series(result, base_revenue, self.quantiles)
+        self._floor = None if floor is None else ax.axhline(
+            floor, color="#b2182b", linestyle=":", linewidth=1,
+            label="after the loss, no replacement")
+        months = np.arange(1, h + 1)
+        self._bands = _bands(ax, months, qs, "revenue")
+        self._mean = ax.plot(months, mean, color="black", linewidth=1, linestyle="--",
+                             label="mean")[0]
+        self._base = ax.axhline(base_m, color="black", linewidth=1.2, label="pre-loss level")
+        ax.set_xlabel("month")
+        _ylabel(ax, "revenue per month")
+        ax.yaxis.set_major_formatter(currency_formatter(currency))
+        ax.set_xlim(0.5, h + 0.5)
+        ax.set_title("Revenue after the loss")
+        ax.legend(loc="lower right", fontsize="small")
+        _span(ax, *qs.values(), mean, base_m, *(() if floor is None else (floor,)))
+
+    def update(self, result: ReplacementTimeline | SimulationResult) -> None:
+        """Show another run of the same horizon."""
+        base_m, qs, mean, h, floor = _revenue_series(result, self.base_revenue,
+                                                     self.quantiles)
+        months = np.arange(1, h + 1)
+        _update_bands(self._bands, months, qs)
+        self._mean.set_data(months, mean)
+        self._base.set_ydata([base_m, base_m])
+        if self._floor is not None and floor is not None:
+            self._floor.set_ydata([floor, floor])
+        _span(self.ax, *qs.values(), mean, base_m, *(() if floor is None else (floor,)))
 
 
 def replacement_revenue_plot(
@@ -101,38 +202,8 @@ def replacement_revenue_plot(
     'revenue per month'
     """
     fig, ax = figure_axes(ax, (8, 4.2))
-    if isinstance(result, ReplacementTimeline):
-        if base_revenue is None:
-            msg = "base_revenue (annual revenue before the loss) is needed for a timeline"
-            raise AssumptionError(msg)
-        base_m = float(base_revenue) / 12.0
-        rev = (float(base_revenue) - result.lost_revenue + result.run_rate) / 12.0
-        qs = {q: np.quantile(rev, q, axis=0) for q in quantiles}
-        mean = rev.mean(axis=0)
-        h = result.horizon_months
-        floor = (float(base_revenue) - result.lost_revenue) / 12.0
-        ax.axhline(floor, color="#b2182b", linestyle=":", linewidth=1,
-                   label="after the loss, no replacement")
-    elif isinstance(result, SimulationResult):
-        base_m = (result.scenario.portfolio.total_revenue if base_revenue is None
-                  else float(base_revenue)) / 12.0
-        table = result.monthly_quantiles(quantiles, measure="revenue")
-        qs = {q: table[f"q{q:g}"].to_numpy() for q in quantiles}
-        mean = table["mean"].to_numpy()
-        h = result.scenario.horizon_months
-    else:
-        msg = f"result must be a ReplacementTimeline or SimulationResult, got {type(result)}"
-        raise ArgumentTypeError(msg)
-    months = np.arange(1, h + 1)
-    _bands(ax, months, qs, "revenue")
-    ax.plot(months, mean, color="black", linewidth=1, linestyle="--", label="mean")
-    ax.axhline(base_m, color="black", linewidth=1.2, label="pre-loss level")
-    ax.set_xlabel("month")
-    _ylabel(ax, "revenue per month")
-    ax.yaxis.set_major_formatter(currency_formatter(currency))
-    ax.set_xlim(0.5, h + 0.5)
-    ax.set_title("Revenue after the loss")
-    ax.legend(loc="lower right", fontsize="small")
+    RevenueAfterLossChart(ax, result, base_revenue=base_revenue, quantiles=quantiles,
+                          currency=currency)
     return fig
 
 
@@ -168,38 +239,89 @@ def recovery_time_plot(
     'months since the first lost month'
     """
     fig, ax = figure_axes(ax, (7, 4))
-    runs = dict(results) if isinstance(results, Mapping) else {"": results}
-    for i, (label, r) in enumerate(runs.items()):
-        if isinstance(r, ReplacementTimeline):
-            surv, summ = r.survival(), r.summary()
-        elif isinstance(r, SimulationResult):
-            surv, summ = r.recovery_survival(), r.recovery_summary()
-        else:
-            msg = f"expected ReplacementTimeline or SimulationResult, got {type(r)}"
-            raise ArgumentTypeError(msg)
-        color = _LINE_COLORS[i % len(_LINE_COLORS)]
-        s = summ.set_index("statistic")
-        values = s["value"].to_numpy(dtype=float)
-        med = str(s.at["median", "display"])
-        censored = float(values[s.index.get_loc("share_not_recovered")])
-        med_value = float(values[s.index.get_loc("median")])
-        text = f"{label}: " if label else ""
-        within = bool(s.at["median", "within_horizon"])
-        median = f"median {med} months" if within else "median beyond the horizon"
-        ax.step(surv.index, surv["not_recovered"], where="post", color=color, linewidth=2,
-                label=f"{text}{median}, {censored:.0%} not recovered")
-        if within:
-            ax.plot([med_value], [0.5], "o", color=color)
-    ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("months since the first lost month")
-    _ylabel(ax, "share of futures not yet recovered")
-    from matplotlib.ticker import PercentFormatter
-
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set_title("How long until revenue is back at its pre-loss level")
-    ax.legend(loc="upper right", fontsize="small")
+    RecoveryChart(ax, results)
     return fig
+
+
+def _recovery(r: ReplacementTimeline | SimulationResult, label: str
+              ) -> tuple[Any, str, float | None]:
+    """(survival table, legend label, median if within the horizon) of one run."""
+    if isinstance(r, ReplacementTimeline):
+        surv, summ = r.survival(), r.summary()
+    elif isinstance(r, SimulationResult):
+        surv, summ = r.recovery_survival(), r.recovery_summary()
+    else:
+        msg = f"expected ReplacementTimeline or SimulationResult, got {type(r)}"
+        raise ArgumentTypeError(msg)
+    s = summ.set_index("statistic")
+    values = s["value"].to_numpy(dtype=float)
+    med = str(s.at["median", "display"])
+    censored = float(values[s.index.get_loc("share_not_recovered")])
+    med_value = float(values[s.index.get_loc("median")])
+    text = f"{label}: " if label else ""
+    within = bool(s.at["median", "within_horizon"])
+    median = f"median {med} months" if within else "median beyond the horizon"
+    return surv, f"{text}{median}, {censored:.0%} not recovered", med_value if within else None
+
+
+class RecoveryChart:
+    """Share of futures not yet recovered, updatable in place.
+
+    The artists of :func:`recovery_time_plot`, made once; :meth:`update` moves them.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from kamsim.analysis.timelines import replacement_timeline
+    >>> from kamsim.model import ReplacementAssumptions
+    >>> a = ReplacementAssumptions(account_size="lognormal", size_median=1e5)
+    >>> chart = RecoveryChart(Figure().add_subplot(),
+    ...                       replacement_timeline(5e5, a, n_paths=200, rng=0))
+    >>> chart.update(replacement_timeline(1e6, a, n_paths=200, rng=0))
+    >>> len(chart.ax.get_legend().get_texts())
+    1
+    """
+
+    def __init__(self, ax: Axes, results: ReplacementTimeline | SimulationResult
+                 | Mapping[str, ReplacementTimeline | SimulationResult]) -> None:
+        self.ax = ax
+        runs = dict(results) if isinstance(results, Mapping) else {"": results}
+        self._lines = []
+        for i, label in enumerate(runs):
+            color = _LINE_COLORS[i % len(_LINE_COLORS)]
+            # a placeholder label (an empty one would leave the run out of the legend);
+            # update() writes the median and the censored share into it
+            step = ax.step([], [], where="post", color=color, linewidth=2,
+                           label=label or "run")[0]
+            dot = ax.plot([], [], "o", color=color)[0]
+            self._lines.append((step, dot))
+        ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("months since the first lost month")
+        _ylabel(ax, "share of futures not yet recovered")
+        from matplotlib.ticker import PercentFormatter
+
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.set_title("How long until revenue is back at its pre-loss level")
+        # lower left: the curves start at 100 % on the left and fall to the right
+        self.legend = ax.legend(loc="lower left", fontsize="small")
+        self.update(results)
+
+    def update(self, results: ReplacementTimeline | SimulationResult
+               | Mapping[str, ReplacementTimeline | SimulationResult]) -> None:
+        """Show other runs (the same labels, in the same order)."""
+        runs = dict(results) if isinstance(results, Mapping) else {"": results}
+        right = 1.0
+        for (label, r), (step, dot), text in zip(runs.items(), self._lines,
+                                                 self.legend.get_texts(), strict=True):
+            surv, legend, med = _recovery(r, label)
+            x = surv.index.to_numpy(dtype=float)
+            step.set_data(x, surv["not_recovered"].to_numpy(dtype=float))
+            dot.set_data([] if med is None else [med], [] if med is None else [0.5])
+            text.set_text(legend)
+            if x.size:
+                right = max(right, float(x.max()))
+        self.ax.set_xlim(-0.05 * right, right * 1.05)
 
 
 def cash_path_plot(
@@ -228,18 +350,62 @@ def cash_path_plot(
         msg = f"result must be a SimulationResult, got {type(result).__name__}"
         raise ArgumentTypeError(msg)
     fig, ax = figure_axes(ax, (8, 4.2))
-    table = result.monthly_quantiles(quantiles, measure="cash")
-    qs = {q: table[f"q{q:g}"].to_numpy() for q in quantiles}
-    months = np.arange(1, len(table) + 1)
-    _bands(ax, months, qs, "cash")
-    ax.plot(months, table["mean"], color="black", linewidth=1, linestyle="--", label="mean")
-    ax.axhline(0.0, color="#b2182b", linewidth=1.5, label="zero cash")
-    p = result.prob_out_of_cash()
-    title = "Cash balance" if np.isnan(p) else f"Cash balance: P(out of cash) = {p:.1%}"
-    ax.set_title(title)
-    ax.set_xlabel("month")
-    _ylabel(ax, "cash")
-    ax.yaxis.set_major_formatter(currency_formatter(currency))
-    ax.set_xlim(0.5, len(table) + 0.5)
-    ax.legend(loc="lower left", fontsize="small")
+    CashChart(ax, result, quantiles=quantiles, currency=currency)
     return fig
+
+
+def _cash_title(result: SimulationResult) -> str:
+    p = result.prob_out_of_cash()
+    return "Cash balance" if np.isnan(p) else f"Cash balance: P(out of cash) = {p:.1%}"
+
+
+class CashChart:
+    """Cash balance bands, updatable in place.
+
+    The artists of :func:`cash_path_plot`, made once; :meth:`update` moves them.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from kamsim.engine import simulate
+    >>> from kamsim.model import ReplacementAssumptions, Scenario
+    >>> from kamsim.portfolio.datasets import synthetic_portfolio
+    >>> sc = Scenario(portfolio=synthetic_portfolio(40, rng=0), horizon_months=12,
+    ...               fixed_costs=1e6, opening_cash=5e5, replacement=ReplacementAssumptions())
+    >>> chart = CashChart(Figure().add_subplot(), simulate(sc, n_paths=300, rng=1))
+    >>> chart.update(simulate(sc, n_paths=300, rng=2))
+    >>> chart.ax.get_title().startswith("Cash balance")
+    True
+    """
+
+    def __init__(self, ax: Axes, result: SimulationResult, *,
+                 quantiles: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95),
+                 currency: str = "€") -> None:
+        if not isinstance(result, SimulationResult):
+            msg = f"result must be a SimulationResult, got {type(result).__name__}"
+            raise ArgumentTypeError(msg)
+        self.ax, self.quantiles = ax, tuple(quantiles)
+        table = result.monthly_quantiles(self.quantiles, measure="cash")
+        qs = {q: table[f"q{q:g}"].to_numpy() for q in self.quantiles}
+        months = np.arange(1, len(table) + 1)
+        self._bands = _bands(ax, months, qs, "cash")
+        self._mean = ax.plot(months, table["mean"], color="black", linewidth=1,
+                             linestyle="--", label="mean")[0]
+        ax.axhline(0.0, color="#b2182b", linewidth=1.5, label="zero cash")
+        ax.set_title(_cash_title(result))
+        ax.set_xlabel("month")
+        _ylabel(ax, "cash")
+        ax.yaxis.set_major_formatter(currency_formatter(currency))
+        ax.set_xlim(0.5, len(table) + 0.5)
+        ax.legend(loc="lower left", fontsize="small")
+        _span(ax, *qs.values(), table["mean"], floor=0.0)
+
+    def update(self, result: SimulationResult) -> None:
+        """Show another run of the same horizon."""
+        table = result.monthly_quantiles(self.quantiles, measure="cash")
+        qs = {q: table[f"q{q:g}"].to_numpy() for q in self.quantiles}
+        months = np.arange(1, len(table) + 1)
+        _update_bands(self._bands, months, qs)
+        self._mean.set_data(months, table["mean"].to_numpy())
+        self.ax.set_title(_cash_title(result))
+        _span(self.ax, *qs.values(), table["mean"], floor=0.0)

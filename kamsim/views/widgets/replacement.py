@@ -22,11 +22,7 @@ from kamsim._util.format import money, months, percent
 from kamsim.analysis.timelines import with_certain_loss
 from kamsim.engine import SimulationResult, simulate
 from kamsim.model import ReplacementAssumptions, Scenario
-from kamsim.views.plots.replacement import (
-    cash_path_plot,
-    recovery_time_plot,
-    replacement_revenue_plot,
-)
+from kamsim.views.plots.replacement import CashChart, RecoveryChart, RevenueAfterLossChart
 from kamsim.views.widgets.base import Explorer, html_table, value_formatter
 
 __all__ = ["ReplacementExplorer", "replacement_explorer"]
@@ -91,6 +87,8 @@ class ReplacementExplorer(Explorer):
             fmt=value_formatter("money", currency=c))
         self.table = widgets.HTML()
         self.result: SimulationResult | None = None
+        self._charts: tuple[tuple[RevenueAfterLossChart, RecoveryChart, CashChart],
+                            int] | None = None
         self._cache: dict[tuple[Any, ...], SimulationResult] = {}
         self.layout([
             self.beside([
@@ -142,9 +140,19 @@ class ReplacementExplorer(Explorer):
         self.result = hit
 
     def render(self) -> None:
-        """Refresh the table and the three charts."""
+        """Redraw the three charts (sent at once), then refresh the table."""
         res, c = self.result, self.currency
         assert res is not None
+        charts = self._charts
+        if charts is None or charts[1] != res.scenario.horizon_months:
+            ax1, ax2, ax3 = panel_axes(self.figure, 3)
+            self._charts = ((RevenueAfterLossChart(ax1, res, currency=c),
+                             RecoveryChart(ax2, res), CashChart(ax3, res, currency=c)),
+                            res.scenario.horizon_months)
+        else:
+            for chart in charts[0]:
+                chart.update(res)
+        self.show()
         h = res.scenario.horizon_months
         rec = res.recovery_summary().set_index("statistic")
         rows = [(f"{q} of futures back within", months(rec.loc[k, "value"], horizon=h))
@@ -169,11 +177,6 @@ class ReplacementExplorer(Explorer):
             pd.DataFrame(rows, columns=["figure", "value"]),
             {"figure": ("", None), "value": ("", lambda v: str(v))},
             title=f"Losing {lost} in month 1")
-        ax1, ax2, ax3 = panel_axes(self.figure, 3)
-        replacement_revenue_plot(res, currency=c, ax=ax1)
-        recovery_time_plot(res, ax=ax2)
-        cash_path_plot(res, currency=c, ax=ax3)
-        self.show()
 
 
 def replacement_explorer(
