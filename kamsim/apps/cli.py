@@ -188,7 +188,7 @@ def load_scenario(args: argparse.Namespace) -> Any:
     when given.
     """
     from kamsim.model import Scenario
-    from kamsim.model.scenario import load_yaml
+    from kamsim.model.scenario import account_columns, load_yaml
     from kamsim.portfolio.datasets import data_dir
 
     path = Path(args.scenario) if args.scenario else data_dir() / "sample_scenario.yaml"
@@ -199,10 +199,10 @@ def load_scenario(args: argparse.Namespace) -> Any:
                              "'horizon_months: 24')", path=path)
     data = dict(data)
     yaml_columns = data.pop("columns", None)
-    if yaml_columns is not None and not isinstance(yaml_columns, dict):
-        raise InputDataError("columns: must map your headers to kamsim names, e.g. "
-                             "columns: {Customer: account_id, Sales 2025: revenue}", path=path)
-    columns = {str(k): str(v) for k, v in (yaml_columns or {}).items()}
+    try:  # the scenario schema's own check (Scenario.from_dict), with the file named
+        columns = account_columns(yaml_columns)
+    except AssumptionError as exc:
+        raise AssumptionError(f"{exc.message} (in {path})", field=exc.field) from None
     if getattr(args, "columns", None):
         columns.update(parse_columns(args.columns))
     ledger = getattr(args, "ledger", None)

@@ -5,6 +5,9 @@ A :class:`Scenario` bundles a :class:`~kamsim.portfolio.Portfolio` with
 (and YAML) with the same schema the board report and the command line use::
 
     accounts: data/sample_accounts.csv   # or given as a Portfolio in Python
+    columns:                             # optional: your headers -> kamsim's column names
+      Customer: account_id
+      Sales 2025: revenue
     horizon_months: 24
     fixed_costs: 6000000                 # per year, currency
     churn:
@@ -54,14 +57,15 @@ import numpy.typing as npt
 import yaml
 
 from kamsim._util.io import decode_text
-from kamsim._util.validate import known_fields, number, probability, whole
+from kamsim._util.validate import choice, known_fields, number, probability, whole
 from kamsim.exceptions import AssumptionError, InputDataError
 from kamsim.model.copulas import COPULAS, Factor
 from kamsim.model.plans import RetentionBudget, RetentionPlans, check_plan_inputs
 from kamsim.model.replacement import ReplacementAssumptions
-from kamsim.portfolio import Portfolio, read_accounts
+from kamsim.portfolio import CANONICAL_COLUMNS, LINE_PREFIX, Portfolio, read_accounts
 
-__all__ = ["TIERS", "ChurnAssumptions", "Scenario", "account_tiers", "load_yaml"]
+__all__ = ["TIERS", "ChurnAssumptions", "Scenario", "account_columns", "account_tiers",
+           "load_yaml"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -197,6 +201,57 @@ def _mapping(value: Any, name: str, example: str) -> dict[str, Any]:
 
 
 _TIER_EXAMPLE = "{key: 0.05, strategic: 0.08, standard: 0.1}"
+_COLUMNS_EXAMPLE = "columns: {Customer: account_id, Sales 2025: revenue}"
+
+
+def account_columns(value: Any) -> dict[str, str]:
+    """A scenario's ``columns:`` entry checked: your headers -> kamsim column names.
+
+    Each key is a header of the accounts file (text), each value a kamsim column
+    (:data:`kamsim.portfolio.CANONICAL_COLUMNS`, or ``line_<name>`` for a product line),
+    and no two headers may name the same column.
+
+    Raises
+    ------
+    AssumptionError
+        Naming the entry, with a "did you mean" for a misspelt kamsim name.
+
+    Examples
+    --------
+    >>> account_columns({"Customer": "account_id", "Sales 2025": "revenue"})
+    {'Customer': 'account_id', 'Sales 2025': 'revenue'}
+    >>> account_columns({"Sales": "revenu"})
+    Traceback (most recent call last):
+    ...
+    kamsim.exceptions.AssumptionError: columns.Sales: must be one of [...], got 'revenu' (did ...
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise AssumptionError(f"must map your headers to kamsim names, e.g. {_COLUMNS_EXAMPLE}"
+                              f"; got {value!r}", field="columns")
+    out: dict[str, str] = {}
+    for header, target in value.items():
+        if not isinstance(header, str):
+            raise AssumptionError(
+                f"the header {header!r} is not text; quote it, e.g. '{header}': revenue",
+                field="columns")
+        name = f"columns.{header}"
+        if not isinstance(target, str):
+            raise AssumptionError(f"must be the name of a kamsim column (text), got "
+                                  f"{target!r}", field=name)
+        if not target.startswith(LINE_PREFIX) or target == LINE_PREFIX:
+            choice(target, name, CANONICAL_COLUMNS)
+        out[header] = target
+    seen: dict[str, list[str]] = {}
+    for header, target in out.items():
+        seen.setdefault(target, []).append(header)
+    dup = {t: hs for t, hs in seen.items() if len(hs) > 1}
+    if dup:
+        t, hs = next(iter(dup.items()))
+        raise AssumptionError(f"the headers {hs} all map to {t!r}; map one header to each "
+                              "kamsim column", field="columns")
+    return out
 
 
 def account_tiers(portfolio: Portfolio, n_key: int = 10, n_strategic: int = 20) -> list[str]:
@@ -691,7 +746,13 @@ class Scenario:
 
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form; the portfolio is referenced by its source path."""
+        """Plain-dict form; the portfolio is referenced by its source path.
+
+        A scenario read with a ``columns:`` mapping holds its accounts under kamsim's
+        names; to save it with its data, write the accounts as a canonical table
+        (``portfolio.to_frame()``) and point ``accounts`` at it, as the app and
+        ``kamsim report`` do (``kamsim.views.widgets.data.write_scenario``).
+        """
         d: dict[str, Any] = {
             "name": self.name,
             "accounts": self.portfolio.source,
@@ -718,18 +779,22 @@ class Scenario:
         ----------
         d : mapping
             Keys ``name, accounts, horizon_months, fixed_costs, churn`` and optionally
-            ``opening_cash, replacement, plans, budget`` (``budget`` may be a number: the
-            amount alone).
+            ``columns, opening_cash, replacement, plans, budget`` (``budget`` may be a
+            number: the amount alone). ``columns`` maps the headers of the ``accounts``
+            file to kamsim's column names (checked by :func:`account_columns`).
         portfolio : Portfolio, optional
-            Use this portfolio instead of reading ``d["accounts"]``.
+            Use this portfolio instead of reading ``d["accounts"]`` (``columns`` is still
+            checked, but not used).
         base_dir : path, optional
             Folder that a relative ``accounts`` path is relative to.
         """
         if not isinstance(d, Mapping):
             raise AssumptionError(f"must be a mapping of scenario fields, got "
                                   f"{type(d).__name__}", field="scenario")
-        known_fields(d, {"name", "accounts", "horizon_months", "fixed_costs", "churn",
-                          "opening_cash", "replacement", "plans", "budget"}, "scenario")
+        known_fields(d, {"name", "accounts", "columns", "horizon_months", "fixed_costs",
+                          "churn", "opening_cash", "replacement", "plans", "budget"},
+                     "scenario")
+        columns = account_columns(d.get("columns"))
         if portfolio is None:
             acc = d.get("accounts")
             if acc is None or acc == "":
@@ -746,7 +811,7 @@ class Scenario:
             p = Path(acc)
             if base_dir is not None and not p.is_absolute():
                 p = Path(base_dir) / p
-            portfolio = read_accounts(p)
+            portfolio = read_accounts(p, columns=columns or None)
         kw: dict[str, Any] = {"portfolio": portfolio}
         for k in ("name", "horizon_months", "fixed_costs", "opening_cash"):
             if k in d and (d[k] is not None or k == "opening_cash"):

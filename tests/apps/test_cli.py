@@ -78,6 +78,16 @@ def test_columns_in_the_scenario_yaml(tmp_path, capsys):
     assert "horizon 12 months" in out
 
 
+def test_misspelt_columns_in_the_scenario_yaml(tmp_path, capsys):
+    sc = tmp_path / "mine.yaml"
+    sc.write_text(f"accounts: {OWN}\ncolumns:\n  Customer: account_id\n  Sales 2025: revnue\n"
+                  "churn:\n  annual_prob: 0.1\n")
+    code, _, err = _run(capsys, "summary", "--scenario", str(sc), "--paths", "300")
+    assert code == 2
+    assert err.startswith("kamsim: error: columns.Sales 2025: must be one of ['account_id', ")
+    assert err.endswith(f"got 'revnue' (did you mean 'revenue'?) (in {sc})\n")
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["summary", "--pahts", "5"],
      "kamsim: error: unrecognized arguments: --pahts 5; did you mean '--paths'?"),

@@ -172,3 +172,15 @@ def test_bad_stress_parameters_fail_before_any_kernel(params, match):
     with pytest.raises(AssumptionError, match="must be two numbers 0 < low <= high"):
         stress_section(Scenario.from_yaml(DATA / "sample_scenario.yaml"), seed=1,
                        churn_level_range=(0.0, 1.0))
+
+
+def test_a_scenario_with_columns_feeds_the_report_directly(tmp_path):
+    from kamsim.views.report import report_scenario
+    from tests.conftest import ROOT
+
+    p = tmp_path / "mine.yaml"
+    p.write_text(f"accounts: {ROOT / 'tests' / 'fixtures' / 'own_accounts.xlsx'}\ncolumns:\n"
+                 "  Customer: account_id\n  Sales 2025: revenue\nchurn:\n  annual_prob: 0.1\n")
+    assert validate_parameters({"scenario_file": str(p)})["accounts_file"].endswith(
+        "own_accounts.xlsx")
+    assert report_scenario(scenario_file=p).scenario.portfolio.n_accounts == 40
