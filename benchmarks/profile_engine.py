@@ -57,7 +57,7 @@ def profile(sc: Scenario, label: str, blocks: int) -> None:
         it = K.LOSS_DRAWERS[spec.copula](spec, g, n)
         while True:
             try:
-                p0, idx, u = next(it)
+                p0, idx, u, _counts = next(it)
             except StopIteration:
                 break
             t0 = lap("draws + loss indicators (+ shared-shock transform)", t0)
@@ -67,11 +67,10 @@ def profile(sc: Scenario, label: str, blocks: int) -> None:
             events += idx.size
             t0 = lap("inversion to churn months", t0)
             flat = (stop - 1) * k + path
-            d_rev12[:, p0:p0 + k] = np.bincount(flat, spec.revenue[account],
+            d_rev12[:, p0:p0 + k] = np.bincount(flat, spec.revenue.take(account),
                                                 minlength=k * h).reshape(h, k)
-            d_gp12[:, p0:p0 + k] = np.bincount(flat, spec.gross_profit[account],
+            d_gp12[:, p0:p0 + k] = np.bincount(flat, spec.gross_profit.take(account),
                                                minlength=k * h).reshape(h, k)
-            np.bincount(account, minlength=m)
             if spec.repl is not None and idx.size:
                 has = per_path > 0
                 starts = np.cumsum(per_path) - per_path
