@@ -222,8 +222,8 @@ class StressSection:
             if math.isfinite(rel):
                 moved = (f" With {count(b.n_draws)} draws each end of the band moves by about "
                          f"{percent(rel, 0)} of its width from one set of draws to another "
-                         "(resampled); 400 draws make it stable (-p band_draws 400 takes "
-                         "about four times as long).")
+                         "(resampled); 400 draws make it stable and take about four times as "
+                         "long (report parameter band_draws).")
         pct = percent(b.band, 0)
         return (
             "Every figure above treats each account's churn probability as known. They "
