@@ -173,6 +173,7 @@ class ParetoChart:
         ax.set_ylabel(f"{measure.replace('_', ' ')} per account")
         ax.set_xticks(pos, [str(n) for n in portfolio.names[shown]], rotation=90,
                       fontsize=7)
+        ax.tick_params(axis="x", bottom=False)  # a bar's name needs no tick mark
         ax.set_xlim(-0.6, shown.size - 0.4)
         ax.set_title(f"Pareto chart of {measure.replace('_', ' ')}: top {shown.size} of "
                      f"{x.size} accounts")
@@ -314,6 +315,7 @@ class ScoreContributionChart:
             self.segments.append(coll)
         ax.set_ylim(-0.6, n - 0.4)
         ax.set_yticks(pos, [""] * n, fontsize=8)
+        ax.tick_params(axis="y", left=False)  # a bar's name needs no tick mark
         self._thresholds = []
         rule = scores.tier_rule
         if rule.method == "threshold":

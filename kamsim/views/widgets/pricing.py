@@ -32,7 +32,6 @@ from kamsim.economics.pricing import (
     break_even_retention,
     optimal_pass_through,
     pass_through_breakdown,
-    pass_through_curve,
 )
 from kamsim.exceptions import AssumptionError
 from kamsim.model import Scenario
@@ -168,7 +167,14 @@ class PricingExplorer(Explorer):
                float(self.floor.value), float(self.discount_rate.value))
         hit = self._curves.pop(key, None)
         if hit is None:
-            hit = (pass_through_curve(sc, a, grid=21), optimal_pass_through(sc, a, grid=21))
+            opt = optimal_pass_through(sc, a, grid=21)
+            # the optimiser's grid is the exact expected NPV at each pass-through: the
+            # curve is it relative to passing nothing back (pass_through_curve's
+            # net_of_pass_through, to the last bit), so it is not computed twice
+            npv = opt.grid["objective"].to_numpy(dtype=float)
+            curve = pd.DataFrame({"pass_through": opt.grid["pass_through"].to_numpy(),
+                                  "net_of_pass_through": npv - npv[0]})
+            hit = (curve, opt)
         self._curves[key] = hit
         while len(self._curves) > 64:
             self._curves.pop(next(iter(self._curves)))
