@@ -20,8 +20,23 @@ evaluates with adaptive Gauss–Kronrod (7/15-point) panels in ``y``:
   reliable once the panels resolve the integrand, which is why known steps are resolved
   up front (``steps``).
 
+For smooth integrands (every conditional probability a step much wider than the node
+spacing) :func:`integrate_normal_grid` is far cheaper: the trapezoid rule on an evenly
+spaced grid of normal scores, which for functions analytic in a strip around the real line
+converges faster than any power of the spacing (the error is the aliasing of the
+integrand's Fourier transform at ``2 pi / h``). Its error is estimated from the rule's own
+sub-grids (every 2nd and every 4th node, each offset): ``E2 (E2 / E4)^2`` where ``E2`` and
+``E4`` are the largest differences of those sub-grid rules from the full one, the
+geometric extrapolation of the errors at ``2h`` and ``4h`` to ``h``. For the Gaussian
+copula the true error falls faster than geometrically in ``1 / h`` (like
+``exp(-c / h^2)``), so the estimate overstates it (measured: 1e3 to 1e6 times); it is
+checked against fine reference rules in the tests.
+
 References
 ----------
+Trefethen, L. N. and Weideman, J. A. C. (2014). The exponentially convergent trapezoidal
+rule. SIAM Review 56(3), 385-458.
+
 Piessens, R., de Doncker-Kapenga, E., Überhuber, C. W. and Kahaner, D. K. (1983).
 QUADPACK: a subroutine package for automatic integration. Springer (the 7/15-point
 Gauss–Kronrod pair).
@@ -37,8 +52,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-__all__ = ["Y_MAX", "NormalQuadrature", "gauss_kronrod_15", "integrate_normal", "panel_rule",
-           "presplit_panels"]
+__all__ = ["Y_MAX", "NormalQuadrature", "gauss_kronrod_15", "grid_error", "integrate_normal",
+           "integrate_normal_grid", "lump_tails", "panel_rule", "presplit_panels",
+           "trapezoid_range"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -273,3 +289,164 @@ def integrate_normal(
         points=np.asarray(ys[order].ravel(), dtype=np.float64),
         weights=np.asarray(wks[order].ravel(), dtype=np.float64), panels=int(lo.size),
         converged=total <= tol)
+
+
+def trapezoid_range(tol: float) -> float:
+    """Half-width ``L`` of the grid: the normal mass beyond ``+-L`` is ``tol / 100``.
+
+    Examples
+    --------
+    >>> round(trapezoid_range(1e-7), 2)
+    6.11
+    """
+    return float(np.clip(-special.ndtri(tol / 200.0), 4.0, Y_MAX))
+
+
+def lump_tails(weights: FloatArray) -> FloatArray:
+    """Add the normal mass beyond a symmetric grid to its two end nodes (weights sum to 1).
+
+    The integrand beyond the grid is then taken as its value at the end node, which for a
+    monotone conditional probability (saturated far out) is far closer than zero; the
+    error stated for the ignored tails is kept.
+
+    Examples
+    --------
+    >>> w = lump_tails(np.array([0.2, 0.5, 0.2]))
+    >>> w.round(12).tolist(), float(w.sum())
+    ([0.25, 0.5, 0.25], 1.0)
+    """
+    out = np.array(weights, dtype=np.float64)
+    extra = max(0.0, 1.0 - float(out.sum())) / 2.0
+    out[0] += extra
+    out[-1] += extra
+    return out
+
+
+def grid_error(vals: FloatArray, weights: FloatArray, index: npt.NDArray[np.int64],
+               norm: Literal["cdf", "max"] = "cdf") -> FloatArray:
+    """Estimated error of trapezoid rules from their sub-grids, per leading row.
+
+    Parameters
+    ----------
+    vals : numpy.ndarray
+        Shape ``(..., m, L)``: the integrand at the ``m`` grid nodes (any leading axes,
+        e.g. one per outer node).
+    weights : numpy.ndarray
+        Shape ``(m,)``: trapezoid weights ``h phi(y_j)`` of the full grid.
+    index : numpy.ndarray
+        Shape ``(m,)``: integer position ``j`` of each node (``y_j = j h``).
+    norm : {"cdf", "max"}
+        As in :func:`integrate_normal`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``vals.shape[:-2]``: ``E2 min(1, E2 / E4)^2``, with ``Es`` the largest
+        difference (in ``norm``) between the full rule and any of the ``s`` sub-grid rules
+        with every ``s``-th node and weights ``s h phi(y_j)``.
+
+    Examples
+    --------
+    ``E[Phi(2 Z + 1)] = Phi(1 / sqrt(5))``; grids with spacing 0.8 and 0.4:
+
+    >>> from scipy import special
+    >>> for h in (0.8, 0.4):
+    ...     j = np.arange(-int(8 / h), int(8 / h) + 1)
+    ...     w = h * np.exp(-0.5 * (j * h) ** 2) / np.sqrt(2 * np.pi)
+    ...     f = special.ndtr(2 * j * h + 1)[:, None]
+    ...     err = float(grid_error(f, w, j, norm="max"))
+    ...     true = abs(float(w @ f[:, 0]) - float(special.ndtr(1 / np.sqrt(5))))
+    ...     print(h, true <= err, f"{err:.0e}")
+    0.8 True 7e-04
+    0.4 True 1e-12
+    """
+    full = np.einsum("m,...ml->...l", weights, vals)
+
+    def spread(s: int) -> FloatArray:
+        worst = np.zeros(vals.shape[:-2])
+        for o in range(s):
+            sel = (index % s) == o
+            sub = np.einsum("m,...ml->...l", s * weights[sel], vals[..., sel, :])
+            d = sub - full
+            e = _cdf_norm(d) if norm == "cdf" else np.max(np.abs(d), axis=-1)
+            worst = np.maximum(worst, e)
+        return worst
+
+    e2, e4 = spread(2), spread(4)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(e4 > 0, np.minimum(e2 / e4, 1.0), 0.0)
+    return np.asarray(e2 * ratio * ratio, dtype=np.float64)
+
+
+def integrate_normal_grid(
+    fun: Callable[[FloatArray], FloatArray],
+    *,
+    h: float,
+    tol: float = 1e-10,
+    max_evals: int = 3000,
+    y_max: float | None = None,
+    norm: Literal["cdf", "max"] = "cdf",
+) -> NormalQuadrature:
+    """Integrate a smooth vector function against the normal density on an even grid.
+
+    The trapezoid rule with nodes ``y_j = j h``, ``|y_j| <= y_max``, weights
+    ``h phi(y_j)``; while the error estimate of :func:`grid_error` (plus the normal mass
+    beyond ``+-y_max``) is above ``tol``, the spacing is halved (reusing every node) until
+    ``max_evals`` would be exceeded.
+
+    Parameters
+    ----------
+    fun : callable
+        As in :func:`integrate_normal`.
+    h : float
+        Starting spacing, e.g. from the integrand's narrowest feature.
+    tol, max_evals, norm
+        As in :func:`integrate_normal`.
+    y_max : float, optional
+        Grid half-width (default :func:`trapezoid_range` of ``tol``).
+
+    Returns
+    -------
+    NormalQuadrature
+        ``panels`` is the number of grid intervals; the weights include the tail mass
+        beyond the grid on the two end nodes (:func:`lump_tails`).
+
+    Examples
+    --------
+    >>> from scipy import special
+    >>> r = integrate_normal_grid(lambda y: np.stack([special.ndtr(0.3 + y),
+    ...                                               special.ndtr(-0.3 - y)], axis=1),
+    ...                           h=0.8)
+    >>> round(float(r.integral[0]), 10), round(float(special.ndtr(0.3 / np.sqrt(2))), 10)
+    (0.5839979857, 0.5839979857)
+    >>> r.converged, r.error < 1e-10, r.points.size < 40
+    (True, True, True)
+    """
+    lim = trapezoid_range(tol) if y_max is None else float(y_max)
+    h = float(min(h, lim / 4.0))
+    tail = 2.0 * float(special.ndtr(-lim))
+    # integer positions on the finest grid reached so far: y = j * h
+    n_half = int(np.floor(lim / h + 1e-12))
+    idx = np.arange(-n_half, n_half + 1, dtype=np.int64)
+    vals = np.asarray(fun(np.asarray(idx * h, dtype=np.float64)),
+                      dtype=np.float64).reshape(idx.size, -1)
+    while True:
+        y = np.asarray(idx * h, dtype=np.float64)
+        w = h * np.exp(-0.5 * y * y) / np.sqrt(2.0 * np.pi)
+        err = float(grid_error(vals, w, idx, norm)) + tail
+        if err <= tol or 2 * idx.size - 1 > max_evals:
+            break
+        # halve the spacing: old nodes move to even positions, new ones sit between
+        h *= 0.5
+        odd = 2 * idx[:-1] + 1
+        new_vals = np.asarray(fun(np.asarray(odd * h, dtype=np.float64)),
+                              dtype=np.float64).reshape(odd.size, -1)
+        idx = np.concatenate([2 * idx, odd])
+        vals = np.concatenate([vals, new_vals])
+        order = np.argsort(idx, kind="stable")
+        idx, vals = idx[order], vals[order]
+    w = lump_tails(w)
+    return NormalQuadrature(
+        integral=np.asarray(w @ vals, dtype=np.float64), error=err,
+        points=np.asarray(y, dtype=np.float64), weights=np.asarray(w, dtype=np.float64),
+        panels=int(idx.size - 1), converged=err <= tol)
