@@ -127,7 +127,10 @@ def test_the_stress_section_shows_the_library_figures(sample, section):
     band = parameter_uncertainty(sample, intervals={"level": (0.8, 1.3)}, n_draws=DRAWS,
                                  rng=SEED)
     assert section.band_sentence() == band.sentence()
-    pd.testing.assert_frame_equal(section.band_frame().set_index("metric"), band.bands)
+    # revenue lost only (margins left out of the draws, which halves the cost): the same
+    # figures, bit for bit
+    pd.testing.assert_frame_equal(section.band_frame().set_index("metric"),
+                                  band.bands.drop(index=["p_below_break_even"]))
     b = section.band_table().frame.set_index("Annual revenue lost")
     assert b.loc["VaR 95 % (1 year in 20)", "90 % band: low"] == money(
         band.bands.loc["var_0.95", "low"])
