@@ -176,7 +176,7 @@ class Events:
 
 
 #: What a loss drawer yields per sub-block (see :data:`LOSS_DRAWERS`).
-Drawn = tuple[int, IntArray, npt.NDArray[Any], npt.NDArray[np.int32]]
+Drawn = tuple[int, IntArray, npt.NDArray[Any], npt.NDArray[np.int32] | None]
 
 
 def block_rng(spec: Spec, block: int) -> np.random.Generator:
@@ -252,15 +252,18 @@ def draw_independent(spec: Spec, g: np.random.Generator, n: int
         idx = np.flatnonzero(lost)
         u = u24(r.ravel()[idx])
         np.negative(u, out=u)
-        yield p0, idx, np.log1p(u, out=u), loss_counts(lost)
+        yield p0, idx, np.log1p(u, out=u), loss_counts(lost, idx)
 
 
-def loss_counts(lost: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
-    """Losses per account (column) of a paths x accounts indicator matrix.
+def loss_counts(lost: npt.NDArray[np.bool_], idx: IntArray) -> npt.NDArray[np.int32] | None:
+    """Losses per account (column) of a paths x accounts indicator matrix, if many.
 
-    A sum of bytes down the columns: about 3x cheaper than ``bincount`` of the
-    accounts of the lost indices.
+    With at least one loss in 8 account-paths, a sum of bytes down the columns (about
+    3x cheaper than ``bincount`` of the lost accounts); with fewer losses ``None``: the
+    caller counts the lost accounts (``idx`` are the flat indices of the losses).
     """
+    if 8 * idx.size < lost.size:
+        return None
     counts: npt.NDArray[np.int32] = np.add.reduce(lost.view(np.uint8), axis=0,
                                                   dtype=np.int32)
     return counts
@@ -356,7 +359,7 @@ def draw_gaussian(spec: Spec, g: np.random.Generator, n: int
         x += z[p0:p0 + k, None] * spec.loadings32
         lost = x < spec.thresholds32
         idx = np.flatnonzero(lost)
-        yield p0, idx, log_survival_of_latent(x.ravel()[idx]), loss_counts(lost)
+        yield p0, idx, log_survival_of_latent(x.ravel()[idx]), loss_counts(lost, idx)
 
 
 def draw_latent(spec: Spec, g: np.random.Generator, n: int
@@ -419,7 +422,7 @@ def draw_latent(spec: Spec, g: np.random.Generator, n: int
         u32 = u.astype(np.float32)
         np.minimum(u32, np.float32(1.0 - 2.0**-24), out=u32)  # float32 never rounds to 1
         np.negative(u32, out=u32)
-        yield p0, idx, np.log1p(u32, out=u32), loss_counts(lost)
+        yield p0, idx, np.log1p(u32, out=u32), loss_counts(lost, idx)
 
 
 #: How churn indicators and marginal uniforms are drawn, by dependence structure. A
@@ -428,7 +431,8 @@ def draw_latent(spec: Spec, g: np.random.Generator, n: int
 #: ``local path * accounts + account`` of the lost account-paths, each loss's
 #: ``log(1 - U_i)`` with ``U_i = F_i(T_i)`` its marginal uniform (float32 or float64,
 #: ``U_i < q_i``), from which :func:`stop_months` derives the decision month, and the
-#: losses per account (:func:`loss_counts`). New copulas register here.
+#: losses per account (:func:`loss_counts`; ``None``: count the lost accounts). New
+#: copulas register here.
 LOSS_DRAWERS: dict[str, Callable[[Spec, np.random.Generator, int],
                                  Iterator[Drawn]]] = {
     "independent": draw_independent,
@@ -552,7 +556,8 @@ def scan_block(spec: Spec, block: int, n: int
         d_gp12[:, p0:p0 + k] = np.bincount(flat, spec.gross_profit.take(account),
                                            minlength=k * h).reshape(h, k)
         n_lost[p0:p0 + k] = per_path
-        counts += acc_counts
+        counts += (np.bincount(account, minlength=m) if acc_counts is None
+                   else acc_counts)
         if spec.repl is not None and idx.size:
             has = per_path > 0
             starts = np.cumsum(per_path) - per_path
