@@ -228,9 +228,9 @@ def _won_slots(p: ReplacementParams, g: np.random.Generator, n: int, levels: int
                     np.add(cl[:, j - 1], cl[:, j], out=cl[:, j])
                 for b in range(1, nb):
                     cl[b] += cl[b - 1, -1]
-                np.subtract(j1 * c32, cl, out=cl)
-                arrival = cl
-            last[p0:p1] = arrival[-1, -1]
+                arrival = cl  # running sums of logs: arrival = j1 c32 - cl
+            last[p0:p1] = (n_slots * c32 - arrival[-1, -1] if not p.fixed_arrivals
+                           else arrival[-1, -1])
             if sure_win:
                 won = np.ones((nb, _SLOTS, c), dtype=bool)
             else:
@@ -241,14 +241,20 @@ def _won_slots(p: ReplacementParams, g: np.random.Generator, n: int, levels: int
             path = idx // n_slots
             slot = idx - path * n_slots
             at = slot * c + path
-            lev = np.ceil(arrival.ravel()[at] * scale).astype(np.int64)
+            arr = arrival.ravel()[at]
+            if not p.fixed_arrivals:
+                arr = (slot + 1.0) * c32 - arr
+            lev = np.ceil(arr * scale).astype(np.int64)
             np.maximum(lev, 1, out=lev)
             inside = lev <= levels  # opens within the horizon
             path, at, lev = path[inside], at[inside], lev[inside]
-            cs = np.ascontiguousarray(raw64[:, 1, :, p0:p1])
+            cs = np.ascontiguousarray(raw64[:, 1, :, p0:p1])  # cycle/size draws
             parts.append((path + p0, lev, cs.ravel()[at]))
             if all_levels is not None:
-                lv = np.ceil(arrival * scale)
+                lv = (np.subtract(j1 * c32, arrival) if not p.fixed_arrivals
+                      else arrival.copy())
+                lv *= scale
+                np.ceil(lv, out=lv)
                 np.clip(lv, 1.0, levels + 1.0, out=lv)
                 if capped:
                     lv.reshape(n_slots, c)[p.cap:] = levels + 1.0
