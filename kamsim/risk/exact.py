@@ -114,8 +114,9 @@ Copula = Literal["gaussian", "t", "double_t"]
 
 #: Largest lattice accepted (points); beyond this the memory and time are unreasonable.
 _MAX_LATTICE = 20_000_000
-#: Most nested outer dimensions of the factor integral (each multiplies the cost ~100x).
-_MAX_OUTER = 2
+#: Most nested outer dimensions of the factor integral (a tensor of even grids: each
+#: multiplies the cost by its nodes, 15-80).
+_MAX_OUTER = 3
 #: Relative tolerance for recognising weights that lie exactly on a common lattice.
 _EXACT_TOL = 1e-9
 
@@ -643,7 +644,7 @@ def loss_distribution(
     ------
     AssumptionError
         For an invalid ``measure``, ``step`` or lattice size, or crossed group factors
-        the nested integration cannot take (more than 2 outer dimensions).
+        the nested integration cannot take (more than 3 outer dimensions).
     InputDataError
         For ``measure="gross_profit"`` when the portfolio has no margins.
 
@@ -728,9 +729,16 @@ def loss_distribution_from_arrays(
         Factor loadings ``a_ik`` instead of ``correlations``, shape ``(n, K)`` (``K``
         independent standard factors; ``sum_k a_ik^2 < 1``). Factors whose accounts do not
         overlap (group factors, e.g. one per segment) are integrated per group inside the
-        others (nested), so any number of them is cheap; the other factors are nested
-        adaptive integrals, each multiplying the cost about 100x (at most 2, counting the
-        t copula's mixing variable).
+        others (nested), so any number of them is cheap (a group whose accounts share
+        their loadings is tabulated once for the whole run). The other factors are outer
+        dimensions, a tensor of integration rules, each multiplying the cost by its
+        nodes (15-80): at most 3, counting the t copula's mixing variable. Outer factors
+        whose loadings are linearly dependent are first rotated into fewer (exact: a
+        rotation of independent normals), so crossed families -- a global factor, one
+        factor per segment and one per region, each with one loading -- need as many
+        outer dimensions as the smaller family has groups (the larger family is
+        nested). Crossed families with 2-3 groups in the smaller one stay exact and take
+        seconds for ~100 accounts; see ``benchmarks/bench_exact.py --models``.
     copula : {"gaussian", "t", "double_t"}
         ``"t"``: the latent variables share a chi-square mixing variable with ``nu``
         degrees of freedom (tail dependence; ``nu = inf`` is the Gaussian copula).
@@ -1155,13 +1163,28 @@ def _make_dep(q: FloatArray, *, copula: str, loadings: FloatArray, nu: float,
     common = tuple(k for k in used if k not in local)
     if not common and local:  # a single block needs no nesting: integrate it outright
         common, local = (local[0],), local[1:]
+    if local and len(common) > 1:
+        # common factors whose loadings are linearly dependent (e.g. a global factor and
+        # a second factor on every account with a uniform loading) are one factor:
+        # rotating the factors (V^T Z is again independent standard normal) keeps the
+        # model exactly and integrates over rank(A_common) dimensions only
+        ac = a[:, list(common)]
+        _, sv, vt = np.linalg.svd(ac, full_matrices=False)
+        rank = int(np.sum(sv > 1e-12 * sv[0]))
+        if rank < len(common):
+            rot = ac @ vt[:rank].T
+            rot *= np.where(rot.sum(axis=0) < 0, -1.0, 1.0)[None, :]
+            rot[np.abs(rot) < 1e-15] = 0.0
+            a = np.column_stack([rot, a[:, list(local)]])
+            common = tuple(range(rank))
+            local = list(range(rank, rank + len(local)))
     n_outer = len(common) + (copula == "t")
     if n_outer > _MAX_OUTER:
         msg = (f"the exact twin nests up to {_MAX_OUTER} outer dimensions (factors shared "
                f"across groups, plus the t copula's mixing variable), but this model needs "
-               f"{n_outer}: factors that overlap across groups (e.g. both segment and "
-               "region factors) cannot be nested; keep one grouped factor family, or use "
-               "kamsim.simulate")
+               f"{n_outer}: factors that overlap across groups (e.g. segment and region "
+               "factors, crossed) need one outer dimension per group of the smaller "
+               "family; use at most 3 groups in one of the families, or kamsim.simulate")
         raise AssumptionError(msg, field="factors")
     return _Dep(copula=copula, c=c, a=a, b=b, nu=nu, nu_idio=nu_idio,
                 common=tuple(common), local=tuple(local))
@@ -1185,6 +1208,7 @@ class _Integrator:
         self.dep, self.dist, self.block_dist = dep, dist, block_dist
         self.tol, self.max_evals = tol, max_evals
         self.kw = np.ones(dep.c.size) if kw is None else kw
+        self._tables: dict[int, dict[str, object]] = {}
         self.blocks = [np.flatnonzero(dep.a[:, k] > 0) for k in dep.local]
         in_block = np.zeros(dep.c.size, dtype=bool)
         for idx in self.blocks:
@@ -1316,6 +1340,73 @@ class _Integrator:
         pmf = np.maximum(r.integral, 0.0)
         return _Integrated(pmf, r.error + err_in, coords, weights, r.converged)
 
+    def block_table(self, k: int, idx: IntArray, m_vals: FloatArray,
+                    mu_row: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """A uniform-loading group block integrated over its factor from one table.
+
+        With every account of the block loading ``a`` on its factor and the same on the
+        outer ones, its conditional distribution is ``D(s)`` with ``s = m + a y`` (``m``
+        the outer factors' part, ``y`` the block factor's score). ``D`` is kept on the
+        grid ``s_t = t a h`` for the whole run; for each outer ``m`` the trapezoid rule
+        in ``y`` runs over the nodes ``y = (s_t - m) / a`` (an even grid with an offset,
+        as accurate as any), with its error from the sub-grids as in
+        :func:`kamsim._util.quadrature.grid_error` and the tails lumped on its end nodes.
+        The spacing is halved (at most twice) while an error is above ``tol``.
+        """
+        dep = self.dep
+        a1 = float(dep.a[idx[0], k])
+        lim = trapezoid_range(self.tol)
+        tail = 2.0 * float(special.ndtr(-lim))
+        tab = self._tables.get(k)
+        if tab is None:
+            h0 = self.spacing(k, 1.0, mu_row, (), idx)
+            h1 = min(0.5 if h0 is None else h0, lim / 4.0)
+            tab = {"delta": a1 * h1, "rows": {}}
+            self._tables[k] = tab
+        for attempt in range(3):
+            delta = float(tab["delta"])  # type: ignore[arg-type]
+            rows: dict[int, FloatArray] = tab["rows"]  # type: ignore[assignment]
+            t_lo = int(np.floor((float(m_vals.min()) - lim * a1) / delta))
+            t_hi = int(np.ceil((float(m_vals.max()) + lim * a1) / delta))
+            ts = np.arange(t_lo, t_hi + 1, dtype=np.int64)
+            missing = [int(t) for t in ts if int(t) not in rows]
+            if missing:
+                sv = np.asarray(missing, dtype=np.float64) * delta
+                mu_b = np.broadcast_to(sv[:, None], (sv.size, idx.size))
+                f_new = self.block_dist(dep.prob(np.ones(sv.size), mu_b, idx), idx)
+                for t, row in zip(missing, f_new, strict=True):
+                    rows[t] = row
+            table = np.stack([rows[int(t)] for t in ts])
+            y = (ts[None, :] * delta - m_vals[:, None]) / a1  # (m, nt)
+            inside = np.abs(y) <= lim
+            h1 = delta / a1
+            wts = np.where(inside, h1 * np.exp(-0.5 * y * y) / math.sqrt(2.0 * math.pi), 0.0)
+            full = wts @ table
+            e2 = np.zeros(m_vals.size)
+            e4 = np.zeros(m_vals.size)
+            for sub, acc in ((2, e2), (4, e4)):
+                for o in range(sub):
+                    sel = (ts % sub) == o
+                    d = (sub * wts[:, sel]) @ table[sel] - full
+                    np.maximum(acc, np.max(np.abs(np.cumsum(d, axis=1)), axis=1), out=acc)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(e4 > 0, np.minimum(e2 / e4, 1.0), 0.0)
+            e = e2 * ratio * ratio + tail
+            if float(e.max()) <= self.tol or attempt == 2:
+                break
+            # halve the spacing: old rows keep their s at even positions
+            tab["delta"] = delta / 2.0
+            tab["rows"] = {2 * t: r for t, r in rows.items()}
+        self.converged &= bool(float(e.max()) <= self.tol)
+        # lump the tail mass beyond each row's grid on its end nodes
+        first = np.argmax(inside, axis=1)
+        last = inside.shape[1] - 1 - np.argmax(inside[:, ::-1], axis=1)
+        extra = np.maximum(0.0, 1.0 - wts.sum(axis=1)) / 2.0
+        r_i = np.arange(m_vals.size)
+        wts[r_i, first] += extra
+        wts[r_i, last] += extra
+        return np.maximum(wts @ table, 0.0), e
+
     def block_grid(self, k: int, idx: IntArray, g: FloatArray, mu: FloatArray,
                    h: float) -> tuple[FloatArray, FloatArray]:
         """A group block's distribution integrated over its own factor on an even grid.
@@ -1355,6 +1446,16 @@ class _Integrator:
         if self.free.size:
             parts.append(self.block_dist(dep.prob(g, mu[:, self.free], self.free), self.free))
         for k, idx in zip(dep.local, self.blocks, strict=True):
+            mb = mu[:, idx]
+            ak = dep.a[idx, k]
+            if (dep.copula == "gaussian" and np.ptp(ak) <= 1e-15 * ak[0]
+                    and float(np.max(np.ptp(mb, axis=1), initial=0.0)) <= 1e-13):
+                # the block's churn depends on one number s = (common part) + a y: one
+                # table of its distributions on an even grid of s serves every outer node
+                kint, e = self.block_table(k, idx, mb[:, 0], mu[0])
+                err += e
+                parts.append(kint / np.maximum(kint.sum(axis=1, keepdims=True), 1e-300))
+                continue
             hs = [self.spacing(k, float(g[r]), mu[r], (), idx) for r in range(m)]
             if all(x is not None for x in hs):
                 kint, e = self.block_grid(k, idx, g, mu, min(x for x in hs if x is not None))
