@@ -29,13 +29,15 @@ from kamsim._util.format import count, money, months, number, percent
 from kamsim.exceptions import AssumptionError
 from kamsim.views.widgets.base import Formatter, html_table
 
-__all__ = ["KINDS", "PeopleTable", "capacity_view", "comparison_view", "metric_table",
-           "negotiation_view", "people_table", "rebate_view", "recovery_view",
-           "tactic_roi_view", "tactics_view"]
+__all__ = ["KINDS", "PeopleTable", "assignments_view", "budget_sentence", "budget_view",
+           "capacity_view", "comparison_view", "fit_view", "formatter", "frontier_view",
+           "importance_view", "improvement_view", "metric_table", "negotiation_view",
+           "out_of_sample_view", "people_table", "plan_menu_view", "rebate_view",
+           "recovery_view", "scenario_comparison_view", "tactic_roi_view", "tactics_view"]
 
 #: The kinds of value a column may hold (see :func:`formatter`).
 KINDS = ("money", "percent", "percent1", "months", "count", "number", "ratio", "times",
-         "yesno", "text", "score")
+         "seconds", "yesno", "text", "score")
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ def formatter(kind: str, *, currency: str = "€", horizon: int | None = None) -
             return guard(lambda v: f"{float(v):,.2f}")
         case "times":
             return guard(lambda v: f"{float(v):.2f} ×")
+        case "seconds":
+            return guard(lambda v: f"{float(v):.2f} s")
         case "yesno":
             return guard(lambda v: "yes" if bool(v) else "no")
         case "text":
@@ -166,12 +170,14 @@ def people_table(frame: pd.DataFrame, columns: Mapping[str, tuple[str, str]], *,
 #: How each unit of a metric/value/unit summary is written.
 _UNIT_KINDS = {"currency": "money", "probability": "percent", "fraction": "percent",
                "share": "percent", "ratio": "ratio", "months": "months", "count": "count",
-               "bool": "yesno", "accounts": "count", "paths": "count", "number": "number"}
+               "bool": "yesno", "accounts": "count", "paths": "count", "number": "number",
+               "seconds": "seconds"}
 
 
 def metric_table(summary: pd.DataFrame, *, title: str = "", currency: str = "€",
                  horizon: int | None = None, rows: Sequence[str] | None = None,
-                 header: str = "Figure") -> PeopleTable:
+                 header: str = "Figure", units: Mapping[str, str] | None = None,
+                 names: Mapping[str, str] | None = None) -> PeopleTable:
     """A metric / value / unit summary as a two-column table, each value by its unit.
 
     Parameters
@@ -187,6 +193,11 @@ def metric_table(summary: pd.DataFrame, *, title: str = "", currency: str = "€
         Metrics to show, in order (default all).
     header : str
         Header of the metric column.
+    units : mapping of str to str, optional
+        Unit of a metric when the summary has no ``unit`` column (or to override it):
+        ``"currency"``, ``"probability"``, ``"count"``, ``"months"``, ``"ratio"``, ...
+    names : mapping of str to str, optional
+        Business names of metrics whose code name the summary uses.
 
     Returns
     -------
@@ -204,13 +215,16 @@ def metric_table(summary: pd.DataFrame, *, title: str = "", currency: str = "€
     if rows is not None:
         df = df.set_index("metric").loc[list(rows)].reset_index()
     values = []
-    for metric, value, unit in zip(df["metric"], df["value"], df["unit"], strict=True):
+    given = df["unit"] if "unit" in df.columns else ["number"] * len(df)
+    over, words = dict(units or {}), dict(names or {})
+    for metric, value, unit in zip(df["metric"], df["value"], given, strict=True):
+        unit = over.get(str(metric), unit)
         u = str(unit).lower()
         kind = next((k for name, k in _UNIT_KINDS.items() if u.startswith(name)), "number")
         v = formatter(kind, currency=currency, horizon=horizon)(value)
         if kind == "months" and _missing(value):
             v = "not within the horizon" if horizon is None else v
-        values.append((_sentence(str(metric)), v))
+        values.append((_sentence(words.get(str(metric), str(metric))), v))
     shown = pd.DataFrame(values, columns=["metric", "value"])
     return PeopleTable(html_table(shown, {"metric": (header, None), "value": ("", None)},
                                   title=title), summary)
@@ -320,3 +334,165 @@ def negotiation_view(table: pd.DataFrame, *, currency: str = "€") -> PeopleTab
         "walk_away": ("Walk-away cut", "percent1"),
         "break_even_credibility": ("Concede if the threat is at least", "text"),
         "decision": ("Better choice", "text")}, key="name", currency=currency)
+
+
+def scenario_comparison_view(comparison: Any, *, currency: str = "€") -> PeopleTable:
+    """``compare_scenarios(...)``: the scenarios as rows, each figure in its unit.
+
+    Parameters
+    ----------
+    comparison : ScenarioComparison
+        From :func:`kamsim.analysis.sensitivity.compare_scenarios`.
+    currency : str
+
+    Returns
+    -------
+    PeopleTable
+    """
+    tidy = comparison.to_frame()
+    units = dict(zip(tidy["label"], tidy["unit"], strict=False))
+    wide = comparison.wide().reset_index()
+    columns: dict[str, tuple[str, str]] = {"scenario": ("Scenario", "text")}
+    for label in wide.columns[1:]:
+        u = str(units.get(label, "")).lower()
+        kind = next((k for name, k in _UNIT_KINDS.items() if u.startswith(name)), "number")
+        columns[str(label)] = (_sentence(str(label)), kind)
+    return people_table(wide, columns, key="scenario", currency=currency)
+
+
+def importance_view(table: pd.DataFrame) -> PeopleTable:
+    """``global_sensitivity(...).to_frame()``: each assumption's range and importance."""
+    df = table.copy()
+    if "label" in df:
+        df["parameter"] = [_sentence(str(v)) for v in df["label"]]
+    return people_table(df, {
+        "parameter": ("Assumption", "text"), "low": ("From", "number"),
+        "high": ("to", "number"), "importance": ("Importance (0 = none)", "score")},
+        key="parameter")
+
+
+def fit_view(summary: pd.DataFrame) -> PeopleTable:
+    """A churn fit's parameters (lifelines' summary) or Kaplan-Meier facts, readable.
+
+    Parametric fits: the estimate with its standard error and 95 % interval per
+    parameter; Kaplan-Meier: accounts, churned, censored, median survival, survival at
+    one year.
+    """
+    if "value" in summary.columns:  # Kaplan-Meier facts
+        units = {"accounts": "count", "churned": "count", "censored": "count",
+                 "median_survival_years": "number", "survival_1y": "probability"}
+        df = summary.reset_index()
+        df["unit"] = [units.get(str(m), "number") for m in df["metric"]]
+        return metric_table(df)
+    df = summary.reset_index()
+    name = df.columns[0] if "param" not in df.columns else "param"
+    cols = {c.lower(): c for c in df.columns}
+    rows = pd.DataFrame({
+        "parameter": [" ".join(str(v) for v in (r if isinstance(r, tuple) else (r,)))
+                      .replace("_", " ").strip() for r in df[name]],
+        "estimate": df[cols.get("coef", df.columns[1])],
+        "se": df[cols["se(coef)"]] if "se(coef)" in cols else np.nan,
+        "low": df[cols["coef lower 95%"]] if "coef lower 95%" in cols else np.nan,
+        "high": df[cols["coef upper 95%"]] if "coef upper 95%" in cols else np.nan})
+    return people_table(rows, {
+        "parameter": ("Parameter", "text"), "estimate": ("Estimate", "ratio"),
+        "se": ("Standard error", "ratio"), "low": ("95 % interval from", "ratio"),
+        "high": ("to", "ratio")}, key="parameter")
+
+
+# --- notebook 06: where the retention budget goes ---------------------------------------
+
+
+def plan_menu_view(plans: Sequence[Any], *, currency: str = "€") -> PeopleTable:
+    """The retention plans' costs and effects (one row per plan of the menu)."""
+    df = pd.DataFrame([p.to_dict() for p in plans])
+    return people_table(df, {
+        "name": ("Plan", "text"), "one_off_cost": ("One-off cost per account", "money"),
+        "monthly_cost": ("Cost per account a month", "money"),
+        "fixed_monthly_cost": ("Fixed cost a month", "money"),
+        "hazard_multiplier": ("Churn multiplier", "times"),
+        "price_cut": ("Price concession", "percent1"),
+        "margin_change": ("Margin change", "percent1"),
+        "volume_change": ("Volume change", "percent1"),
+        "efficiency_gain": ("Efficiency gain", "percent1")}, key="name", currency=currency)
+
+
+def budget_sentence(budget: Any, *, currency: str = "€") -> str:
+    """The retention budget in one sentence ("€300k over the horizon; at most ...")."""
+    parts = [f"Retention budget: {money(float(budget.amount), currency)} over the horizon"]
+    caps = dict(getattr(budget, "caps", {}) or {})
+    if caps:
+        parts.append("at most " + ", ".join(f"{count(n)} on {p}" for p, n in caps.items()))
+    for attr, words in (("force_in", "must get a plan"), ("force_out", "stay on the default")):
+        ids = list(getattr(budget, attr, ()) or ())
+        if ids:
+            parts.append(f"{', '.join(map(str, ids))} {words}")
+    return "; ".join(parts) + "."
+
+
+def budget_view(table: pd.DataFrame, *, currency: str = "€") -> PeopleTable:
+    """Where the retention budget goes: the accounts on a plan, their spend and churn.
+
+    For ``RetentionOptimum.to_frame()`` and ``retention_budget_table(...)``.
+    """
+    return people_table(table, {
+        "name": ("Account", "text"), "account_id": ("Id", "text"), "tier": ("Tier", "text"),
+        "revenue": ("Revenue a year", "money"), "plan": ("Plan", "text"),
+        "planned_spend": ("Planned spend", "money"),
+        "churn_prob": ("Annual churn now", "percent1"),
+        "churn_prob_with_plan": ("With the plan", "percent1"),
+        "expected_npv_change": ("Expected NPV change", "money")}, key="name",
+        currency=currency)
+
+
+def out_of_sample_view(table: pd.DataFrame, *, currency: str = "€") -> PeopleTable:
+    """The allocations judged on fresh futures: spend, NPV, bad-year loss, differences."""
+    return people_table(table, {
+        "allocation": ("Allocation", "text"), "spend": ("Spend", "money"),
+        "expected_npv": ("Expected NPV", "money"),
+        "es": ("Average bad-year loss (ES)", "money"), "es_se": ("Its standard error", "money"),
+        "es_minus_reference": ("ES vs no plans", "money"),
+        "es_diff_se": ("Standard error of the difference", "money"),
+        "npv_minus_reference": ("NPV vs no plans", "money")}, key="allocation",
+        currency=currency)
+
+
+def improvement_view(improvement: pd.Series, *, currency: str = "€") -> PeopleTable:
+    """``RetentionStudy.improvement()``: the optimum against the best simple rule."""
+    names = {"best_rule": ("best simple rule at this budget", "text"),
+             "es_improvement": ("bad-year loss (ES) smaller by", "currency"),
+             "es_improvement_se": ("its standard error (paired)", "currency"),
+             "npv_improvement": ("expected NPV higher by", "currency"),
+             "npv_improvement_se": ("its standard error", "currency")}
+    rows = []
+    for k, v in improvement.items():
+        label, unit = names.get(str(k), (str(k), "number"))
+        text = "–" if _missing(v) else (str(v) if unit == "text" else
+                                         formatter(_UNIT_KINDS.get(unit, "number"),
+                                                   currency=currency)(v))
+        rows.append((_sentence(label), text))
+    shown = pd.DataFrame(rows, columns=["metric", "value"])
+    return PeopleTable(html_table(shown, {"metric": ("Figure", None), "value": ("", None)}),
+                       improvement.to_frame())
+
+
+def frontier_view(table: pd.DataFrame, *, currency: str = "€") -> PeopleTable:
+    """Frontier points: the risk weight or budget, expected NPV, bad-year loss, spend."""
+    cols: dict[str, tuple[str, str]] = {}
+    if "budget" in table:
+        cols["budget"] = ("Budget", "money")
+    if "risk_aversion" in table:
+        cols["risk_aversion"] = ("Weight of the bad-year loss", "ratio")
+    cols |= {"expected_npv": ("Expected NPV", "money"),
+             "es": ("Average bad-year loss (ES)", "money"), "spend": ("Spend", "money")}
+    return people_table(table, {c: v for c, v in cols.items() if c in table},
+                        currency=currency)
+
+
+def assignments_view(wide: pd.DataFrame) -> PeopleTable:
+    """``RetentionFrontier.assignments()``: each account's plan at each budget."""
+    df = wide.reset_index()
+    columns = {str(c): ("Account" if c == "account_id" else str(c), "text")
+               for c in df.columns}
+    df.columns = [str(c) for c in df.columns]
+    return people_table(df, columns, key="account_id")
