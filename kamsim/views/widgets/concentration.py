@@ -47,6 +47,18 @@ CRITERION_LABELS: Mapping[str, str] = {
 }
 
 
+def _plain_reason(why: str) -> str:
+    """Why a criterion was skipped, without column code names.
+
+    Examples
+    --------
+    >>> _plain_reason("portfolio has no distance_km column")
+    'your data have no column for it'
+    """
+    return "your data have no column for it" if why.startswith("portfolio has no") \
+        else why
+
+
 class ConcentrationExplorer(Explorer):
     """Weight sliders and tier thresholds that re-score key accounts and redraw.
 
@@ -125,7 +137,8 @@ class ConcentrationExplorer(Explorer):
             for c in self.criteria.criteria
         }
         skipped = "".join(f"<li>{html.escape(CRITERION_LABELS.get(c, c))}: "
-                          f"{html.escape(why)}</li>" for c, why in self.criteria.skipped.items())
+                          f"{html.escape(_plain_reason(why))}</li>"
+                          for c, why in self.criteria.skipped.items())
         self.note.value = (f"<b>Criteria without data (skipped, not guessed):</b>"
                            f"<ul>{skipped}</ul>" if skipped else "")
         self.layout([

@@ -18,6 +18,7 @@ Two kinds of tables are covered:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,14 +27,37 @@ import numpy as np
 import pandas as pd
 
 from kamsim._util.format import count, money, months, number, percent
+from kamsim.analysis.sensitivity import default_parameters
 from kamsim.exceptions import AssumptionError
 from kamsim.views.widgets.base import Formatter, html_table
 
-__all__ = ["KINDS", "PeopleTable", "assignments_view", "budget_sentence", "budget_view",
-           "capacity_view", "comparison_view", "fit_view", "formatter", "frontier_view",
-           "importance_view", "improvement_view", "metric_table", "negotiation_view",
-           "out_of_sample_view", "people_table", "plan_menu_view", "rebate_view",
-           "recovery_view", "scenario_comparison_view", "tactic_roi_view", "tactics_view"]
+__all__ = [
+    "KINDS",
+    "PeopleTable",
+    "account_probs_view",
+    "assignments_view",
+    "budget_sentence",
+    "budget_view",
+    "capacity_view",
+    "comparison_view",
+    "distribution_view",
+    "fit_view",
+    "formatter",
+    "frontier_view",
+    "history_view",
+    "importance_view",
+    "improvement_view",
+    "metric_table",
+    "negotiation_view",
+    "out_of_sample_view",
+    "people_table",
+    "plan_menu_view",
+    "rebate_view",
+    "recovery_view",
+    "scenario_comparison_view",
+    "tactic_roi_view",
+    "tactics_view",
+]
 
 #: The kinds of value a column may hold (see :func:`formatter`).
 KINDS = ("money", "percent", "percent1", "months", "count", "number", "ratio", "times",
@@ -292,7 +316,7 @@ def rebate_view(table: pd.DataFrame, *, currency: str = "€") -> PeopleTable:
     return people_table(table, {
         "volume": ("Volume (units)", "count"), "gross_revenue": ("List revenue", "money"),
         "rebate": ("Rebate", "money"), "net_revenue": ("Net revenue", "money"),
-        "effective_price": ("Price per unit", "number"),
+        "effective_price": ("Price per unit", "money"),
         "effective_rate": ("Rebate rate", "percent1")}, key="volume", currency=currency)
 
 
@@ -360,15 +384,31 @@ def scenario_comparison_view(comparison: Any, *, currency: str = "€") -> Peopl
     return people_table(wide, columns, key="scenario", currency=currency)
 
 
+def _parameter_kind(unit: str) -> str:
+    u = unit.lower()
+    if u.startswith("currency"):
+        return "money"
+    if u.startswith(("probability", "fraction", "share")):
+        return "percent"
+    return "number"
+
+
 def importance_view(table: pd.DataFrame) -> PeopleTable:
-    """``global_sensitivity(...).to_frame()``: each assumption's range and importance."""
-    df = table.copy()
-    if "label" in df:
-        df["parameter"] = [_sentence(str(v)) for v in df["label"]]
-    return people_table(df, {
-        "parameter": ("Assumption", "text"), "low": ("From", "number"),
-        "high": ("to", "number"), "importance": ("Importance (0 = none)", "score")},
-        key="parameter")
+    """``global_sensitivity(...).to_frame()``: each assumption's range and importance.
+
+    The range is written in each assumption's unit (money, percentages, plain numbers).
+    """
+    units = {name: p.unit for name, p in default_parameters(include_decisions=True).items()}
+    rows = []
+    for _, r in table.iterrows():
+        fmt = formatter(_parameter_kind(str(units.get(str(r["parameter"]), ""))))
+        rows.append((_sentence(str(r.get("label", r["parameter"]))), fmt(r["low"]),
+                     fmt(r["high"]), float(r["importance"])))
+    shown = pd.DataFrame(rows, columns=["parameter", "low", "high", "importance"])
+    return PeopleTable(html_table(shown, {
+        "parameter": ("Assumption", None), "low": ("From", lambda v: str(v)),
+        "high": ("to", lambda v: str(v)),
+        "importance": ("Importance (0 = none)", formatter("score"))}), table)
 
 
 def fit_view(summary: pd.DataFrame) -> PeopleTable:
@@ -492,7 +532,75 @@ def frontier_view(table: pd.DataFrame, *, currency: str = "€") -> PeopleTable:
 def assignments_view(wide: pd.DataFrame) -> PeopleTable:
     """``RetentionFrontier.assignments()``: each account's plan at each budget."""
     df = wide.reset_index()
-    columns = {str(c): ("Account" if c == "account_id" else str(c), "text")
-               for c in df.columns}
+
+    def header(c: object) -> str:
+        if c == "account_id":
+            return "Account"
+        m = re.fullmatch(r"budget ([\d,.]+)", str(c))
+        return f"Budget {money(float(m.group(1).replace(',', '')))}" if m else str(c)
+
+    columns = {str(c): (header(c), "text") for c in df.columns}
     df.columns = [str(c) for c in df.columns]
     return people_table(df, columns, key="account_id")
+
+
+# --- notebook 05: calibration ---------------------------------------------------------
+
+
+def history_view(history: pd.DataFrame, *, currency: str = "€") -> PeopleTable:
+    """Account histories from a ledger (``histories_from_ledger``): one row per account."""
+    df = history.copy()
+    for c in ("start_date", "end_date", "last_order"):
+        if c in df:
+            df[c] = [v.strftime("%Y-%m-%d") if hasattr(v, "strftime") else v for v in df[c]]
+    return people_table(df, {c: v for c, v in {
+        "account_id": ("Account", "text"), "start_date": ("First order", "text"),
+        "end_date": ("Observed until", "text"), "churned": ("Churned?", "yesno"),
+        "duration_years": ("Tenure (years)", "ratio"), "last_order": ("Last order", "text"),
+        "n_orders": ("Orders", "count"), "revenue": ("Revenue", "money")}.items()
+        if c in df}, key="account_id", currency=currency)
+
+
+#: The churn-probability columns of ``account_probs`` and their headers.
+_PROB_COLUMNS = {"tenure_years": ("Tenure (years)", "ratio"),
+                 "churn_prob": ("Annual churn probability", "percent1"),
+                 "churn_prob_low": ("95 % interval from", "percent1"),
+                 "churn_prob_high": ("to", "percent1")}
+
+
+def account_probs_view(probs: pd.DataFrame) -> PeopleTable:
+    """Per-account annual churn probabilities from a fit (``account_probs``)."""
+    cols = {"account_id": ("Account", "text"), **_PROB_COLUMNS}
+    if "extrapolated" in probs:
+        cols["extrapolated"] = ("Beyond the observed tenures?", "yesno")
+    return people_table(probs, {c: v for c, v in cols.items() if c in probs},
+                        key="account_id")
+
+
+def distribution_view(frame: pd.DataFrame,
+                      columns: Mapping[str, tuple[str, str]] | None = None) -> PeopleTable:
+    """How values are spread: accounts, mean, lowest, quartiles, highest, per column.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    columns : mapping of column to (header, kind), optional
+        Default: the churn-probability columns of ``account_probs``.
+    """
+    cols = {c: v for c, v in (columns or _PROB_COLUMNS).items() if c in frame}
+    stats = [("Accounts", "count"), ("Mean", None), ("Lowest", None),
+             ("25 % below", None), ("Median", None), ("75 % below", None),
+             ("Highest", None)]
+    x = frame[list(cols)]
+    values = [x.count(), x.mean(), x.min(), x.quantile(0.25), x.median(),
+              x.quantile(0.75), x.max()]
+    rows = []
+    for (name, force), v in zip(stats, values, strict=True):
+        row = {"statistic": name}
+        for c, (_, kind) in cols.items():
+            row[c] = formatter(force or kind)(v[c])
+        rows.append(row)
+    shown = pd.DataFrame(rows)
+    spec: dict[str, tuple[str, Formatter | None]] = {"statistic": ("", None)}
+    spec |= {c: (h, lambda v: str(v)) for c, (h, _) in cols.items()}
+    return PeopleTable(html_table(shown, spec), frame)

@@ -21,6 +21,7 @@ from kamsim.engine import SimulationResult, simulate
 from kamsim.model import Scenario
 from kamsim.risk.exact import ExactLossDistribution, loss_distribution
 from kamsim.views.plots.style import currency_formatter, percent_formatter
+from kamsim.views.report.tables import case_label
 from kamsim.views.widgets.base import Explorer, html_table, value_formatter
 
 __all__ = ["WorstCaseExplorer", "worst_case_explorer"]
@@ -120,6 +121,7 @@ class WorstCaseExplorer(Explorer):
     def _deterministic_table(self) -> None:
         sc = self.base
         t = lose_top_k(sc.portfolio, 3, fixed_costs=sc.fixed_costs)
+        t["case"] = [case_label(v) for v in t["case"]]  # "Lose the largest", not code
         c = self.currency
         self.deterministic.value = html_table(t, {
             "case": ("Case", None),
