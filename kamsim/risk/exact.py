@@ -14,12 +14,23 @@ for a finite portfolio:
   the Student-t copula and the double-t model (:mod:`kamsim.model.copulas`), and partial churn
   (each account's loss distribution convolved on the lattice).
 
-The integral over the factor(s) is taken in the factor's probability space ``u = Phi(z)``
-with adaptive Gauss–Kronrod panels (:mod:`kamsim._util.quadrature`), pre-split around every
-account's step ``z_i = Phi^-1(q_i) / sqrt(rho_i)`` (width ``sqrt((1 - rho_i) / rho_i)``), so
-it stays accurate as ``rho -> 1`` where ``q_i(z)`` becomes a step that fixed nodes miss (64
-Gauss–Hermite nodes put the sample's 95 % VaR at 30.4M at ``rho = 0.999``; the limit is
-22.6M). The estimated error in the CDF is reported as ``integration_error``.
+The integral over the factor(s) is taken in the factor's normal score ``y`` (the factor's
+probability space ``u = Phi(y)``; :mod:`kamsim._util.quadrature`). Where every conditional
+churn probability is a step much wider than the node spacing (shared-shock correlations
+up to about 0.9 for a few hundred accounts), the trapezoid rule on an even grid of
+normal scores is used: it converges faster than any power of the spacing for such
+integrands, the spacing is set from the conditional loss's narrowest feature
+(``s(y) / |m'(y)|``, its standard deviation over the speed of its mean) and the error is
+estimated from the grid's own sub-grids (61-80 nodes give a CDF error below ``1e-9`` for
+1,000 accounts at ``rho = 0.2``, where 64 Gauss–Hermite nodes are off by ``4e-4``).
+Near-steps (``rho -> 1``) and the double-t model use adaptive Gauss–Kronrod panels,
+pre-split around every account's step ``z_i = Phi^-1(q_i) / sqrt(rho_i)`` (width
+``sqrt((1 - rho_i) / rho_i)``), so the twin stays accurate as ``rho -> 1`` where
+``q_i(z)`` becomes a step that fixed nodes miss (64 Gauss–Hermite nodes put the sample's
+95 % VaR at 30.4M at ``rho = 0.999``; the limit is 22.6M). Group factors are nested
+inside the common ones; a group whose accounts share their loadings is tabulated once on
+an even grid of its one driving number. The estimated error in the CDF is reported as
+``integration_error``.
 
 :func:`loss_distribution` takes a :class:`~kamsim.model.Scenario` and gives the
 distribution of the same per-path quantity the Monte Carlo engine reports as
@@ -167,10 +178,13 @@ class ExactLossDistribution:
         ``"dp"`` or ``"fft"``, the algorithm used.
     integration_error : float
         Estimated error of the integration over the factor(s) in the CDF norm:
-        ``max_x |F(x) - F_true(x)|`` apart from discretisation (Gauss–Kronrod
-        ``|K15 - G7|`` summed over panels and nested levels, plus the ignored factor tail
-        ``2 Phi(-8.5)``). NaN for a fixed Gauss–Hermite rule (``n_quadrature=...``),
-        0 when independent. :meth:`var_bounds` turns it into a VaR interval.
+        ``max_x |F(x) - F_true(x)|`` apart from discretisation (even grids: the sub-grid
+        extrapolation ``E2 (E2 / E4)^2`` of :func:`kamsim._util.quadrature.grid_error`;
+        adaptive panels: Gauss–Kronrod ``|K15 - G7|`` scaled as in QUADPACK; summed over
+        nested levels, plus the ignored factor tails, ``tol / 100`` on a grid and
+        ``2 Phi(-8.5)`` with panels). An estimate, checked against independent references
+        in the tests. NaN for a fixed Gauss–Hermite rule (``n_quadrature=...``), 0 when
+        independent. :meth:`var_bounds` turns it into a VaR interval.
     converged : bool
         Whether ``integration_error`` reached the requested ``tol``.
     copula : str
@@ -773,11 +787,12 @@ def loss_distribution_from_arrays(
         ``rho -> 1``, where a conditional probability becomes a step between nodes; no
         ``integration_error`` is estimated for it (NaN).
 
-        The default, adaptive rule integrates in the factor's probability space
-        ``u = Phi(z)`` (:mod:`kamsim._util.quadrature`): Gauss–Kronrod panels, split where the 7-
-        and 15-point results differ and pre-split around every account's step
-        ``z_i = Phi^-1(q_i) / sqrt(rho_i)`` of width ``sqrt((1 - rho_i) / rho_i)``, so it
-        stays accurate up to ``rho -> 1``.
+        The default rule integrates over the factor's normal score (its probability
+        space, :mod:`kamsim._util.quadrature`): the trapezoid rule on an even grid when
+        the integrand is smooth (its spacing halved until the estimate meets ``tol``),
+        else Gauss–Kronrod panels, split where the 7- and 15-point results differ and
+        pre-split around every account's step ``z_i = Phi^-1(q_i) / sqrt(rho_i)`` of
+        width ``sqrt((1 - rho_i) / rho_i)``, so it stays accurate up to ``rho -> 1``.
     method : {"auto", "dp", "fft"}
         ``"dp"``: the recursion, ``O(n * K)`` per node for ``K`` lattice points, accurate
         to relative rounding error even deep in the tail. ``"fft"``: recursion within
