@@ -331,3 +331,32 @@ def test_pareto_right_axis_labels_stay_inside_the_figure(sample):
             ext = t.get_window_extent(renderer)
             assert ext.x1 <= box.x1 + 1, t.get_text()
         panel.sliders["volume"].value = 0.2
+
+
+# --- static tables of notebooks 03-06 ------------------------------------------------------
+
+
+def test_static_tables_are_readable_and_not_panels():
+    import pandas as pd
+
+    from kamsim.views.widgets import tables
+
+    s = pd.DataFrame({"metric": ["expected revenue gap", "P(out of cash within horizon)",
+                                 "median months to recover", "pays for itself"],
+                      "value": [2.2516e7, 0.532, float("nan"), 0.0],
+                      "unit": ["currency", "probability", "months (not within horizon)",
+                               "bool"]})
+    t = tables.metric_table(s, horizon=36)
+    text = re.sub(r"<[^>]+>", " ", t.html)
+    for want in ("€22.5M", "53.2 %", "not within 36 months", "no", "Expected revenue gap"):
+        assert want in text, want
+    assert not RAW_NUMBER.search(text)
+    # shown in notebooks and Voila, but never taken for an explorer panel
+    assert "kamsim-explorer" not in t._repr_html_()
+    v = tables.negotiation_view(pd.DataFrame({
+        "name": ["A"], "revenue": [5.7e6], "ev_concede": [1.3e6], "ev_refuse": [1.7e6],
+        "walk_away": [0.0278], "break_even_credibility": [2.46], "decision": ["refuse"]}))
+    assert v.html.index("Account") < v.html.index("Revenue a year")
+    assert "never" in v.html
+    assert "2.8 %" in v.html
+    assert not RAW_NUMBER.search(re.sub(r"<[^>]+>", " ", v.html))

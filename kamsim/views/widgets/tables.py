@@ -64,6 +64,17 @@ KINDS = ("money", "percent", "percent1", "months", "count", "number", "ratio", "
          "seconds", "yesno", "text", "score")
 
 
+# the panels' table style (kamsim.views.widgets.base), for tables outside a panel
+_STATIC_CSS = """<style>
+.kamsim-static table.kamsim-table {border-collapse: collapse; font-size: 0.92em;}
+.kamsim-static table.kamsim-table th {text-align: left; padding: 2px 10px 2px 0;
+  border-bottom: 1px solid #999; font-weight: 600;}
+.kamsim-static table.kamsim-table td {padding: 2px 10px 2px 0; white-space: nowrap;}
+.kamsim-static table.kamsim-table td.num {text-align: right;
+  font-variant-numeric: tabular-nums;}
+</style>"""
+
+
 @dataclass(frozen=True)
 class PeopleTable:
     """An HTML table for people (shown by Jupyter and Voila) and the frame behind it.
@@ -80,7 +91,8 @@ class PeopleTable:
     frame: pd.DataFrame = field(repr=False)
 
     def _repr_html_(self) -> str:
-        return f"<div class='kamsim-explorer'>{self.html}</div>"
+        # its own class (not the panels' kamsim-explorer: a static table is no panel)
+        return f"<div class='kamsim-static'>{_STATIC_CSS}{self.html}</div>"
 
     def __str__(self) -> str:
         return self.html
