@@ -360,3 +360,22 @@ def test_static_tables_are_readable_and_not_panels():
     assert "never" in v.html
     assert "2.8 %" in v.html
     assert not RAW_NUMBER.search(re.sub(r"<[^>]+>", " ", v.html))
+
+
+def test_worst_case_heavy_tails_use_monte_carlo_on_common_random_numbers(scenario):
+    panel = panels.worst_case_explorer(scenario, n_paths=1_000)
+    assert panel.nu.disabled  # the Gaussian model has no degrees of freedom
+    assert "(exact)" in panel.table.value
+    gaussian = panel.distribution.var(0.95)
+    panel.copula.value = "t"
+    assert not panel.nu.disabled
+    assert not panel.stale
+    assert panel.current_scenario().churn.copula == "t"
+    assert "common random numbers" in panel.table.value
+    heavy = panel.distribution.var(0.95)
+    panel.nu.value = 3.0  # heavier tails: a worse 1-in-20 year
+    assert panel.distribution.var(0.95) >= heavy * 0.98
+    assert heavy != gaussian
+    panel.copula.value = "gaussian"
+    assert panel.nu.disabled
+    assert panel.current_scenario().churn.nu is None

@@ -72,6 +72,19 @@ class WorstCaseExplorer(Explorer):
             scenario.horizon_months, max(1, scenario.churn.notice_months + 1), 60, 1,
             label="Horizon (months)", tooltip="Months of the future simulated",
             fmt=value_formatter("months"), integer=True)
+        heavy = scenario.churn.copula == "t"
+        self.copula = self.dropdown(
+            [("Normal (Gaussian)", "gaussian"), ("Heavy tails (Student-t)", "t")],
+            "t" if heavy else "gaussian", label="How bad years strike",
+            tooltip="Tail dependence: how much more likely accounts leave together in a "
+                    "bad year. Heavy tails: a rare bad year takes many accounts at once")
+        self.nu = self.slider(
+            float(scenario.churn.nu) if heavy and scenario.churn.nu else 4.0, 2.0, 30.0,
+            1.0, label="Tail heaviness (degrees of freedom)",
+            tooltip="Lower = accounts more likely to leave together in a bad year; 30 is "
+                    "close to normal (heavy tails only)",
+            fmt=value_formatter("number", decimals=0))
+        self.nu.disabled = not heavy
         self.paths = self.slider(
             n_paths, 1_000, 50_000, 1_000, label="Simulated futures",
             tooltip="Monte Carlo paths for the break-even probability and the tail "
@@ -84,18 +97,20 @@ class WorstCaseExplorer(Explorer):
         self._stairs: Any = None
         self.result: SimulationResult | None = None
         self.distribution: ExactLossDistribution | SimulationResult
-        self._cache: dict[tuple[Any, ...], tuple[SimulationResult, pd.DataFrame]] = {}
+        self._cache: dict[tuple[Any, ...], tuple[SimulationResult, pd.DataFrame | None]] = {}
         self._exact: dict[tuple[Any, ...], ExactLossDistribution] = {}
         self.layout([
             self.beside([
                 self.controls("Churn assumptions",
-                              [self.level, self.correlation, self.horizon, self.paths]),
+                              [self.level, self.correlation, self.copula, self.nu,
+                               self.horizon, self.paths]),
                 self.status], self.table),
             self.image,
             widgets.HBox([self.contributions, self.deterministic],
                          layout=widgets.Layout(flex_flow="row wrap", grid_gap="24px")),
         ])
-        self.watch(self.level, self.correlation, self.horizon, self.paths)
+        self.watch(self.level, self.correlation, self.copula, self.nu, self.horizon,
+                   self.paths)
         self.set_scenario(scenario)
 
     def set_scenario(self, scenario: Scenario) -> None:
@@ -108,8 +123,12 @@ class WorstCaseExplorer(Explorer):
     # -- computation ----------------------------------------------------------------------
     def current_scenario(self) -> Scenario:
         """The scenario the sliders currently describe."""
+        heavy = self.copula.value == "t"
+        self.nu.disabled = not heavy
         churn = replace(self.base.churn, level=float(self.level.value),
-                        correlation=float(self.correlation.value))
+                        correlation=float(self.correlation.value),
+                        copula="t" if heavy else "gaussian",
+                        nu=float(self.nu.value) if heavy else None, nu_idio=None)
         # churn only: the panel answers "how bad can losses get"; win-back is notebook 03's
         return replace(self.base, churn=churn, horizon_months=int(self.horizon.value),
                        replacement=None)
@@ -142,13 +161,15 @@ class WorstCaseExplorer(Explorer):
         """
         sc = self.current_scenario()
         self._sc = sc
-        if sc.churn.has_partial:  # the exact twin covers full churn only
+        # the exact twin covers full churn; for heavy tails it takes seconds per change
+        # (quadrature over the chi-square too), so the Monte Carlo run answers
+        if sc.churn.has_partial or sc.churn.copula != "gaussian":
             self._simulate()
             assert self.result is not None
             self.distribution = self.result
             return
         key = (id(self.base), float(self.level.value), float(self.correlation.value),
-               int(self.horizon.value))
+               int(self.horizon.value), str(self.copula.value), float(self.nu.value))
         dist = self._exact.pop(key, None)
         if dist is None:
             dist = loss_distribution(sc, max_points=self.max_points)
@@ -158,18 +179,28 @@ class WorstCaseExplorer(Explorer):
         self.distribution = dist
 
     def _simulate(self) -> None:
-        """The Monte Carlo run and its tail drivers for the current sliders (cached)."""
+        """The Monte Carlo run for the current sliders (cached; tail drivers later)."""
         key = (id(self.base), float(self.level.value), float(self.correlation.value),
-               int(self.horizon.value), int(self.paths.value))
+               int(self.horizon.value), str(self.copula.value), float(self.nu.value),
+               int(self.paths.value))
         hit = self._cache.pop(key, None)
         if hit is None:
             res = simulate(self._sc, n_paths=int(self.paths.value), rng=self.seed,
                            progress=False)
-            hit = (res, res.risk_contributions(0.95).head(5))
+            hit = (res, None)
         self._cache[key] = hit
         while len(self._cache) > 16:
             self._cache.pop(next(iter(self._cache)))
-        self.result, self._drivers = hit
+        self._key = key
+        self.result = hit[0]
+
+    def _tail_drivers(self) -> pd.DataFrame:
+        """The accounts driving the worst 5 % of the current run (kept with the run)."""
+        res, drivers = self._cache[self._key]
+        if drivers is None:
+            drivers = res.risk_contributions(0.95).head(5)
+            self._cache[self._key] = (res, drivers)
+        return drivers
 
     def render(self) -> None:
         """Redraw the distribution first (sent at once), then the Monte Carlo tables.
@@ -181,7 +212,8 @@ class WorstCaseExplorer(Explorer):
             self._simulate()
         sc, res, dist, c = self._sc, self.result, self.distribution, self.currency
         assert res is not None
-        source = "Monte Carlo" if isinstance(dist, SimulationResult) else "exact"
+        source = (f"Monte Carlo, {res.n_paths:,} futures on common random numbers"
+                  if isinstance(dist, SimulationResult) else "exact")
         total = sc.portfolio.total_revenue
         rows = pd.DataFrame({
             "year": [f"1-in-{1 / (1 - a):.0f} ({percent(a)})" for a in LEVELS],
@@ -199,7 +231,7 @@ class WorstCaseExplorer(Explorer):
             f"<p>Expected loss {money(mean, c)}. Probability that gross profit falls below "
             f"fixed costs within {sc.horizon_months} months, before any replacement: "
             f"<b>{percent(pbe)}</b> (Monte Carlo, {res.n_paths:,} futures).</p>")
-        top = self._drivers
+        top = self._tail_drivers()
         self.contributions.value = html_table(top, {
             "name": ("Account", None), "revenue": ("Revenue", lambda v: money(v, c)),
             "share_of_tail_loss": ("Share of the bad-year loss", lambda v: percent(v))},
