@@ -207,8 +207,9 @@ class PassThroughCurveChart:
         self.best_label.set_text(f"optimum {optimum.pass_through:.0%} ({optimum.objective})")
         if current is not None:
             self.current.set_xdata([current, current])
+        # short enough for half a panel: the long form ran off the figure in Voila
         ax.set_title(f"Passing back {percent(optimum.pass_through, 0)} of the gains is worth "
-                     "most under these assumptions")
+                     "most")
 
 
 def pass_through_curve_plot(curve: pd.DataFrame, *,
