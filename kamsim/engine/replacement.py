@@ -162,12 +162,13 @@ _CHUNK_PATHS = 128
 
 @dataclass(frozen=True, slots=True)
 class _Won:
-    """The won slots of a block that can order within the horizon, by (path, level)."""
+    """Won slots of some batches that can order within the horizon, by (path, level)."""
 
     path: IntArray
     level: IntArray  # effort level (1-based) at which the slot opens
     cycle: IntArray  # whole months from opening to the first order
     size: FloatArray
+    start: IntArray  # where each (path, level) group starts: key path * (levels + 2) + level
     levels: npt.NDArray[np.int16] | None  # every slot's level (slots x n), if asked
 
 
@@ -183,67 +184,89 @@ def _draw_slots(g: np.random.Generator, n: int, batches: int) -> npt.NDArray[np.
     return raw.view(np.uint32).reshape(batches, 2, _SLOTS, 2 * n)
 
 
-def _won_slots(p: ReplacementParams, g: np.random.Generator, n: int, levels: int,
-               horizon: int, keep_levels: bool) -> _Won:
-    """The opportunity slots of ``n`` paths, as many as the most effort could open.
+class _SlotStream:
+    """The opportunity slots of ``n`` paths, drawn batch by batch as effort needs them.
 
-    Slots come in batches of :data:`_SLOTS` per path (:func:`_draw_slots`), so slot ``j``
-    of a path has the same draws whatever the assumptions (common random numbers).
-    Batches are drawn until every path's last slot arrives after ``levels`` months of
-    effort (or the cap is reached). A slot's arrival is the sum of its and the earlier
-    slots' Exp(1) gaps ``-log(1 - r / 2^32)`` (fixed arrivals: ``j + 1``); it opens at the
-    first effort level ``e`` with ``arrival <= rate e``; it is won iff its raw win draw
-    is below ``ceil(win_rate 2^32)``; its cycle and size come from its own draws
-    (:func:`_cycle_months`, :func:`_sizes`). Only won slots that can order within the
-    horizon are returned, sorted by path and level.
+    Slots come in batches of :data:`_SLOTS` per path (:func:`_draw_slots`), in stream
+    order, so slot ``j`` of a path has the same draws whatever the assumptions and
+    however many batches are drawn at a time (common random numbers). A slot's arrival
+    is the sum of its and the earlier slots' Exp(1) gaps ``-log(1 - r / 2^32)`` (fixed
+    arrivals: ``j + 1``); it opens at the first effort level ``e`` with
+    ``arrival <= rate e``; it is won iff its raw win draw is below
+    ``ceil(win_rate 2^32)``; its cycle and size come from its own draws
+    (:func:`_cycle_months`, :func:`_sizes`). :meth:`cover` draws batches until every
+    path's slots reach past a given effort level and adds their won slots (those that
+    can order within the horizon) as one more :class:`_Won` segment.
     """
-    scale = 1.0 / (p.rate * (1.0 + 1e-12))  # open at effort e iff arrival <= rate e
-    win_u32 = np.uint32(min(math.ceil(p.win_rate * 2.0**32), 2**32 - 1))
-    sure_win = p.win_rate >= 1.0
-    expected = min(p.cap, p.rate * levels + 4.0 * math.sqrt(p.rate * levels) + 16.0)
-    batches = max(1, -(-int(expected) // _SLOTS))
-    raw = _draw_slots(g, n, batches)
-    c32 = 32.0 * math.log(2.0)
-    while True:
+
+    def __init__(self, p: ReplacementParams, g: np.random.Generator, n: int, levels: int,
+                 horizon: int, keep_levels: bool) -> None:
+        self.p, self.g, self.n, self.levels, self.horizon = p, g, n, levels, horizon
+        self.keep_levels = keep_levels
+        self.scale = 1.0 / (p.rate * (1.0 + 1e-12))  # open at effort e iff arrival <= rate e
+        self.slots = 0  # slots per path drawn so far
+        self.log_sum = np.zeros(n)  # running sum of log(2^32 - r) over the drawn slots
+        self.last = np.zeros(n)  # arrival of each path's last slot
+        self.covered = 0  # every path's slots reach past this effort level
+        self.segments: list[_Won] = []
+
+    def cover(self, level: int) -> None:
+        """Draw batches until every path's last slot arrives after ``level`` (or the cap)."""
+        p = self.p
+        while self.covered < level and self.slots < p.cap:
+            want = min(p.cap, p.rate * level + 4.0 * math.sqrt(p.rate * level) + 16.0)
+            batches = max(1, -(-int(want - self.slots) // _SLOTS))
+            self.segments.append(self._add(_draw_slots(self.g, self.n, batches)))
+            low = float(np.min(self.last)) * self.scale
+            self.covered = self.levels if self.slots >= p.cap else min(
+                self.levels, math.ceil(low) - 1)
+
+    def _add(self, raw: npt.NDArray[np.uint32]) -> _Won:
+        p, n, levels = self.p, self.n, self.levels
         nb = raw.shape[0]
-        n_slots = nb * _SLOTS
-        j1 = np.arange(1.0, n_slots + 1.0).reshape(nb, _SLOTS, 1)
-        capped = p.cap < n_slots
+        n_new = nb * _SLOTS
+        j0 = self.slots
+        j1 = np.arange(j0 + 1.0, j0 + n_new + 1.0).reshape(nb, _SLOTS, 1)
+        c32 = 32.0 * math.log(2.0)
+        scale = self.scale
+        win_u32 = np.uint32(min(math.ceil(p.win_rate * 2.0**32), 2**32 - 1))
+        capped = p.cap < j0 + n_new
         parts: list[tuple[IntArray, IntArray, npt.NDArray[np.uint64]]] = []
-        last = np.empty(n)
-        all_levels = np.empty((nb, _SLOTS, n), dtype=np.int16) if keep_levels else None
+        all_levels = np.empty((nb, _SLOTS, n), dtype=np.int16) if self.keep_levels else None
         raw64 = raw.view(np.uint64)  # (nb, 2, _SLOTS, n)
         for p0 in range(0, n, _CHUNK_PATHS):
             p1 = min(p0 + _CHUNK_PATHS, n)
             c = p1 - p0
-            # (batch, slot in batch, path) arrays of this chunk
+            # (batch, slot in batch, path) arrays of this chunk; cl: running sums of logs
             arrival: npt.NDArray[np.float64]
             if p.fixed_arrivals:
                 arrival = np.broadcast_to(j1, (nb, _SLOTS, c))
+                self.last[p0:p1] = j0 + n_new
             else:
                 cl = raw[:, 0, :, 2 * p0:2 * p1:2].astype(np.float64)
                 np.subtract(2.0**32, cl, out=cl)
                 np.log(cl, out=cl)
+                cl[0, 0] += self.log_sum[p0:p1]
                 for j in range(1, _SLOTS):  # running sums: within batches, then across
                     np.add(cl[:, j - 1], cl[:, j], out=cl[:, j])
                 for b in range(1, nb):
                     cl[b] += cl[b - 1, -1]
-                arrival = cl  # running sums of logs: arrival = j1 c32 - cl
-            last[p0:p1] = (n_slots * c32 - arrival[-1, -1] if not p.fixed_arrivals
-                           else arrival[-1, -1])
-            if sure_win:
+                self.log_sum[p0:p1] = cl[-1, -1]
+                self.last[p0:p1] = (j0 + n_new) * c32 - cl[-1, -1]
+                arrival = cl  # arrival = j1 c32 - cl, worked out at the won slots only
+            if p.win_rate >= 1.0:
                 won = np.ones((nb, _SLOTS, c), dtype=bool)
             else:
                 won = raw[:, 0, :, 2 * p0 + 1:2 * p1:2] < win_u32
             if capped:
-                won.reshape(n_slots, c)[p.cap:] = False
+                won.reshape(n_new, c)[p.cap - j0:] = False
             idx = np.flatnonzero(won.transpose(2, 0, 1))  # (path, slot) order
-            path = idx // n_slots
-            slot = idx - path * n_slots
+            path = idx // n_new
+            slot = idx - path * n_new
             at = slot * c + path
             arr = arrival.ravel()[at]
             if not p.fixed_arrivals:
-                arr = (slot + 1.0) * c32 - arr
+                arr = (slot + (j0 + 1.0)) * c32 - arr
             lev = np.ceil(arr * scale).astype(np.int64)
             np.maximum(lev, 1, out=lev)
             inside = lev <= levels  # opens within the horizon
@@ -257,20 +280,26 @@ def _won_slots(p: ReplacementParams, g: np.random.Generator, n: int, levels: int
                 np.ceil(lv, out=lv)
                 np.clip(lv, 1.0, levels + 1.0, out=lv)
                 if capped:
-                    lv.reshape(n_slots, c)[p.cap:] = levels + 1.0
+                    lv.reshape(n_new, c)[p.cap - j0:] = levels + 1.0
                 all_levels[:, :, p0:p1] = lv
-        if capped or bool(np.all(last * scale > levels)):
-            break
-        raw = np.concatenate([raw, _draw_slots(g, n, max(1, batches // 4))])
-    path = np.concatenate([q[0] for q in parts])
-    lev = np.concatenate([q[1] for q in parts])
-    cs_w = np.concatenate([q[2] for q in parts])
-    cyc = _cycle_months(p, (cs_w & np.uint64(0xFFFFFFFF)).astype(np.uint32), horizon)
-    keep = cyc < levels - lev + 1 + p.lag  # orders within the horizon from some month
-    if not keep.all():
-        path, lev, cyc, cs_w = path[keep], lev[keep], cyc[keep], cs_w[keep]
-    return _Won(path, lev, cyc, _sizes(p, cs_w >> np.uint64(32)),
-                None if all_levels is None else all_levels.reshape(n_slots, n))
+        self.slots = j0 + n_new
+        path = np.concatenate([q[0] for q in parts])
+        lev = np.concatenate([q[1] for q in parts])
+        cs_w = np.concatenate([q[2] for q in parts])
+        cyc = _cycle_months(p, (cs_w & np.uint64(0xFFFFFFFF)).astype(np.uint32),
+                            self.horizon)
+        keep = cyc < levels - lev + 1 + p.lag  # orders within the horizon from some month
+        if not keep.all():
+            path, lev, cyc, cs_w = path[keep], lev[keep], cyc[keep], cs_w[keep]
+        counts = np.bincount(path * (levels + 2) + lev, minlength=n * (levels + 2))
+        start = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=start[1:])
+        return _Won(path, lev, cyc, _sizes(p, cs_w >> np.uint64(32)), start,
+                    None if all_levels is None else all_levels.reshape(n_new, n))
+
+
+#: Effort levels the slots first cover (then doubled as paths need more).
+_FIRST_LEVELS = 8
 
 
 def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
@@ -285,9 +314,10 @@ def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
     every ``1 / rate`` months for fixed arrivals), each is won with probability
     ``win_rate`` and orders ``max(1, ceil(cycle))`` months later. The slots' effort
     levels, wins, cycles and sizes do not depend on the month loop, so they are worked
-    out for all slots at once (:func:`_won_slots`); the loop only adds the wins of the
-    slots opening at each path's new effort level. ``opportunities=False`` skips
-    counting the opportunities opened (``_Paths.opportunities`` is then zeros).
+    out a segment of batches at a time (:class:`_SlotStream`), as far as the most effort
+    so far needs; the loop only adds the wins of the slots opening at each path's new
+    effort level. ``opportunities=False`` skips counting the opportunities opened
+    (``_Paths.opportunities`` is then zeros).
     """
     n, h = lost.shape
     won_by_month = np.zeros((n, h + 2))  # run-rate by first-order month (1-based)
@@ -297,11 +327,7 @@ def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
     flats: list[IntArray] = []
     opened = np.zeros(n, dtype=np.int64)
     if p.rate > 0 and p.cap > 0 and levels >= 1:
-        w = _won_slots(p, g, n, levels, h, opportunities)
-        # where each (path, level) group of won slots starts (they are sorted so)
-        counts = np.bincount(w.path * (levels + 2) + w.level, minlength=n * (levels + 2))
-        start = np.zeros(counts.size + 1, dtype=np.int64)
-        np.cumsum(counts, out=start[1:])
+        slots = _SlotStream(p, g, n, levels, h, opportunities)
         lost_t = np.ascontiguousarray(lost.T)
         for t in range(1, h + 1):
             won += won_by_month[:, t - 1]
@@ -313,22 +339,28 @@ def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
             if act.size == 0:
                 continue
             effort[act] += 1
-            k = act * (levels + 2) + effort[act]
-            lo = start[k]
-            cnt = start[k + 1] - lo
-            tot = int(cnt.sum())
-            if tot == 0:
-                continue
-            pos = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(tot)
-            f = w.cycle[pos] + t
-            inside = f <= h
-            if not inside.all():
-                pos, f = pos[inside], f[inside]
-            pw = w.path[pos]
-            np.add.at(won_by_month, (pw, f), w.size[pos])
-            flats.append(pw * (h + 2) + f)
-        if w.levels is not None:
-            opened = (w.levels <= effort[None, :]).sum(axis=0)
+            e = effort[act]
+            top = int(e.max())
+            if top > slots.covered:
+                slots.cover(min(levels, max(top, 2 * slots.covered, _FIRST_LEVELS)))
+            k = act * (levels + 2) + e
+            for w in slots.segments:
+                lo = w.start[k]
+                cnt = w.start[k + 1] - lo
+                tot = int(cnt.sum())
+                if tot == 0:
+                    continue
+                pos = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(tot)
+                f = w.cycle[pos] + t
+                inside = f <= h
+                if not inside.all():
+                    pos, f = pos[inside], f[inside]
+                pw = w.path[pos]
+                np.add.at(won_by_month, (pw, f), w.size[pos])
+                flats.append(pw * (h + 2) + f)
+        for w in slots.segments:
+            if w.levels is not None:
+                opened += (w.levels <= effort[None, :]).sum(axis=0)
     wins = (np.bincount(np.concatenate(flats), minlength=n * (h + 2)).reshape(n, h + 2)
             if flats else np.zeros((n, h + 2), dtype=np.int64))
     cum = np.cumsum(won_by_month[:, 1:h + 1], axis=1)
