@@ -379,3 +379,23 @@ def test_worst_case_heavy_tails_use_monte_carlo_on_common_random_numbers(scenari
     panel.copula.value = "gaussian"
     assert panel.nu.disabled
     assert panel.current_scenario().churn.nu is None
+
+
+@pytest.mark.parametrize("name", ["concentration", "worst_case", "replacement", "pricing",
+                                  "negotiation", "tornado"])
+def test_reused_svg_parts_give_the_same_bytes_as_a_full_render(name, scenario):
+    """Panels copy the SVG of unchanged axes: the image equals savefig's, byte for byte."""
+    import io
+
+    import matplotlib
+
+    from kamsim.views.plots.svg import SVG_RC
+
+    panel = _builders(scenario)[name]()
+    for s in [s for s in panel.all_sliders() if not s.disabled][:4]:
+        up = s.value + s.step
+        s.value = up if up <= s.max else s.value - s.step
+        buf = io.BytesIO()
+        with matplotlib.rc_context(SVG_RC):
+            panel.figure.savefig(buf, format="svg", metadata={"Date": None})
+        assert bytes(panel.image.value) == buf.getvalue(), s.kamsim_label

@@ -196,6 +196,9 @@ class ParetoChart:
     def set_highlight(self, highlight: KeyAccountScores | Iterable[str] | None) -> None:
         """Colour the bars by tier (scores) or mark the given account ids as key."""
         tiers = _tiers_for(self._ids, highlight)
+        if (tiers, highlight is None) == getattr(self, "_tiers", None):
+            return  # the same colours: the chart stays as it is (and is not redrawn)
+        self._tiers = (tiers, highlight is None)
         for bar, colour in zip(self.bars, _tier_colors(tiers), strict=True):
             bar.set_facecolor(colour)
         present = tuple(t for t in TIER_COLORS if t in tiers and highlight is not None)

@@ -84,7 +84,7 @@ def _font_height_metrics(prop: FontProperties
     return (None, None, None)
 
 
-def render_svg(fig: Figure) -> bytes:
+def render_svg(fig: Figure, *, reuse: bool = False) -> bytes:
     """SVG bytes of ``fig``, the same as ``savefig(format="svg")`` with :data:`SVG_RC`.
 
     Text sizes are measured once per text and font, not on every call, so a panel that
@@ -94,6 +94,11 @@ def render_svg(fig: Figure) -> bytes:
     Parameters
     ----------
     fig : matplotlib.figure.Figure
+    reuse : bool
+        Reuse the SVG of every axes that has not changed since the last call (matplotlib
+        marks a changed axes *stale*): its part of the document is copied instead of drawn
+        again, with the clip paths and definitions it registers. The bytes are the same as
+        a full render; a widget whose update changes one chart of two pays for one.
 
     Returns
     -------
@@ -108,11 +113,13 @@ def render_svg(fig: Figure) -> bytes:
     >>> buf = io.BytesIO()
     >>> with matplotlib.rc_context(SVG_RC):
     ...     fig.savefig(buf, format="svg", metadata={"Date": None})
-    >>> render_svg(fig) == buf.getvalue()
+    >>> render_svg(fig) == buf.getvalue() == render_svg(fig, reuse=True)
     True
     """
     out = io.StringIO()
     dpi = fig.dpi
+    cache: dict[Any, tuple[Any, ...]] = getattr(fig, "_kamsim_svg_parts", {})
+    reuse = reuse and fig.get_layout_engine() is None and fig.dpi == 72
     with matplotlib.rc_context(SVG_RC):  # type: ignore[arg-type]
         try:
             fig.dpi = 72
@@ -121,8 +128,50 @@ def render_svg(fig: Figure) -> bytes:
                                  image_dpi=dpi, metadata={"Date": None})
             renderer: Any = MixedModeRenderer(  # type: ignore[no-untyped-call]
                 fig, width, height, dpi, svg)
-            fig.draw(renderer)
+            kept = [ax for ax in fig.axes if reuse and not ax.images] if reuse else []
+            for ax in kept:
+                ax.draw = _drawing_once(ax, svg, out, cache,  # type: ignore[method-assign]
+                                        fresh=ax.stale or ax not in cache)
+            try:
+                fig.draw(renderer)
+            finally:
+                for ax in kept:
+                    del ax.draw
             renderer.finalize()
         finally:
             fig.dpi = dpi
+    fig._kamsim_svg_parts = {ax: v for ax, v in cache.items()  # type: ignore[attr-defined]
+                             if ax in fig.axes} if reuse else {}
     return out.getvalue().encode("utf-8")
+
+
+_DEFS = ("_clipd", "_markers", "_hatchd")
+
+
+def _drawing_once(ax: Any, svg: RendererSVG, out: io.StringIO,
+                  cache: dict[Any, tuple[Any, ...]], *, fresh: bool) -> Any:
+    """``ax.draw`` for one render: draw and remember its SVG part, or copy the last one."""
+    draw = type(ax).draw
+    flush = svg.writer._XMLWriter__flush  # type: ignore[attr-defined]  # closes a pending tag
+
+    def drawn(renderer: Any, *args: Any, **kwargs: Any) -> None:
+        if not fresh:
+            text, defs, collections = cache[ax]
+            flush()
+            out.write(text)
+            for name, entries in zip(_DEFS, defs, strict=True):
+                table = getattr(svg, name)
+                for key, value in entries:
+                    table.setdefault(key, value)
+            svg._path_collection_id += collections
+            return
+        before = [dict.fromkeys(getattr(svg, name)) for name in _DEFS]
+        n0 = svg._path_collection_id
+        flush()
+        start = out.tell()
+        draw(ax, renderer, *args, **kwargs)
+        defs = tuple([(k, v) for k, v in getattr(svg, name).items() if k not in seen]
+                     for name, seen in zip(_DEFS, before, strict=True))
+        cache[ax] = (out.getvalue()[start:], defs, svg._path_collection_id - n0)
+
+    return drawn

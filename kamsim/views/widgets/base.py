@@ -462,7 +462,8 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         if self.image_format == "png":
             self.image.value = render_png(self.figure, dpi=72 * self.pixel_ratio)
             return
-        svg = render_svg(self.figure)
+        # the axes no update touched are copied from the last render (same bytes)
+        svg = render_svg(self.figure, reuse=True)
         if self.figure.get_layout_engine() is not None:
             self.figure.set_layout_engine(None)
         self.image.value = svg
