@@ -248,10 +248,13 @@ def _unit_cdf(x: npt.ArrayLike, nu: float, scale: float) -> FloatArray:
 
 def double_t_thresholds(q: npt.ArrayLike, loading: npt.ArrayLike, nu: float,
                         nu_idio: float) -> FloatArray:
-    """Thresholds ``c_i = H_i^-1(q_i)`` of the double-t model, by bisection.
+    """Thresholds ``c_i = H_i^-1(q_i)`` of the double-t model.
 
-    Accounts sharing a loading share one CDF; ``q = 0`` gives ``-inf`` and ``q = 1``
-    ``inf``. Accurate to about ``1e-12`` in ``c``.
+    Accounts sharing a loading share one CDF ``H``; ``q = 0`` gives ``-inf`` and ``q = 1``
+    ``inf``. ``H`` is tabulated once on a bracketing grid (257 points), which gives every
+    target a bracket one cell wide; the Illinois variant of regula falsi then converges
+    superlinearly inside it (about 6 evaluations of ``H`` instead of 45 bisection steps).
+    Accurate to about ``1e-12`` in ``c``.
 
     Examples
     --------
@@ -269,28 +272,47 @@ def double_t_thresholds(q: npt.ArrayLike, loading: npt.ArrayLike, nu: float,
         if not sel.any():
             continue
         target = qa[sel]
-        lo = np.full(target.size, -1.0)
-        hi = np.full(target.size, 1.0)
-        for _ in range(200):  # widen the bracket (heavy tails)
-            f_lo = double_t_cdf(lo, float(a), nu, nu_idio)
-            bad = f_lo > target
-            if not bad.any():
+        ends = np.array([-1.0, 1.0])
+        for _ in range(200):  # widen the bracket of the extreme targets (heavy tails)
+            f_ends = double_t_cdf(ends, float(a), nu, nu_idio)
+            lo_bad, hi_bad = f_ends[0] > target.min(), f_ends[1] < target.max()
+            if not (lo_bad or hi_bad):
                 break
-            lo[bad] *= 2.0
-        for _ in range(200):
-            f_hi = double_t_cdf(hi, float(a), nu, nu_idio)
-            bad = f_hi < target
-            if not bad.any():
-                break
-            hi[bad] *= 2.0
+            ends = ends * np.array([2.0 if lo_bad else 1.0, 2.0 if hi_bad else 1.0])
+        grid = np.linspace(ends[0], ends[1], 257)
+        f_grid = np.maximum.accumulate(double_t_cdf(grid, float(a), nu, nu_idio))
+        j = np.clip(np.searchsorted(f_grid, target, side="right") - 1, 0, grid.size - 2)
+        lo, hi = grid[j], grid[j + 1]
+        f_lo, f_hi = f_grid[j] - target, f_grid[j + 1] - target
+        side = np.zeros(target.size)
+        x = 0.5 * (lo + hi)
+        act = np.arange(target.size)  # targets not yet converged
         for _ in range(100):
-            mid = 0.5 * (lo + hi)
-            below = double_t_cdf(mid, float(a), nu, nu_idio) < target
-            lo = np.where(below, mid, lo)
-            hi = np.where(below, hi, mid)
-            if np.all(hi - lo <= 1e-13 * np.maximum(1.0, np.abs(mid))):
+            l_, h_, fl, fh = lo[act], hi[act], f_lo[act], f_hi[act]
+            denom = fh - fl
+            with np.errstate(divide="ignore", invalid="ignore"):
+                xa = np.where(denom > 0, l_ - fl * (h_ - l_) / denom, 0.5 * (l_ + h_))
+            xa = np.where((xa > l_) & (xa < h_), xa, 0.5 * (l_ + h_))
+            fx = double_t_cdf(xa, float(a), nu, nu_idio) - target[act]
+            below = fx < 0
+            sd = side[act]
+            # Illinois: halve the stale end's value when the same end is kept twice
+            lo[act], f_lo[act] = np.where(below, xa, l_), np.where(below, fx, fl)
+            hi[act] = np.where(below, h_, xa)
+            f_hi[act] = np.where(below, np.where(sd < 0, 0.5 * fh, fh), fx)
+            f_lo[act] = np.where(~below & (sd > 0), 0.5 * f_lo[act], f_lo[act])
+            side[act] = np.where(below, -1.0, 1.0)
+            x[act] = xa
+            # H itself is accurate to ~1e-14 absolute (better in the tails): this close
+            # is the root
+            ta = target[act]
+            hit = np.abs(fx) <= 1e-16 + 1e-13 * np.minimum(ta, 1.0 - ta)
+            narrow = hi[act] - lo[act] <= 1e-13 * np.maximum(1.0, np.abs(xa))
+            x[act] = np.where(hit, xa, 0.5 * (lo[act] + hi[act]))
+            act = act[~(hit | narrow)]
+            if act.size == 0:
                 break
-        out[sel] = 0.5 * (lo + hi)
+        out[sel] = x
     return np.asarray(out, dtype=np.float64)
 
 

@@ -116,6 +116,18 @@ def test_double_t_cdf_matches_direct_integration():
         assert float(double_t_cdf(x, a, nu, nu_e)) == pytest.approx(want, abs=1e-11)
 
 
+@pytest.mark.parametrize(("a", "nu", "nu_e"), [(0.45, 4.0, 4.0), (0.9, 3.0, 8.0),
+                                              (0.05, 5.0, 3.0)])
+def test_double_t_thresholds_invert_the_cdf(a, nu, nu_e):
+    # tabulated bracket + Illinois iterations: H(c) = q to H's own accuracy (~1e-14),
+    # relatively in the far tails too
+    q = np.array([1e-10, 1e-6, 0.01, 0.05, 0.2, 0.5, 0.9, 1 - 1e-6])
+    c = double_t_thresholds(q, np.full(q.size, a), nu, nu_e)
+    assert np.all(np.diff(c) > 0)
+    h = double_t_cdf(c, a, nu, nu_e)
+    np.testing.assert_allclose(h, q, rtol=1e-5, atol=5e-14)
+
+
 @pytest.mark.parametrize(("rho", "nu", "nu_e"), [(0.3, 4.0, 4.0), (0.8, 3.0, 8.0)])
 def test_double_t_matches_enumeration(rho, nu, nu_e):
     d = loss_distribution_from_arrays(W, Q, correlations=rho, copula="double_t", nu=nu,
