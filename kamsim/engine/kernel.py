@@ -386,7 +386,8 @@ def draw_latent(spec: Spec, g: np.random.Generator, n: int
 
     Draw order: the factors (float32 normals, ``n x K``; double-t: ``n`` float64 Student-t
     draws), then for the t copula ``n`` chi-square draws, then per sub-block the noise
-    (float32 normals, or float64 Student-t draws for the double-t), path by path. Yields
+    (float32 normals by :func:`box_muller`, or float64 Student-t draws for the
+    double-t), path by path. Yields
     sub-blocks (first path, flat indices, ``log(1 - U_i)``).
     """
     m = spec.revenue.size
@@ -409,7 +410,7 @@ def draw_latent(spec: Spec, g: np.random.Generator, n: int
         if double_t:
             x = (g.standard_t(spec.nu_idio, (k, m)) * t_scale(spec.nu_idio)).astype(np.float32)
         else:
-            x = g.standard_normal((k, m), dtype=np.float32)
+            x = box_muller(g, k * m).reshape(k, m)
         x *= spec.idio32
         x += common[p0:p0 + k]
         if scale is not None:
