@@ -271,7 +271,7 @@ def browser_latency(presses: int, notebooks: list[str] | None = None
                     for r in range(rows.count()):
                         row = rows.nth(r)
                         handle = row.locator(".noUi-handle").first
-                        if row.locator(".mod-disabled").count():
+                        if row.locator(".mod-disabled, [disabled]").count():
                             continue
                         for _ in range(presses):
                             now, top = (float(handle.get_attribute(a) or 0)

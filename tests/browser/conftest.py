@@ -369,7 +369,9 @@ def move_every_slider(panel: Any, page: Any, timeout: float = 60.0) -> list[tupl
         row = rows.nth(i)
         label = row.locator(".kamsim-label").inner_text().strip()
         handle = row.locator(".noUi-handle").first
-        if handle.get_attribute("disabled") is not None \
+        # ipywidgets marks a disabled slider with a disabled attribute on the noUi target
+        # (not on the handle): such a slider ignores the keyboard
+        if handle.get_attribute("disabled") is not None or row.locator("[disabled]").count() \
                 or row.locator(".widget-slider.mod-disabled, .mod-disabled").count():
             continue
         value = row.locator(".kamsim-value")
