@@ -314,7 +314,7 @@ def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
     every ``1 / rate`` months for fixed arrivals), each is won with probability
     ``win_rate`` and orders ``max(1, ceil(cycle))`` months later. The slots' effort
     levels, wins, cycles and sizes do not depend on the month loop, so they are worked
-    out a segment of batches at a time (:class:`_SlotStream`), as far as the most effort
+    out a segment of batches at a time (``_SlotStream``), as far as the most effort
     so far needs; the loop only adds the wins of the slots opening at each path's new
     effort level. ``opportunities=False`` skips counting the opportunities opened
     (``_Paths.opportunities`` is then zeros).
