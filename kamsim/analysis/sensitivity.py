@@ -160,15 +160,15 @@ def _mean(measure: str) -> Callable[[SimulationResult], float]:
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric(name="expected_loss", label="expected run-rate revenue lost",
            fn=_mean("run_rate_lost")),
-    Metric(name="var_95", label="95% VaR of run-rate revenue lost",
+    Metric(name="var_95", label="95 % VaR of run-rate revenue lost",
            fn=lambda r: r.var(0.95)),
-    Metric(name="var_99", label="99% VaR of run-rate revenue lost",
+    Metric(name="var_99", label="99 % VaR of run-rate revenue lost",
            fn=lambda r: r.var(0.99)),
-    Metric(name="es_95", label="95% ES of run-rate revenue lost",
+    Metric(name="es_95", label="95 % ES of run-rate revenue lost",
            fn=lambda r: r.es(0.95)),
     Metric(name="expected_gross_profit_lost", label="expected gross profit lost in horizon",
            fn=_mean("gross_profit_lost")),
-    Metric(name="var_95_gross_profit", label="95% VaR of gross profit lost in horizon",
+    Metric(name="var_95_gross_profit", label="95 % VaR of gross profit lost in horizon",
            fn=lambda r: r.var(0.95, "gross_profit_lost")),
     Metric(name="prob_below_break_even", label="P(below break-even within horizon)",
            fn=lambda r: r.prob_below_break_even(), unit="probability"),
@@ -188,7 +188,7 @@ def get_metric(metric: str | Metric) -> Metric:
     Examples
     --------
     >>> get_metric("var_95").label
-    '95% VaR of run-rate revenue lost'
+    '95 % VaR of run-rate revenue lost'
     """
     if isinstance(metric, Metric):
         return metric
