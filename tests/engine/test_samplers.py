@@ -14,12 +14,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from kamsim import AssumptionError
 from kamsim.engine import simulate
 from kamsim.model import ReplacementAssumptions
 from kamsim.risk.exact import loss_distribution
+from tests.engine.test_reproducible import compare_results
 from tests.risk.test_exact import make_scenario
 
 N = 16_384
@@ -131,6 +133,89 @@ def test_importance_risk_contributions_add_up():
         assert abs(mine[acc] - top[acc]) < 0.02 * top.sum()
 
 
+# -- importance sampling with partial churn -----------------------------------------------
+# The kernel draws the partial-loss fractions after the tilted loss indicators, from the
+# block generator under the original law (partial with probability partial_prob, then
+# Beta(2, 3)): they are independent of the indicators and untilted, so the likelihood
+# ratio of the indicators stays right. The exact twin convolves the per-account loss
+# distributions (step 100: each partial loss rounded to the lattice, error_bound 1,500,
+# under a standard error of the ES).
+PARTIAL = 0.3
+
+
+@pytest.fixture(scope="module", params=["gaussian", "t"], ids=["gauss-rho0.2", "t5"])
+def partial_case(request):
+    revenue, churn = portfolio_args()
+    sc = make_scenario(revenue, churn, correlation=0.2, horizon_months=24,
+                       partial_prob=PARTIAL)
+    if request.param == "t":  # the latent-factor plan (factor shift + chi-square tilt)
+        sc = sc.with_churn(copula="t", nu=5.0)
+    exact = loss_distribution(sc, step=100.0)
+    assert exact.error_bound <= 1500.0
+    return sc, exact
+
+
+def test_importance_partial_churn_matches_exact(partial_case):
+    sc, exact = partial_case
+    x = exact.var(0.999)
+    p = float(exact.sf(x))
+    res = simulate(sc, n_paths=N, rng=7, sampler="importance", tail_threshold=x)
+    assert res.per_path["partial_losses"].sum() > 0
+    assert res.weights is not None
+    assert res.weights.max() <= 8.0 + 1e-9
+    # tail probability at the exact 99.9 % VaR: within 4 of the run's standard errors
+    # (measured +0.4 / +1.5 se for Gaussian / t; se 2.9 % / 3.2 % of p)
+    se = res.standard_error("sf", x=x)
+    assert abs(res.sf(x) - p) < 4 * se
+    # ES 99.9 %: 4 batch-means standard errors plus the exact twin's stated lattice error
+    # (measured +0.6 / +0.7 se)
+    es_se = res.standard_error("es", level=0.999)
+    assert abs(res.es(0.999) - exact.es(0.999)) < 4 * es_se + exact.error_bound
+    # the body (defensive paths) stays right in law
+    assert abs(res.mean() - exact.mean) < 4 * res.standard_error("mean")
+    # variance reduction at the 99.9 % tail probability against plain MC at equal paths
+    # (its exact variance p (1 - p) / n): measured 73x (Gaussian) and 59x (t); require 5
+    assert p * (1 - p) / N / se**2 >= 5
+
+
+def test_importance_partial_churn_realised_error_beats_plain_mc():
+    """Realised mean squared error over 8 seeds: variance reduction measured 52x."""
+    revenue, churn = portfolio_args()
+    sc = make_scenario(revenue, churn, correlation=0.2, horizon_months=24,
+                       partial_prob=PARTIAL)
+    exact = loss_distribution(sc, step=100.0)
+    x = exact.var(0.999)
+    p = float(exact.sf(x))
+    n = 8192
+    err = [simulate(sc, n_paths=n, rng=100 + s, sampler="importance",
+                    tail_threshold=x).sf(x) - p for s in range(8)]
+    assert p * (1 - p) / n / float(np.mean(np.square(err))) >= 5
+
+
+def test_importance_partial_churn_bitwise_for_any_chunk_and_threads():
+    """Every result field bitwise equal across chunk sizes, a thread pool and threads."""
+    revenue, churn = portfolio_args()
+    sc = make_scenario(revenue, churn, correlation=0.2, horizon_months=12,
+                       partial_prob=PARTIAL)
+    n = 3 * 2048 + 5
+    ref = simulate(sc, n_paths=n, rng=2024, threads=1, sampler="importance")
+    assert ref.per_path["partial_losses"].sum() > 0
+    contrib = ref.risk_contributions(0.99)
+    for chunk in (1, 2048, 2 * 2048):
+        res = simulate(sc, n_paths=n, rng=2024, threads=1, chunk_size=chunk,
+                       sampler="importance")
+        compare_results(ref, res, f"chunk {chunk}")
+        with ThreadPoolExecutor(2) as ex:
+            res = simulate(sc, n_paths=n, rng=2024, executor=ex, chunk_size=chunk,
+                           sampler="importance")
+            compare_results(ref, res, f"chunk {chunk}, thread pool")
+            pd.testing.assert_frame_equal(contrib, res.risk_contributions(0.99, executor=ex),
+                                          check_exact=True)
+    for threads in (2, 3):
+        res = simulate(sc, n_paths=n, rng=2024, threads=threads, sampler="importance")
+        compare_results(ref, res, f"{threads} engine threads")
+
+
 # -- quasi-Monte Carlo --------------------------------------------------------------------
 def test_qmc_matches_exact_with_smaller_error(case):
     sc, exact = case
@@ -223,13 +308,12 @@ def test_bad_combinations_raise():
         simulate(sc, n_paths=100, rng=1, sampler="lhs")  # type: ignore[arg-type]
     with pytest.raises(AssumptionError, match="must be in"):
         simulate(sc, n_paths=100, rng=1, sampler="importance", tail_threshold=1e12)
-    partial = make_scenario(revenue, churn, horizon_months=12, partial_prob=0.2)
-    with pytest.raises(AssumptionError, match="full churn only") as err:
-        simulate(partial, n_paths=100, rng=1, sampler="importance")
-    assert err.value.field == "churn.partial_prob"
     from dataclasses import replace
 
-    repl = replace(sc, replacement=ReplacementAssumptions(opportunities_per_month=2,
+    # partial churn is supported; with replacement it is still refused (for replacement)
+    partial = make_scenario(revenue, churn, horizon_months=12, partial_prob=0.2)
+    assert simulate(partial, n_paths=100, rng=1, sampler="importance").sampler == "importance"
+    repl = replace(partial, replacement=ReplacementAssumptions(opportunities_per_month=2,
                                                          win_rate=0.2))
     with pytest.raises(AssumptionError, match="replacement") as err:
         simulate(repl, n_paths=100, rng=1, sampler="importance")
