@@ -67,9 +67,11 @@ __all__ = [
     "block_rng",
     "draw_events",
     "fold_blocks",
+    "latent_idio",
     "make_spec",
     "map_tasks",
     "run_blocks",
+    "sobol_dim",
     "with_sampler",
 ]
 
@@ -454,6 +456,29 @@ LOSS_DRAWERS: dict[str, Callable[[Spec, np.random.Generator, int],
 }
 
 
+#: Copulas drawn by :func:`draw_latent` (and by :func:`~kamsim.engine.samplers.sobol_latent_losses`
+#: under ``sampler="sobol"``).
+LATENT_COPULAS = ("multifactor", "t", "double_t")
+
+
+def latent_idio(spec: Spec) -> FloatArray:
+    """Noise coefficients ``b_i`` of the latent variables, float64 (as ``spec.idio32``)."""
+    if spec.copula == "double_t":
+        return np.sqrt(1.0 - spec.loadings * spec.loadings)
+    assert spec.factor_loadings is not None
+    b: FloatArray = np.sqrt(np.maximum(1.0 - np.sum(spec.factor_loadings**2, axis=1), 0.0))
+    return b
+
+
+def sobol_dim(spec: Spec) -> int:
+    """Dimensions of the Sobol' points of a path under ``sampler="sobol"``."""
+    m = spec.revenue.size
+    if spec.copula in LATENT_COPULAS:
+        assert spec.factor_loadings is not None
+        return _samplers.latent_sobol_dim(spec.copula, m, spec.factor_loadings.shape[1])
+    return m + 1 if spec.correlated else m
+
+
 def split_index(idx: IntArray, n: int, m: int) -> tuple[IntArray, IntArray, IntArray]:
     """(path, account, events per path) of sorted flat indices ``path * m + account``."""
     if idx.size < 16 * n:  # few losses per path: one integer division is cheaper
@@ -499,7 +524,15 @@ def draw_events(spec: Spec, block: int, n: int) -> Events:
     m = spec.revenue.size
     weight = None
     u: npt.NDArray[Any]
-    if spec.sampler == "sobol":
+    if spec.sampler == "sobol" and spec.copula in LATENT_COPULAS:
+        assert spec.factor_loadings is not None
+        uq = _samplers.sobol_uniforms(spec.entropy, spec.spawn_key, block * BLOCK_SIZE, n,
+                                      spec.qmc_rep_paths, sobol_dim(spec))
+        idx, u = _samplers.sobol_latent_losses(uq, spec.thresholds, spec.factor_loadings,
+                                               latent_idio(spec), spec.copula, spec.nu,
+                                               spec.nu_idio)
+        u = np.log1p(-u)
+    elif spec.sampler == "sobol":
         dim = m + 1 if spec.correlated else m
         uq = _samplers.sobol_uniforms(spec.entropy, spec.spawn_key, block * BLOCK_SIZE, n,
                                       spec.qmc_rep_paths, dim)

@@ -8,7 +8,11 @@ Private helpers of :mod:`kamsim.engine` (``simulate(..., sampler=...)``), on pla
   plus one for the shared factor when churn is correlated (normals through the inverse
   normal CDF). Paths come in ``R`` independent replicates of ``2^k`` points each; each
   replicate has its own scrambling, so replicate estimates are i.i.d. and unbiased and
-  their spread gives a standard error (Owen 1997; L'Ecuyer & Lemieux 2002).
+  their spread gives a standard error (Owen 1997; L'Ecuyer & Lemieux 2002). Several
+  factors, the t copula and the double-t model (:func:`sobol_latent_losses`) use one
+  dimension per factor, then (t copula) one for the chi-square mixing variable, then one
+  per account: the same latent variables, thresholds and marginal uniforms as the plain
+  Monte Carlo drawer ``kamsim.engine.kernel.draw_latent``, by inverse CDFs.
 * ``"importance"``: importance sampling for deep tails after Glasserman & Li (2005): the
   shared factor is drawn from ``N(mu, 1)`` instead of ``N(0, 1)``, with ``mu`` the
   maximiser of ``F(z) - z^2 / 2``, and given the factor each account is lost with the
@@ -47,6 +51,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 from scipy.stats import qmc
+
+from kamsim.model.copulas import double_t_cdf, t_scale
 
 __all__: list[str] = []
 
@@ -110,6 +116,68 @@ def sobol_losses(u: FloatArray, q: FloatArray, thresholds: FloatArray,
         return idx, special.ndtr(x.ravel()[idx])
     idx = np.flatnonzero(u < q)
     return idx, u.ravel()[idx]
+
+
+def latent_sobol_dim(copula: str, accounts: int, factors: int) -> int:
+    """Sobol' dimensions of :func:`sobol_latent_losses`: factors (+ mixing) + accounts."""
+    if copula == "double_t":
+        return 1 + accounts
+    return factors + (1 if copula == "t" else 0) + accounts
+
+
+def unit_t_quantile(u: FloatArray, nu: float) -> FloatArray:
+    """Student-t (``nu`` d.o.f.) quantile at ``u``, scaled to unit variance (normal if inf)."""
+    if np.isinf(nu):
+        return np.asarray(special.ndtri(u), dtype=np.float64)
+    return np.asarray(special.stdtrit(nu, u) * t_scale(nu), dtype=np.float64)
+
+
+def sobol_latent_losses(u: FloatArray, thresholds: FloatArray, a: FloatArray,
+                        idio: FloatArray, copula: str, nu: float, nu_idio: float
+                        ) -> tuple[IntArray, FloatArray]:
+    """Lost indices and marginal uniforms for several factors, the t copula, the double-t.
+
+    ``u`` holds the points (paths x :func:`latent_sobol_dim`); ``a`` the loadings
+    (accounts x factors) and ``idio`` the noise coefficients ``b_i``. The latent variable
+    is ``X_i = sum_k a_ik Z_k + b_i eps_i``, lost iff ``X_i < thresholds_i``:
+
+    * ``"multifactor"``: ``Z_k = Phi^-1(u_k)``, ``eps_i = Phi^-1(u)``; ``U_i = Phi(X_i)``;
+    * ``"t"``: the same times ``sqrt(nu / S)`` with the chi-square ``S`` the upper
+      ``u_K`` quantile (``scipy.special.chdtri``); ``U_i = t_nu(X_i)``;
+    * ``"double_t"``: one factor and the noise by the Student-t quantile scaled to unit
+      variance (:func:`unit_t_quantile`); ``U_i = H_i(X_i)``
+      (:func:`kamsim.model.copulas.double_t_cdf`, per distinct loading).
+
+    Returns the flat (path x account) indices of the losses and each loss's ``U_i``.
+    """
+    m = thresholds.size
+    if copula == "double_t":
+        load = a[:, 0]
+        z = unit_t_quantile(u[:, 0], nu)
+        x = unit_t_quantile(u[:, 1:], nu_idio)
+        x *= idio
+        x += z[:, None] * load
+        idx = np.flatnonzero(x < thresholds)
+        xv = x.ravel()[idx]
+        acc_load = load[idx % m]
+        out = np.empty(idx.size)
+        for ai in np.unique(acc_load):
+            sel = acc_load == ai
+            out[sel] = double_t_cdf(xv[sel], float(ai), nu, nu_idio, tol=1e-9)
+        return idx, out
+    k = a.shape[1]
+    t = copula == "t"
+    x = special.ndtri(u[:, k + t:])
+    x *= idio
+    z = special.ndtri(u[:, :k])
+    for j in range(k):  # elementwise, not BLAS: the same bits whatever the threads
+        x += z[:, j, None] * a[:, j]
+    if t:
+        x *= np.sqrt(nu / special.chdtri(nu, u[:, k]))[:, None]
+    idx = np.flatnonzero(x < thresholds)
+    xv = x.ravel()[idx]
+    out = special.stdtr(nu, xv) if t else special.ndtr(xv)
+    return idx, np.asarray(out, dtype=np.float64)
 
 
 # -- importance sampling ----------------------------------------------------------------

@@ -27,6 +27,7 @@ from kamsim.engine.kernel import (
     make_spec,
     map_tasks,
     run_blocks,
+    sobol_dim,
     with_sampler,
 )
 from kamsim.engine.result import ReplacementOutcome, SimulationResult
@@ -315,12 +316,9 @@ def _check_sampler(scenario: Scenario, spec: Spec, n_paths: int, sampler: str,
         msg = (f"qmc_replicates is used by sampler='sobol' only, got it with "
                f"sampler={sampler!r}; drop it or set sampler='sobol'")
         raise AssumptionError(msg, field="qmc_replicates")
-    if (spec.copula == "double_t" and sampler != "mc") or (
-            spec.copula in ("multifactor", "t") and sampler == "sobol"):
-        what = ("several factors" if spec.copula == "multifactor"
-                else f"copula={spec.copula!r}")
-        covers = ("the one-factor Gaussian copula" if sampler == "sobol" else
-                  "the Gaussian and t copulas (one or several factors)")
+    if spec.copula == "double_t" and sampler == "importance":
+        what = f"copula={spec.copula!r}"
+        covers = "the Gaussian and t copulas (one or several factors)"
         msg = (f"sampler={sampler!r} covers {covers}; this scenario has {what}: use "
                "sampler='mc' (the exact twin, kamsim.risk.exact, gives its tail exactly)")
         raise AssumptionError(msg, field="sampler")
@@ -340,7 +338,7 @@ def _check_sampler(scenario: Scenario, spec: Spec, n_paths: int, sampler: str,
                        f"(Sobol' balance), got n_paths={n_paths} with {r} replicates; "
                        f"use e.g. n_paths={r * 2**k}")
                 raise AssumptionError(msg, field="n_paths")
-            dim = spec.revenue.size + (1 if spec.correlated else 0)
+            dim = sobol_dim(spec)
             if dim > _samplers.SOBOL_MAX_DIM:
                 msg = (f"sampler='sobol' supports at most {_samplers.SOBOL_MAX_DIM} "
                        f"dimensions, this scenario needs {dim}; use sampler='mc'")
