@@ -456,7 +456,7 @@ LOSS_DRAWERS: dict[str, Callable[[Spec, np.random.Generator, int],
 }
 
 
-#: Copulas drawn by :func:`draw_latent` (and by :func:`~kamsim.engine.samplers.sobol_latent_losses`
+#: Copulas drawn by :func:`draw_latent` (and by ``samplers.sobol_latent_losses``
 #: under ``sampler="sobol"``).
 LATENT_COPULAS = ("multifactor", "t", "double_t")
 
