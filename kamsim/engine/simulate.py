@@ -114,14 +114,16 @@ def simulate(
         For an unknown ``sampler``; ``tail_threshold`` / ``qmc_replicates`` given to a
         sampler that does not use them; ``"sobol"`` with ``n_paths`` not ``R x 2^k``;
         ``"importance"`` with replacement, the double-t model, or a threshold outside
-        ``(0, total revenue of accounts that can be lost)``; ``"sobol"`` with several
-        factors or the t / double-t copulas.
+        ``(0, total revenue of accounts that can be lost)``; ``"sobol"`` with more
+        dimensions than the Sobol' generator supports.
 
     Notes
     -----
     *Quasi-Monte Carlo.* Path ``p`` is point ``p mod 2^k`` of replicate ``p // 2^k``;
-    replicate ``r`` is a Sobol' sequence in ``accounts`` dimensions (``+ 1`` for the
-    shared factor when churn is correlated, normals by the inverse normal CDF), scrambled
+    replicate ``r`` is a Sobol' sequence in ``accounts`` dimensions plus one per shared
+    factor (the factors first, then, for the t copula, one for its chi-square mixing
+    variable, then the accounts' own noise; normals by the inverse normal CDF, the
+    chi-square and Student-t terms by their inverse CDFs), scrambled
     with the stream ``SeedSequence(entropy, spawn_key=(*spawn_key, r, 2))`` and
     fast-forwarded block by block, so results do not depend on ``chunk_size`` or the
     executor. Only the churn indicators (and so the decision months, which come from the
