@@ -38,17 +38,11 @@ from kamsim.risk.exact import loss_distribution
 from tests.engine.test_reproducible import bitwise_equal, compare_results
 from tests.engine.test_samplers import portfolio_args
 from tests.risk.test_exact import make_scenario
+from tests.risk.test_mc_vs_exact_models import CASES
 
 N = 16_384
 
-CASES = {
-    "t": {"copula": "t", "nu": 4.0, "correlation": 0.2},
-    "double_t": {"copula": "double_t", "nu": 4.0, "nu_idio": 6.0, "correlation": 0.25},
-    "factors": {"correlation": 0.15,
-                "factors": (Factor(name="seg", by="segment", correlation=0.2),)},
-    "t_factors": {"copula": "t", "nu": 5.0, "correlation": 0.1,
-                  "factors": (Factor(name="seg", by="segment", correlation=0.15),)},
-}
+# the models of the Monte Carlo vs exact tests (tests/risk/test_mc_vs_exact_models.py)
 
 
 def scenario(case: str, **kw):
