@@ -188,7 +188,9 @@ class ExactLossDistribution:
         extrapolation ``E2 (E2 / E4)^2`` of :func:`kamsim._util.quadrature.grid_error`;
         adaptive panels: Gauss–Kronrod ``|K15 - G7|`` scaled as in QUADPACK; summed over
         nested levels, plus the ignored factor tails, ``tol / 100`` on a grid and
-        ``2 Phi(-8.5)`` with panels). An estimate, checked against independent references
+        ``2 Phi(-8.5)`` with panels; with ``method="fft"`` also the bound of the tree's
+        capped odds, ``sum_i (q_i(z) - p_max)^+`` with ``p_max = 1 - 1e-15``, integrated
+        over the nodes). An estimate, checked against independent references
         in the tests. NaN for a fixed Gauss–Hermite rule (``n_quadrature=...``), 0 when
         independent. :meth:`var_bounds` turns it into a VaR interval.
     converged : bool
