@@ -399,3 +399,17 @@ def test_reused_svg_parts_give_the_same_bytes_as_a_full_render(name, scenario):
         with matplotlib.rc_context(SVG_RC):
             panel.figure.savefig(buf, format="svg", metadata={"Date": None})
         assert bytes(panel.image.value) == buf.getvalue(), s.kamsim_label
+
+
+def test_an_unchanged_figure_is_copied_again_on_the_next_render(sample):
+    """The figure's draw marks every axes stale (apply_aspect): a copied one is reset."""
+    from kamsim.views.plots.svg import render_svg
+
+    panel = concentration_explorer(sample, top=8)
+    fig = panel.figure
+    full = render_svg(fig)
+    for _ in range(2):  # copied twice in a row: nothing stale, the same bytes
+        assert render_svg(fig, reuse=True) == full
+        assert not any(ax.stale for ax in fig.axes)
+    fig.axes[0].set_xlim(0, 2.0)  # a real change is drawn again
+    assert render_svg(fig, reuse=True) == render_svg(fig) != full

@@ -155,23 +155,31 @@ def _drawing_once(ax: Any, svg: RendererSVG, out: io.StringIO,
     flush = svg.writer._XMLWriter__flush  # type: ignore[attr-defined]  # closes a pending tag
 
     def drawn(renderer: Any, *args: Any, **kwargs: Any) -> None:
-        if not fresh:
-            text, defs, collections = cache[ax]
+        # the part's element ids count on from the axes drawn before it (groups such as
+        # ``xtick_7``, path collections), and the figure's draw has just placed the axes
+        # (``apply_aspect``, which marks it stale even when the place is the same): copy
+        # only if the place and the counters it started from are unchanged
+        state = (tuple(ax.get_position().bounds), dict(svg._groupd),
+                 svg._path_collection_id)
+        if not fresh and cache[ax][0] == state:
+            _, text, defs, groups, collections = cache[ax]
             flush()
             out.write(text)
             for name, entries in zip(_DEFS, defs, strict=True):
                 table = getattr(svg, name)
                 for key, value in entries:
                     table.setdefault(key, value)
-            svg._path_collection_id += collections
+            svg._groupd = dict(groups)
+            svg._path_collection_id = collections
+            ax.stale = False  # as a drawn axes: the next render copies it again
             return
         before = [dict.fromkeys(getattr(svg, name)) for name in _DEFS]
-        n0 = svg._path_collection_id
         flush()
         start = out.tell()
         draw(ax, renderer, *args, **kwargs)
         defs = tuple([(k, v) for k, v in getattr(svg, name).items() if k not in seen]
                      for name, seen in zip(_DEFS, before, strict=True))
-        cache[ax] = (out.getvalue()[start:], defs, svg._path_collection_id - n0)
+        cache[ax] = (state, out.getvalue()[start:], defs, dict(svg._groupd),
+                     svg._path_collection_id)
 
     return drawn
