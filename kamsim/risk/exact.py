@@ -1718,28 +1718,32 @@ def _partial_pmf(w: float, k: int, step: float, a: float, b: float) -> FloatArra
 
 
 def _general_dp(kabs: IntArray, nl: IntArray, lost: list[FloatArray], p: FloatArray) -> FloatArray:
-    """Distribution of ``sum_i Y_i``, ``Y_i = nl_i`` w.p. ``1 - p`` else ``~ lost_i``."""
+    """Distribution of ``sum_i Y_i``, ``Y_i = nl_i`` w.p. ``1 - p`` else ``~ lost_i``.
+
+    Lattice-major work arrays (points, nodes), as in :func:`_dp`.
+    """
     total = int(kabs.sum())
-    f = np.zeros((p.shape[0], total + 1))
-    f[:, 0] = 1.0
+    rows = p.shape[0]
+    f = np.zeros((total + 1, rows))
+    f[0] = 1.0
     cur = 1
     for i in np.argsort(kabs, kind="stable"):
         ki = int(kabs[i])
         if ki == 0:
             continue
-        pi = p[:, i:i + 1]
+        pi = p[:, i]
         g = lost[i]
-        new = np.zeros((p.shape[0], cur + ki))
-        new[:, nl[i]:nl[i] + cur] = f[:, :cur] * (1.0 - pi)
-        pf = f[:, :cur] * pi
+        new = np.zeros((cur + ki, rows))
+        new[nl[i]:nl[i] + cur] = f[:cur] * (1.0 - pi)
+        pf = f[:cur] * pi
         if ki <= 48:
             for t in np.flatnonzero(g > 0):
-                new[:, t:t + cur] += g[t] * pf
+                new[t:t + cur] += g[t] * pf
         else:
-            new += np.asarray(signal.fftconvolve(pf, g[None, :], axes=1), dtype=np.float64)
-        f[:, :cur + ki] = new
+            new += np.asarray(signal.fftconvolve(pf, g[:, None], axes=0), dtype=np.float64)
+        f[:cur + ki] = new
         cur += ki
-    return np.maximum(f, 0.0)
+    return np.ascontiguousarray(np.maximum(f.T, 0.0))
 
 
 def _general_tree(kabs: IntArray, nl: IntArray, lost: list[FloatArray], p: FloatArray,
@@ -1757,8 +1761,7 @@ def _general_tree(kabs: IntArray, nl: IntArray, lost: list[FloatArray], p: Float
         polys.sort(key=lambda x: x.shape[1])
         merged: list[FloatArray] = []
         for j in range(0, len(polys) - 1, 2):
-            c = np.asarray(signal.fftconvolve(polys[j], polys[j + 1], axes=1),
-                           dtype=np.float64)
+            c = _convolve_rows(polys[j], polys[j + 1])
             np.maximum(c, 0.0, out=c)
             merged.append(c)
         if len(polys) % 2:
