@@ -413,3 +413,35 @@ def test_an_unchanged_figure_is_copied_again_on_the_next_render(sample):
         assert not any(ax.stale for ax in fig.axes)
     fig.axes[0].set_xlim(0, 2.0)  # a real change is drawn again
     assert render_svg(fig, reuse=True) == render_svg(fig) != full
+
+
+def test_retention_budget_moves_the_ring_and_copies_nothing_stale():
+    """A budget move moves the ring of the same chart; the image equals savefig's."""
+    import io
+
+    import matplotlib
+
+    from kamsim.economics.retention import retention_frontier, retention_futures
+    from kamsim.portfolio.datasets import data_dir
+    from kamsim.views.plots.svg import SVG_RC
+
+    sc = Scenario.from_yaml(data_dir() / "sample_scenario.yaml")
+    fr = retention_frontier(retention_futures(sc, n_paths=300, rng=1),
+                            budgets=[0, 1e5, 2e5, 4e5])
+    panel = panels.retention_explorer(fr)
+    (ax,) = panel.figure.axes
+    first = ax.get_position().bounds
+    xy = ax.lines[0].get_xydata()
+    for k in (0, 2, 1):
+        panel.budget.value = k
+        assert panel.figure.axes == [ax]
+        assert ax.get_position().bounds == first
+        assert panel._chart is not None
+        assert panel._chart.ring is not None
+        assert panel._chart.ring.get_xydata()[0].tolist() == xy[k].tolist()
+        buf = io.BytesIO()
+        with matplotlib.rc_context(SVG_RC):
+            panel.figure.savefig(buf, format="svg", metadata={"Date": None})
+        assert bytes(panel.image.value) == buf.getvalue()
+    with pytest.raises(ValueError, match="highlight must be a point"):
+        panel._chart.set_highlight(9)

@@ -175,8 +175,10 @@ class ParetoChart:
                       fontsize=7)
         ax.tick_params(axis="x", bottom=False)  # a bar's name needs no tick mark
         ax.set_xlim(-0.6, shown.size - 0.4)
+        # y given: the title sits where matplotlib would put it (no ticks on top), without
+        # measuring both axes' tick labels on every redraw to find that out
         ax.set_title(f"Pareto chart of {measure.replace('_', ' ')}: top {shown.size} of "
-                     f"{x.size} accounts")
+                     f"{x.size} accounts", y=1.0)
         cum = np.cumsum(x[order]) / total
         self.twin = ax2 = ax.twinx()
         if fig is not None and fig.get_layout_engine() is None:
@@ -327,7 +329,7 @@ class ScoreContributionChart:
                                                    lw=1.5, label=f"{name} threshold"))
         ax.set_xlim(0, 1.0)
         ax.set_xlabel("score (0-1) = sum of weighted criteria")
-        ax.set_title(f"Key-account score: top {n} accounts by criterion")
+        ax.set_title(f"Key-account score: top {n} accounts by criterion", y=1.0)
         self.legend = ax.legend(loc="lower right", fontsize=7)
         ax.grid(axis="x", alpha=0.3)
         self.update(scores)

@@ -20,8 +20,7 @@ from kamsim._util.format import money, percent, signed_money
 from kamsim.economics.retention import RetentionFrontier, RetentionStudy
 from kamsim.exceptions import AssumptionError
 from kamsim.portfolio import Portfolio
-from kamsim.risk import expected_shortfall
-from kamsim.views.plots.retention import retention_frontier_plot
+from kamsim.views.plots.retention import RetentionFrontierChart
 from kamsim.views.widgets.base import Explorer, html_table
 
 __all__ = ["RetentionExplorer", "retention_explorer"]
@@ -53,6 +52,7 @@ class RetentionExplorer(Explorer):
             raise AssumptionError("the frontier must be solved over at least two budgets "
                                   "(retention_frontier(..., budgets=[...]))", field="frontier")
         self.frontier, self.study = frontier, study
+        self._chart: RetentionFrontierChart | None = None
         options = [(money(float(b), currency), k) for k, b in enumerate(p.budget)]
         start = len(options) - 1
         if study is not None:
@@ -80,6 +80,7 @@ class RetentionExplorer(Explorer):
             raise AssumptionError("the frontier must be solved over at least two budgets "
                                   "(retention_frontier(..., budgets=[...]))", field="frontier")
         self.frontier, self.study = frontier, study
+        self._chart = None  # a new frontier: a new chart
         options = [(money(float(b), self.currency), k) for k, b in enumerate(p.budget)]
         shown = self._formats[id(self.budget)][1]
         names = {v: k for k, v in options}
@@ -104,9 +105,14 @@ class RetentionExplorer(Explorer):
         fr, k, cur = self.frontier, self.index, self.currency
         fut = fr.futures
         row = fr.points.iloc[k]
-        none = np.full(fut.n_accounts, fut.default, dtype=np.int64)
-        e0 = fut.expected_npv(none)
-        es0 = expected_shortfall(fut.loss(none, fr.risk), fr.level)
+        chart = self._chart
+        if chart is None:  # drawn once per frontier; a budget move only moves the ring
+            (ax,) = panel_axes(self.figure, 1)
+            chart = self._chart = RetentionFrontierChart(ax, fr, self.study, highlight=k,
+                                                         currency=cur)
+        else:
+            chart.set_highlight(k)
+        e0, es0 = chart.e0, chart.es0  # no plan: what the chart measures from
         self.summary.value = (
             f"At a budget of <b>{money(float(row.budget), cur)}</b> the best allocation "
             f"spends <b>{money(float(row.spend), cur)}</b>: expected NPV "
@@ -131,8 +137,6 @@ class RetentionExplorer(Explorer):
                 key="name", title="Where the retention budget goes")
         else:
             self.table.value = "<b>Where the retention budget goes</b><p>no account</p>"
-        (ax,) = panel_axes(self.figure, 1)
-        retention_frontier_plot(fr, self.study, highlight=k, currency=cur, ax=ax)
         self.show()
 
 
