@@ -137,6 +137,7 @@ def _mode(d: ExactLossDistribution, x: float, fac: pd.DataFrame, dims: int) -> F
 
 def reverse_stress_test(scenario: Scenario, threshold: float | None = None, *,
                         kind: BreachKind = "revenue_loss",
+                        distribution: ExactLossDistribution | None = None,
                         **exact_kwargs: Any) -> ReverseStressTest:
     """Reverse stress test of a scenario at a threshold, exactly through the twin.
 
@@ -151,6 +152,9 @@ def reverse_stress_test(scenario: Scenario, threshold: float | None = None, *,
         costs (a gross-profit loss above ``total gross profit - fixed_costs``).
     kind : {"revenue_loss", "profit_below_fixed_costs"}
         What is stressed.
+    distribution : ExactLossDistribution, optional
+        The scenario's exact distribution of the measure ``kind`` stresses, if already
+        computed (e.g. to pick the threshold): it is used instead of a new exact run.
     **exact_kwargs
         Passed to :func:`kamsim.risk.exact.loss_distribution` (``max_points``, ``tol``...).
 
@@ -187,7 +191,12 @@ def reverse_stress_test(scenario: Scenario, threshold: float | None = None, *,
         case _:
             raise AssumptionError(f"unknown kind {kind!r}; valid options are "
                                   "'revenue_loss', 'profit_below_fixed_costs'", field="kind")
-    d = loss_distribution(scenario, measure=measure, **exact_kwargs)  # type: ignore[arg-type]
+    d = distribution
+    if d is None:
+        d = loss_distribution(scenario, measure=measure, **exact_kwargs)  # type: ignore[arg-type]
+    elif d.measure != measure:
+        raise AssumptionError(f"distribution is of {d.measure!r}; kind={kind!r} needs "
+                              f"{measure!r}", field="distribution")
     if kind == "profit_below_fixed_costs":
         x = float(np.sum(d.weights)) - float(scenario.fixed_costs)
     elif threshold is None:

@@ -34,6 +34,18 @@ outer draws, 6.5 % with 50, 5 % with 100, 3 % with 200 and 1.7 % with 400 (shrin
 ``1 / sqrt(n)``); ``stable`` first held at about 400. So: 100 draws for a first look,
 200 for a slide (ends within about 6 % of the width, two standard deviations), 400 for a
 stable band. 400 draws took about a minute there with ``max_points=2000``.
+
+Interpolating across one parameter
+----------------------------------
+With a single interval and no ``prob_draws``, ``interpolate=K`` computes the exact twin at
+``K`` Chebyshev nodes of the interval only, and each draw's loss distribution as the
+polynomial through them (every lattice probability is a smooth function of the parameter).
+The draws, and so the band, are the same; each draw's figures are those of its
+interpolated distribution. One more exact run, at the first draw, measures the
+interpolation error in the CDF norm (``interpolation_error``). On the sample scenario
+(``level`` in (0.8, 1.3)), 9 nodes gave a CDF error of about 1e-9 (the exact twin's own
+integration error), the same lattice VaR at every draw and ES within a few cents, for 10
+exact runs instead of 100.
 """
 
 from __future__ import annotations
@@ -46,13 +58,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy import interpolate as sp_interpolate
 from scipy import stats
 
 import kamsim.risk.measures as risk
 from kamsim._util.validate import whole
 from kamsim.exceptions import AssumptionError
 from kamsim.model import Scenario
-from kamsim.risk.exact import loss_distribution
+from kamsim.risk.exact import ExactLossDistribution, loss_distribution
 
 __all__ = ["UNCERTAIN_FIELDS", "UncertaintyResult", "band_stability",
            "parameter_uncertainty"]
@@ -79,12 +92,16 @@ class UncertaintyResult:
         Central share of the draws the band covers (e.g. 0.9).
     n_draws : int
         Outer draws.
+    interpolation_error : float
+        With ``interpolate``: ``max_x |F_interpolated(x) - F_exact(x)|`` at the first
+        draw (0 when every draw was computed exactly).
     """
 
     draws: pd.DataFrame
     bands: pd.DataFrame
     band: float
     n_draws: int
+    interpolation_error: float = 0.0
     _notes: tuple[str, ...] = field(default=(), repr=False)
 
     def sentence(self, metric: str = "var_0.95", *, unit: float = 1e6,
@@ -140,8 +157,10 @@ def _draw_intervals(intervals: Mapping[str, tuple[float, float]], n: int,
 
 
 def _figures(sc: Scenario, levels: Sequence[float], break_even: bool,
-             exact_kwargs: Mapping[str, Any]) -> tuple[dict[str, float], Any, Any]:
-    d = loss_distribution(sc, **exact_kwargs)
+             exact_kwargs: Mapping[str, Any],
+             d: ExactLossDistribution | None = None) -> tuple[dict[str, float], Any, Any]:
+    if d is None:
+        d = loss_distribution(sc, **exact_kwargs)
     out: dict[str, float] = {}
     for a in levels:
         out[f"var_{a:g}"] = d.var(a)
@@ -163,6 +182,8 @@ def parameter_uncertainty(
     levels: Sequence[float] = (0.95, 0.99),
     band: float = 0.9,
     rng: np.random.Generator | int | None = None,
+    interpolate: int | None = None,
+    point_distribution: ExactLossDistribution | None = None,
     **exact_kwargs: Any,
 ) -> UncertaintyResult:
     """Bands on VaR, ES and P(below break-even) from churn-parameter uncertainty.
@@ -190,6 +211,14 @@ def parameter_uncertainty(
         Central share of the draws in the band (0.9: the 5 % and 95 % quantiles).
     rng : numpy.random.Generator, int or None
         Randomness of the interval draws (SPEC 7).
+    interpolate : int, optional
+        With exactly one interval and no ``prob_draws``: compute the exact twin at this
+        many Chebyshev nodes of the interval (at least 3) and interpolate each draw's
+        distribution between them, plus one exact check run (see the module notes);
+        ``interpolation_error`` reports its error. None: every draw exactly.
+    point_distribution : ExactLossDistribution, optional
+        The scenario's own ``run_rate`` distribution, if already computed with the same
+        ``exact_kwargs`` (saves one exact run).
     **exact_kwargs
         Passed to :func:`kamsim.risk.exact.loss_distribution` (e.g. ``max_points=2000``
         to trade lattice resolution for speed; the lattice, and so the mixture, is the
@@ -246,7 +275,16 @@ def parameter_uncertainty(
     drawn = _draw_intervals(intervals or {}, n, g)
     lv = [float(a) for a in levels]
     break_even = pf.has_gross_profit
-    point, _, _ = _figures(scenario, lv, break_even, exact_kwargs)
+    point, _, _ = _figures(scenario, lv, break_even, exact_kwargs, point_distribution)
+    interp: _Interpolated | None = None
+    if interpolate is not None:
+        if probs is not None or len(drawn.columns) != 1:
+            raise AssumptionError("interpolate needs exactly one interval and no prob_draws",
+                                  field="interpolate")
+        name = str(drawn.columns[0])
+        interp = _Interpolated(scenario, name, (intervals or {})[name],
+                               whole(interpolate, "interpolate", lo=3), break_even,
+                               exact_kwargs)
     rows = []
     pmf_sum: FloatArray | None = None
     gp_sum: FloatArray | None = None
@@ -259,7 +297,10 @@ def parameter_uncertainty(
         changes = {k: float(drawn[k].to_numpy(np.float64)[i]) for k in drawn.columns}
         if changes:
             sc = sc.with_churn(**changes)
-        figs, d, gd = _figures(sc, lv, break_even, exact_kwargs)
+        if interp is not None:
+            figs, d, gd = interp.figures(next(iter(changes.values())), lv)
+        else:
+            figs, d, gd = _figures(sc, lv, break_even, exact_kwargs)
         rows.append(changes | figs)
         if pmf_sum is None:
             pmf_sum, support = np.array(d.pmf), d.support
@@ -294,7 +335,76 @@ def parameter_uncertainty(
                     "low_ci_low": lci[0], "low_ci_high": lci[1], "high_ci_low": hci[0],
                     "high_ci_high": hci[1], "stable": stable})
     bands = pd.DataFrame(out).set_index("metric")
-    return UncertaintyResult(draws=table, bands=bands, band=float(band), n_draws=n)
+    err = 0.0 if interp is None or n == 0 else interp.check(
+        float(drawn[drawn.columns[0]].to_numpy(np.float64)[0]))
+    return UncertaintyResult(draws=table, bands=bands, band=float(band), n_draws=n,
+                             interpolation_error=err)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pmf:
+    """A lattice distribution (support and pmf) standing in for an exact one."""
+
+    support: FloatArray
+    pmf: FloatArray
+
+
+class _Interpolated:
+    """Exact twins at Chebyshev nodes of one parameter, interpolated in between."""
+
+    def __init__(self, scenario: Scenario, name: str, bounds: tuple[float, float], k: int,
+                 break_even: bool, exact_kwargs: Mapping[str, Any]) -> None:
+        lo, hi = (float(b) for b in bounds)
+        self.scenario, self.name, self.exact_kwargs = scenario, name, exact_kwargs
+        self.x = float(np.sum(scenario.portfolio.gross_profit)) - float(
+            scenario.fixed_costs) if break_even else math.nan
+        j = np.arange(k)
+        nodes = (np.full(1, lo) if hi == lo else
+                 0.5 * (lo + hi) + 0.5 * (hi - lo) * np.cos((2 * j + 1) * np.pi / (2 * k)))
+        runs = [self._exact(float(v)) for v in nodes]
+        self.support = runs[0][0].support
+        self.rr = self._fit(nodes, np.array([r[0].pmf for r in runs]))
+        gps = [r[1] for r in runs if r[1] is not None]
+        self.gp_support = gps[0].support if gps else None
+        self.gp = self._fit(nodes, np.array([g.pmf for g in gps])) if gps else None
+
+    def _exact(self, v: float, margins: bool = True) -> tuple[ExactLossDistribution,
+                                                                ExactLossDistribution | None]:
+        sc = self.scenario.with_churn(**{self.name: v})
+        d = loss_distribution(sc, **self.exact_kwargs)
+        g = (None if math.isnan(self.x) or not margins
+             else loss_distribution(sc, measure="gross_profit", **self.exact_kwargs))
+        return d, g
+
+    @staticmethod
+    def _fit(nodes: FloatArray, pmfs: FloatArray) -> Any:
+        if nodes.size == 1:
+            return lambda v: pmfs[0]
+        return sp_interpolate.BarycentricInterpolator(nodes, pmfs)
+
+    @staticmethod
+    def _pmf(fit: Any, v: float) -> FloatArray:
+        p = np.clip(np.asarray(fit(v), dtype=np.float64).reshape(-1), 0.0, None)
+        return np.asarray(p / p.sum(), dtype=np.float64)
+
+    def figures(self, v: float, levels: Sequence[float]) -> tuple[dict[str, float], _Pmf,
+                                                                  _Pmf | None]:
+        d = _Pmf(self.support, self._pmf(self.rr, v))
+        out: dict[str, float] = {}
+        for a in levels:
+            out[f"var_{a:g}"] = risk.value_at_risk(d.support, a, weights=d.pmf)
+            out[f"es_{a:g}"] = risk.expected_shortfall(d.support, a, weights=d.pmf)
+        g = None
+        if self.gp is not None and self.gp_support is not None:
+            g = _Pmf(self.gp_support, self._pmf(self.gp, v))
+            out["p_below_break_even"] = float(g.pmf[g.support > self.x].sum())
+        return out, d, g
+
+    def check(self, v: float) -> float:
+        """``max |F_interpolated - F_exact|`` at ``v`` (one more exact run)."""
+        d, _ = self._exact(v, margins=False)
+        p = self._pmf(self.rr, v)
+        return float(np.max(np.abs(np.cumsum(p) - np.cumsum(d.pmf))))
 
 
 def band_stability(result: UncertaintyResult, sizes: Sequence[int] = (25, 50, 100, 200),

@@ -15,6 +15,7 @@ from kamsim.analysis.stress import reverse_stress_test
 from kamsim.exceptions import AssumptionError
 from kamsim.model import ChurnAssumptions, Scenario
 from kamsim.portfolio import Portfolio
+from kamsim.risk.exact import loss_distribution
 from tests.risk.test_exact import brute_correlated, brute_independent, conditional_q
 
 W = np.array([10.0, 7.0, 5.0, 3.0, 2.0, 1.0])
@@ -77,3 +78,16 @@ def test_partial_churn_is_refused_clearly():
     sc = sc.with_churn(partial_prob=0.3)
     with pytest.raises(AssumptionError, match="full churn"):
         reverse_stress_test(sc, 10.0, step=1.0)
+
+
+def test_a_given_distribution_is_used_as_is():
+    sc = scenario(0.3)
+    d = loss_distribution(sc, step=1.0)
+    st = reverse_stress_test(sc, 12.0, distribution=d)
+    assert st.distribution is d
+    ref = reverse_stress_test(sc, 12.0, step=1.0)
+    pd.testing.assert_frame_equal(st.accounts, ref.accounts)
+    assert st.design_point == ref.design_point
+    with pytest.raises(AssumptionError, match="needs 'gross_profit'"):
+        reverse_stress_test(scenario(0.3, margin=0.3), kind="profit_below_fixed_costs",
+                            distribution=d)
