@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+import kamsim.views.report.stress as report_stress
 from kamsim._util.format import money, percent
 from kamsim.analysis.stress import reverse_stress_test
 from kamsim.analysis.uncertainty import parameter_uncertainty
@@ -199,3 +200,15 @@ def test_a_scenario_with_columns_feeds_the_report_directly(tmp_path):
     assert validate_parameters({"scenario_file": str(p)})["accounts_file"].endswith(
         "own_accounts.xlsx")
     assert report_scenario(scenario_file=p).scenario.portfolio.n_accounts == 40
+
+
+def test_the_band_falls_back_to_exact_draws_when_interpolation_is_off(sample, monkeypatch):
+    monkeypatch.setattr(report_stress, "BAND_TOLERANCE", -1.0)  # no interpolation is good
+    s = stress_section(sample, seed=SEED, band_draws=DRAWS)
+    band = parameter_uncertainty(sample, intervals={"level": (0.8, 1.3)}, n_draws=DRAWS,
+                                 rng=SEED)
+    assert s.band is not None
+    assert s.band.interpolation_error == 0.0
+    pd.testing.assert_frame_equal(s.band_frame().set_index("metric"),
+                                  band.bands.drop(index=["p_below_break_even"]),
+                                  check_exact=True)
