@@ -6,7 +6,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-import kamsim.views.report.stress as report_stress
 from kamsim._util.format import money, percent
 from kamsim.analysis.stress import reverse_stress_test
 from kamsim.analysis.uncertainty import parameter_uncertainty
@@ -203,7 +202,9 @@ def test_a_scenario_with_columns_feeds_the_report_directly(tmp_path):
 
 
 def test_the_band_falls_back_to_exact_draws_when_interpolation_is_off(sample, monkeypatch):
-    monkeypatch.setattr(report_stress, "BAND_TOLERANCE", -1.0)  # no interpolation is good
+    # no interpolation is good enough (the globals the section's code reads, whichever
+    # module object --import-mode=importlib gave it)
+    monkeypatch.setitem(stress_section.__globals__, "BAND_TOLERANCE", -1.0)
     s = stress_section(sample, seed=SEED, band_draws=DRAWS)
     band = parameter_uncertainty(sample, intervals={"level": (0.8, 1.3)}, n_draws=DRAWS,
                                  rng=SEED)
