@@ -134,8 +134,10 @@ _EXACT_TOL = 1e-9
 #: Largest odds ``p / (1 - p)`` of the FFT tree's recursion (conditional probabilities
 #: closer to 1 are moved to ``_MAX_ODDS / (1 + _MAX_ODDS)``; the move is in the error).
 _MAX_ODDS = 1e15
-#: Groups of accounts of the FFT tree (recursion within each, FFT products between).
-_N_GROUPS = 16
+#: Groups of accounts of the FFT tree (recursion within each, FFT products between):
+#: one per _GROUP_SIZE accounts, 4 to 16 (the recursion's cost falls with more groups, the
+#: products' rises: 300 accounts are 15 % faster with 4 than 16, 1,000 10 % with 16 than 4).
+_GROUP_SIZE = 64
 
 
 # ---------------------------------------------------------------------------------------
@@ -1647,10 +1649,16 @@ def _choose_method(k: IntArray, method: Method, n_nodes: int) -> Literal["dp", "
 
 def _node_distributions(k: IntArray, p: FloatArray, method: str) -> FloatArray:
     """Conditional distributions, shape (nodes, sum k + 1), each summing to 1."""
-    n_groups = max(1, min(int(np.count_nonzero(k)), _N_GROUPS))
+    n_groups = _n_groups(k)
     f = _fft_tree(k, p, n_groups) if method == "fft" else _dp(k, p)
     f /= f.sum(axis=1, keepdims=True)
     return f
+
+
+def _n_groups(k: IntArray) -> int:
+    """Groups of the FFT tree for these shifts (see ``_GROUP_SIZE``)."""
+    nz = int(np.count_nonzero(k))
+    return max(1, min(nz, max(4, min(16, nz // _GROUP_SIZE))))
 
 
 def _node_distributions_err(k: IntArray, p: FloatArray,
