@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kamsim._util.figures import figure_axes
+from kamsim._util.format import percent
 from kamsim.analysis.timelines import ReplacementTimeline
 from kamsim.engine import SimulationResult
 from kamsim.exceptions import ArgumentTypeError, AssumptionError
@@ -261,7 +262,8 @@ def _recovery(r: ReplacementTimeline | SimulationResult, label: str
     text = f"{label}: " if label else ""
     within = bool(s.at["median", "within_horizon"])
     median = f"median {med} months" if within else "median beyond the horizon"
-    return surv, f"{text}{median}, {censored:.0%} not recovered", med_value if within else None
+    label = f"{text}{median}, {percent(censored, 0)} not recovered"
+    return surv, label, med_value if within else None
 
 
 class RecoveryChart:
@@ -356,7 +358,7 @@ def cash_path_plot(
 
 def _cash_title(result: SimulationResult) -> str:
     p = result.prob_out_of_cash()
-    return "Cash balance" if np.isnan(p) else f"Cash balance: P(out of cash) = {p:.1%}"
+    return "Cash balance" if np.isnan(p) else f"Cash balance: P(out of cash) = {percent(p)}"
 
 
 class CashChart:
