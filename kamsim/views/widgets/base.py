@@ -62,19 +62,32 @@ _TIMING_LOG = os.environ.get("KAMSIM_WIDGET_TIMING_LOG", "")
 #: A function writing one value for people.
 Formatter = Callable[[Any], str]
 
+def table_css(scope: str) -> str:
+    """The CSS of :func:`html_table` tables inside elements of class ``scope``.
+
+    One table style for the panels (``kamsim-explorer``) and for tables shown outside a
+    panel (``kamsim-static``).
+
+    Examples
+    --------
+    >>> table_css("kamsim-static").splitlines()[0]
+    '.kamsim-static table.kamsim-table {border-collapse: collapse; font-size: 0.92em;}'
+    """
+    return (f".{scope} table.kamsim-table {{border-collapse: collapse; font-size: 0.92em;}}\n"
+            f".{scope} table.kamsim-table th {{text-align: left; padding: 2px 10px 2px 0;\n"
+            "  border-bottom: 1px solid #999; font-weight: 600;}\n"
+            f".{scope} table.kamsim-table td {{padding: 2px 10px 2px 0; white-space: nowrap;}}\n"
+            f".{scope} table.kamsim-table td.num {{text-align: right;\n"
+            "  font-variant-numeric: tabular-nums;}")
+
+
 # panel-wide CSS, sent once per panel (an HTML widget's <style> applies to the page)
 _CSS = """<style>
 .kamsim-explorer .kamsim-label {white-space: normal; line-height: 1.2; cursor: help;}
 .kamsim-explorer .kamsim-value {font-variant-numeric: tabular-nums; white-space: nowrap;}
 .kamsim-explorer .kamsim-status {min-height: 1.6em;}
 .kamsim-explorer .kamsim-stale img, .kamsim-explorer img.kamsim-stale {opacity: 0.35;}
-.kamsim-explorer table.kamsim-table {border-collapse: collapse; font-size: 0.92em;}
-.kamsim-explorer table.kamsim-table th {text-align: left; padding: 2px 10px 2px 0;
-  border-bottom: 1px solid #999; font-weight: 600;}
-.kamsim-explorer table.kamsim-table td {padding: 2px 10px 2px 0; white-space: nowrap;}
-.kamsim-explorer table.kamsim-table td.num {text-align: right;
-  font-variant-numeric: tabular-nums;}
-</style>"""
+""" + table_css("kamsim-explorer") + "\n</style>"
 
 
 def value_formatter(unit: str, *, currency: str = "€", decimals: int = 0) -> Formatter:

@@ -29,7 +29,7 @@ import pandas as pd
 from kamsim._util.format import count, money, months, number, percent
 from kamsim.analysis.sensitivity import default_parameters
 from kamsim.exceptions import AssumptionError
-from kamsim.views.widgets.base import Formatter, html_table
+from kamsim.views.widgets.base import Formatter, html_table, table_css
 
 __all__ = [
     "KINDS",
@@ -65,14 +65,7 @@ KINDS = ("money", "percent", "percent1", "months", "count", "number", "ratio", "
 
 
 # the panels' table style (kamsim.views.widgets.base), for tables outside a panel
-_STATIC_CSS = """<style>
-.kamsim-static table.kamsim-table {border-collapse: collapse; font-size: 0.92em;}
-.kamsim-static table.kamsim-table th {text-align: left; padding: 2px 10px 2px 0;
-  border-bottom: 1px solid #999; font-weight: 600;}
-.kamsim-static table.kamsim-table td {padding: 2px 10px 2px 0; white-space: nowrap;}
-.kamsim-static table.kamsim-table td.num {text-align: right;
-  font-variant-numeric: tabular-nums;}
-</style>"""
+_STATIC_CSS = f"<style>\n{table_css('kamsim-static')}\n</style>"
 
 
 @dataclass(frozen=True)
