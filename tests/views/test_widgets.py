@@ -445,3 +445,67 @@ def test_retention_budget_moves_the_ring_and_copies_nothing_stale():
         assert bytes(panel.image.value) == buf.getvalue()
     with pytest.raises(ValueError, match="highlight must be a point"):
         panel._chart.set_highlight(9)
+
+
+def _savefig_svg(fig) -> bytes:
+    import io
+
+    import matplotlib
+
+    from kamsim.views.plots.svg import SVG_RC
+
+    buf = io.BytesIO()
+    with matplotlib.rc_context(SVG_RC):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    return buf.getvalue()
+
+
+def test_replacement_every_slider_twice_gives_savefig_bytes_and_costs_copy_two_charts(
+        scenario):
+    """Axes, axis and legend parts are copied (keep_svg); the image stays savefig's."""
+    panel = panels.replacement_explorer(scenario, n_paths=200)
+    fig = panel.figure
+    for s in panel.all_sliders():
+        for _ in range(2):  # the second move copies the parts the first one drew
+            up = s.value + s.step
+            s.value = up if up <= s.max else s.value - s.step
+            assert bytes(panel.image.value) == _savefig_svg(fig), s.kamsim_label
+    revenue, recovery, cash = fig.axes
+    parts = dict(fig._kamsim_svg_parts)
+    assert {revenue.xaxis, recovery.get_legend(), cash.yaxis} <= set(parts)
+    panel.fixed_costs.value = panel.fixed_costs.value + panel.fixed_costs.step
+    # other fixed costs: the same revenue and recovery, so those charts are copied
+    now = fig._kamsim_svg_parts
+    assert now[revenue] is parts[revenue]
+    assert now[recovery] is parts[recovery]
+    assert now[cash] is not parts[cash]
+    assert bytes(panel.image.value) == _savefig_svg(fig)
+
+
+def test_kept_parts_are_drawn_again_when_their_key_or_definitions_change():
+    """A legend text (not marked stale) and a tick marker first defined elsewhere."""
+    from matplotlib.figure import Figure
+
+    from kamsim.views.plots.svg import keep_svg, render_svg
+
+    fig = Figure(figsize=(6, 2), dpi=72)
+    ax0, ax1 = fig.subplots(1, 2)
+    line = ax0.plot([1, 2], [3, 4], label="a")[0]
+    ax1.plot([1, 2], [3, 4])
+    legend = ax0.legend()
+    keep_svg(ax1.xaxis, lambda: tuple(ax1.get_xlim()))
+    keep_svg(legend, lambda: tuple(t.get_text() for t in legend.get_texts()))
+    render_svg(fig, reuse=True)
+    legend.get_texts()[0].set_text("a longer label")
+    line.set_ydata([3, 5])
+    assert render_svg(fig, reuse=True) == _savefig_svg(fig)
+    # ax1's x axis used the tick marker ax0's x axis defined; with red ticks on ax0 it
+    # defines its black marker itself (same key and counters, another document)
+    ax0.tick_params(axis="x", color="red")
+    ax1.lines[0].set_ydata([3, 5])
+    assert render_svg(fig, reuse=True) == _savefig_svg(fig)
+    ax0.tick_params(axis="x", color="black")
+    ax1.lines[0].set_ydata([3, 6])
+    assert render_svg(fig, reuse=True) == _savefig_svg(fig)
+    ax1.xaxis.set_visible(False)  # visibility is part of every part's state
+    assert render_svg(fig, reuse=True) == _savefig_svg(fig)

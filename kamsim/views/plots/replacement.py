@@ -22,6 +22,7 @@ from kamsim.analysis.timelines import ReplacementTimeline
 from kamsim.engine import SimulationResult
 from kamsim.exceptions import ArgumentTypeError, AssumptionError
 from kamsim.views.plots.style import currency_formatter
+from kamsim.views.plots.svg import keep_svg
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -88,6 +89,29 @@ def _span(ax: Axes, *series: Any, floor: float | None = None) -> None:
     ax.set_ylim(lo - pad, hi + pad)
 
 
+def _keep_static_parts(ax: Axes) -> None:
+    """Let a widget's SVG copy the axes' x axis, y axis and legend while they stay the same.
+
+    The charts below never change an axis's formatter or label after they are made, nor a
+    legend's handles: an axis shows the same as long as its limits stay, a legend as long
+    as its texts do (see :func:`kamsim.views.plots.svg.keep_svg`).
+    """
+    keep_svg(ax.xaxis, lambda: tuple(ax.get_xlim()))
+    keep_svg(ax.yaxis, lambda: tuple(ax.get_ylim()))
+    legend = ax.get_legend()
+    if legend is not None:
+        keep_svg(legend, lambda: tuple(t.get_text() for t in legend.get_texts()))
+
+
+def _same(last: Any, new: Any) -> bool:
+    """Whether the series ``new`` equal the ``last`` ones (nested tuples of arrays, exactly)."""
+    if last is None or len(last) != len(new):
+        return False
+    return all(np.array_equal(a, b) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray)
+               else (_same(a, b) if isinstance(a, tuple) else a == b)
+               for a, b in zip(last, new, strict=True))
+
+
 def _revenue_series(result: ReplacementTimeline | SimulationResult,
                     base_revenue: float | None, quantiles: Sequence[float]
                     ) -> tuple[float, dict[float, np.ndarray], np.ndarray, int, float | None]:
@@ -150,11 +174,21 @@ class RevenueAfterLossChart:
         ax.set_title("Revenue after the loss")
         ax.legend(loc="lower right", fontsize="small")
         _span(ax, *qs.values(), mean, base_m, *(() if floor is None else (floor,)))
+        _keep_static_parts(ax)
+        self._last: Any = (base_m, tuple(qs.values()), mean, h, floor)
 
     def update(self, result: ReplacementTimeline | SimulationResult) -> None:
-        """Show another run of the same horizon."""
+        """Show another run of the same horizon.
+
+        A run with the same revenue (e.g. other fixed costs) leaves the artists untouched,
+        so a widget's SVG copies this chart instead of drawing it again.
+        """
         base_m, qs, mean, h, floor = _revenue_series(result, self.base_revenue,
                                                      self.quantiles)
+        series = (base_m, tuple(qs.values()), mean, h, floor)
+        if _same(self._last, series):
+            return
+        self._last = series
         months = np.arange(1, h + 1)
         _update_bands(self._bands, months, qs)
         self._mean.set_data(months, mean)
@@ -307,18 +341,31 @@ class RecoveryChart:
         ax.set_title("How long until revenue is back at its pre-loss level")
         # lower left: the curves start at 100 % on the left and fall to the right
         self.legend = ax.legend(loc="lower left", fontsize="small")
+        self._last: Any = None
         self.update(results)
+        _keep_static_parts(ax)
 
     def update(self, results: ReplacementTimeline | SimulationResult
                | Mapping[str, ReplacementTimeline | SimulationResult]) -> None:
-        """Show other runs (the same labels, in the same order)."""
+        """Show other runs (the same labels, in the same order).
+
+        Runs with the same recovery times (e.g. other fixed costs) leave the artists
+        untouched, so a widget's SVG copies this chart instead of drawing it again.
+        """
         runs = dict(results) if isinstance(results, Mapping) else {"": results}
-        right = 1.0
-        for (label, r), (step, dot), text in zip(runs.items(), self._lines,
-                                                 self.legend.get_texts(), strict=True):
+        curves = []
+        for label, r in runs.items():
             surv, legend, med = _recovery(r, label)
-            x = surv.index.to_numpy(dtype=float)
-            step.set_data(x, surv["not_recovered"].to_numpy(dtype=float))
+            curves.append((surv.index.to_numpy(dtype=float),
+                           surv["not_recovered"].to_numpy(dtype=float), legend, med))
+        series = tuple(curves)
+        if _same(self._last, series):
+            return
+        self._last = series
+        right = 1.0
+        for (x, y, legend, med), (step, dot), text in zip(
+                curves, self._lines, self.legend.get_texts(), strict=True):
+            step.set_data(x, y)
             dot.set_data([] if med is None else [med], [] if med is None else [0.5])
             text.set_text(legend)
             if x.size:
@@ -401,6 +448,7 @@ class CashChart:
         ax.set_xlim(0.5, len(table) + 0.5)
         ax.legend(loc="lower left", fontsize="small")
         _span(ax, *qs.values(), table["mean"], floor=0.0)
+        _keep_static_parts(ax)
 
     def update(self, result: SimulationResult) -> None:
         """Show another run of the same horizon."""

@@ -9,12 +9,18 @@ writes the same SVG bytes with a renderer whose text measurements are kept acros
 The output equals ``savefig(format="svg")`` with text kept as text
 (``svg.fonttype = "none"``: sharp at any zoom and device-pixel ratio), no date in the
 metadata and stable element ids, byte for byte.
+
+With ``reuse=True`` the parts that did not change since the last call are copied instead
+of drawn: every axes no update touched, and, inside an axes that is drawn again, every
+artist registered with :func:`keep_svg` whose key is unchanged (an axis whose limits did
+not move, a legend whose texts are the same).
 """
 
 from __future__ import annotations
 
 import io
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -22,10 +28,11 @@ from matplotlib.backends.backend_mixed import MixedModeRenderer
 from matplotlib.backends.backend_svg import RendererSVG
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
     from matplotlib.figure import Figure
     from matplotlib.font_manager import FontProperties
 
-__all__ = ["SVG_RC", "render_svg"]
+__all__ = ["SVG_RC", "keep_svg", "render_svg"]
 
 #: Settings of panel SVGs: text stays text, ids do not change between identical renders.
 SVG_RC: dict[str, Any] = {"svg.fonttype": "none", "svg.hashsalt": "kamsim"}
@@ -84,6 +91,44 @@ def _font_height_metrics(prop: FontProperties
     return (None, None, None)
 
 
+#: Attribute holding the key function of an artist registered with :func:`keep_svg`.
+_KEY = "_kamsim_svg_key"
+
+
+def keep_svg(artist: Artist, key: Callable[[], Hashable]) -> None:
+    """Let :func:`render_svg` copy ``artist``'s SVG while ``key()`` is unchanged.
+
+    For the parts of a chart that an update rarely changes (an axis whose limits stay,
+    a legend whose texts stay): when its axes is drawn again, the artist's part of the
+    last document is copied if ``key()`` returns what it returned then and the artist
+    starts from the same place (axes position, element-id counters, definitions so far).
+    ``key()`` must capture everything an update may change in the artist (for an axis
+    with a fixed formatter and label: its view limits; for a legend with fixed handles:
+    its texts). Matplotlib's *stale* flag cannot tell: setting a legend's text does not
+    mark the legend stale, setting unchanged limits marks the axis stale.
+
+    Parameters
+    ----------
+    artist : matplotlib.artist.Artist
+        A direct child of an axes (``ax.xaxis``, ``ax.yaxis``, ``ax.get_legend()``).
+    key : callable
+        Returns a hashable summary of what the artist shows.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(figsize=(3, 2), dpi=72)
+    >>> ax = fig.add_subplot()
+    >>> line, = ax.plot([1, 2], [3, 4])
+    >>> keep_svg(ax.xaxis, lambda: tuple(ax.get_xlim()))
+    >>> first = render_svg(fig, reuse=True)
+    >>> line.set_ydata([3, 5])
+    >>> render_svg(fig, reuse=True) == render_svg(fig)
+    True
+    """
+    setattr(artist, _KEY, key)
+
+
 def render_svg(fig: Figure, *, reuse: bool = False) -> bytes:
     """SVG bytes of ``fig``, the same as ``savefig(format="svg")`` with :data:`SVG_RC`.
 
@@ -97,8 +142,10 @@ def render_svg(fig: Figure, *, reuse: bool = False) -> bytes:
     reuse : bool
         Reuse the SVG of every axes that has not changed since the last call (matplotlib
         marks a changed axes *stale*): its part of the document is copied instead of drawn
-        again, with the clip paths and definitions it registers. The bytes are the same as
-        a full render; a widget whose update changes one chart of two pays for one.
+        again, with the clip paths and definitions it registers; in an axes drawn again,
+        so is every artist registered with :func:`keep_svg` whose key is unchanged. The
+        bytes are the same as a full render; a widget whose update changes one chart of
+        two pays for one.
 
     Returns
     -------
@@ -118,7 +165,7 @@ def render_svg(fig: Figure, *, reuse: bool = False) -> bytes:
     """
     out = io.StringIO()
     dpi = fig.dpi
-    cache: dict[Any, tuple[Any, ...]] = getattr(fig, "_kamsim_svg_parts", {})
+    cache: dict[Any, _Part] = getattr(fig, "_kamsim_svg_parts", {})
     reuse = reuse and fig.get_layout_engine() is None and fig.dpi == 72
     with matplotlib.rc_context(SVG_RC):  # type: ignore[arg-type]
         try:
@@ -128,58 +175,139 @@ def render_svg(fig: Figure, *, reuse: bool = False) -> bytes:
                                  image_dpi=dpi, metadata={"Date": None})
             renderer: Any = MixedModeRenderer(  # type: ignore[no-untyped-call]
                 fig, width, height, dpi, svg)
-            kept = [ax for ax in fig.axes if reuse and not ax.images] if reuse else []
-            for ax in kept:
-                ax.draw = _drawing_once(ax, svg, out, cache,  # type: ignore[method-assign]
-                                        fresh=ax.stale or ax not in cache)
+            kept: list[Any] = []
+            if reuse:
+                logs: list[dict[tuple[str, Any], bool]] = []
+                for name in _DEFS:
+                    setattr(svg, name, _Recording(name, logs))
+                for ax in fig.axes:
+                    if ax.images:
+                        continue
+                    kept.append(ax)
+                    ax.draw = _drawing_once(  # type: ignore[method-assign]
+                        ax, svg, out, cache, logs, fresh=ax.stale or ax not in cache)
+                    for a in ax.get_children():
+                        key = getattr(a, _KEY, None)
+                        if key is not None:
+                            kept.append(a)
+                            a.draw = _drawing_once(  # type: ignore[method-assign]
+                                a, svg, out, cache, logs, fresh=a not in cache, key=key,
+                                place=ax)
             try:
                 fig.draw(renderer)
             finally:
-                for ax in kept:
-                    del ax.draw
+                for a in kept:
+                    del a.draw
             renderer.finalize()
         finally:
             fig.dpi = dpi
-    fig._kamsim_svg_parts = {ax: v for ax, v in cache.items()  # type: ignore[attr-defined]
-                             if ax in fig.axes} if reuse else {}
+    axes = set(fig.axes)
+    fig._kamsim_svg_parts = {  # type: ignore[attr-defined]
+        a: v for a, v in cache.items() if a in axes or getattr(a, "axes", None) in axes
+    } if reuse else {}
     return out.getvalue().encode("utf-8")
 
 
+#: The renderer's tables of definitions (clip paths, markers, hatches): an entry is
+#: written where it is first used (markers) or at the end (clip paths, hatches), and its
+#: later uses refer to it by id.
 _DEFS = ("_clipd", "_markers", "_hatchd")
 
 
-def _drawing_once(ax: Any, svg: RendererSVG, out: io.StringIO,
-                  cache: dict[Any, tuple[Any, ...]], *, fresh: bool) -> Any:
-    """``ax.draw`` for one render: draw and remember its SVG part, or copy the last one."""
+class _Recording(dict[Any, Any]):
+    """A table of definitions that notes, for every part being recorded, its lookups.
+
+    Each open log (a dict) gets ``(table, key) -> found`` at the first lookup of ``key``
+    while it is open: the only way the renderer's output depends on the table.
+    """
+
+    def __init__(self, name: str, logs: list[dict[tuple[str, Any], bool]]) -> None:
+        super().__init__()
+        self.name, self.logs = name, logs
+
+    def _note(self, key: Any) -> None:
+        found = dict.__contains__(self, key)
+        for log in self.logs:
+            log.setdefault((self.name, key), found)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._note(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._note(key)
+        return dict.__contains__(self, key)
+
+    def __getitem__(self, key: Any) -> Any:
+        self._note(key)
+        return super().__getitem__(key)
+
+
+#: One part of the last document: (state it started from, lookups of definitions with
+#: whether they were found, its text, definitions it added, counters after it).
+_Part = tuple[tuple[Any, ...], dict[tuple[str, Any], bool], str,
+              tuple[list[tuple[Any, Any]], ...], tuple[Any, ...]]
+
+
+def _counters(svg: RendererSVG) -> tuple[Any, ...]:
+    """The renderer's counters that number element ids (groups, collections, clip paths)."""
+    return (dict(svg._groupd), svg._path_collection_id, svg._n_gradients,
+            len(svg._clip_path_ids))
+
+
+def _drawing_once(ax: Any, svg: RendererSVG, out: io.StringIO, cache: dict[Any, _Part],
+                  logs: list[dict[tuple[str, Any], bool]], *, fresh: bool,
+                  key: Callable[[], Hashable] | None = None, place: Any = None) -> Any:
+    """``ax.draw`` for one render: draw and remember its SVG part, or copy the last one.
+
+    Also for an artist registered with :func:`keep_svg` (``key``), placed by the axes
+    ``place``.
+    """
     draw = type(ax).draw
     flush = svg.writer._XMLWriter__flush  # type: ignore[attr-defined]  # closes a pending tag
 
     def drawn(renderer: Any, *args: Any, **kwargs: Any) -> None:
-        # the part's element ids count on from the axes drawn before it (groups such as
-        # ``xtick_7``, path collections), and the figure's draw has just placed the axes
-        # (``apply_aspect``, which marks it stale even when the place is the same): copy
-        # only if the place and the counters it started from are unchanged
-        state = (tuple(ax.get_position().bounds), dict(svg._groupd),
-                 svg._path_collection_id)
-        if not fresh and cache[ax][0] == state:
-            _, text, defs, groups, collections = cache[ax]
+        # the part's element ids count on from the parts drawn before it (groups such as
+        # ``xtick_7``, path collections), a marker or clip path is defined where it is
+        # first used, and the figure's draw has just placed the axes (``apply_aspect``,
+        # which marks it stale even when the place is the same): copy only if the place,
+        # the counters, the visibility and the key are unchanged and every definition it looked up is
+        # defined (or not) as it was then
+        state = (tuple((ax if place is None else place).get_position().bounds),
+                 _counters(svg), ax.get_visible(), None if key is None else key())
+        last = cache.get(ax)
+        if not fresh and last is not None and last[0] == state and all(
+                dict.__contains__(getattr(svg, name), k) == found
+                for (name, k), found in last[1].items()):
+            _, looked, text, defs, after = last
             flush()
             out.write(text)
+            for outer in logs:  # the enclosing parts depend on the same lookups
+                for k, found in looked.items():
+                    outer.setdefault(k, found)
             for name, entries in zip(_DEFS, defs, strict=True):
                 table = getattr(svg, name)
-                for key, value in entries:
-                    table.setdefault(key, value)
+                for name_key, value in entries:
+                    dict.setdefault(table, name_key, value)
+            groups, svg._path_collection_id, svg._n_gradients, _ = after
             svg._groupd = dict(groups)
-            svg._path_collection_id = collections
-            ax.stale = False  # as a drawn axes: the next render copies it again
+            ax.stale = False  # as a drawn part: the next render copies it again
             return
-        before = [dict.fromkeys(getattr(svg, name)) for name in _DEFS]
+        before = [set(dict.keys(getattr(svg, name))) for name in _DEFS]
+        log: dict[tuple[str, Any], bool] = {}
+        logs.append(log)
         flush()
         start = out.tell()
-        draw(ax, renderer, *args, **kwargs)
-        defs = tuple([(k, v) for k, v in getattr(svg, name).items() if k not in seen]
+        try:
+            draw(ax, renderer, *args, **kwargs)
+        finally:
+            logs.pop()  # parts nest: this one's log is the last
+        after = _counters(svg)
+        if after[3] != state[1][3]:  # it numbered clip paths: drawn every time
+            cache.pop(ax, None)
+            return
+        defs = tuple([(k, v) for k, v in dict.items(getattr(svg, name)) if k not in seen]
                      for name, seen in zip(_DEFS, before, strict=True))
-        cache[ax] = (state, out.getvalue()[start:], defs, dict(svg._groupd),
-                     svg._path_collection_id)
+        cache[ax] = (state, log, out.getvalue()[start:], defs, after)
 
     return drawn
