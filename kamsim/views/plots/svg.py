@@ -271,8 +271,8 @@ def _drawing_once(ax: Any, svg: RendererSVG, out: io.StringIO, cache: dict[Any, 
         # ``xtick_7``, path collections), a marker or clip path is defined where it is
         # first used, and the figure's draw has just placed the axes (``apply_aspect``,
         # which marks it stale even when the place is the same): copy only if the place,
-        # the counters, the visibility and the key are unchanged and every definition it looked up is
-        # defined (or not) as it was then
+        # the counters, the visibility and the key are unchanged and every definition it
+        # looked up is defined (or not) as it was then
         state = (tuple((ax if place is None else place).get_position().bounds),
                  _counters(svg), ax.get_visible(), None if key is None else key())
         last = cache.get(ax)
