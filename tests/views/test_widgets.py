@@ -509,3 +509,22 @@ def test_kept_parts_are_drawn_again_when_their_key_or_definitions_change():
     assert render_svg(fig, reuse=True) == _savefig_svg(fig)
     ax1.xaxis.set_visible(False)  # visibility is part of every part's state
     assert render_svg(fig, reuse=True) == _savefig_svg(fig)
+
+
+def test_a_copied_part_is_renumbered_when_the_parts_before_it_have_more_groups():
+    """More y ticks on the first axes: the second is copied with its ids counted on."""
+    from matplotlib.figure import Figure
+
+    from kamsim.views.plots.svg import render_svg
+
+    fig = Figure(figsize=(6, 2), dpi=72)
+    ax0, ax1 = fig.subplots(1, 2)
+    ax0.plot([1, 2], [3, 4])
+    ax1.plot([1, 2], [3, 4])
+    render_svg(fig, reuse=True)
+    for top in (4.0, 40.0, 4.0):  # 6, then 9 y ticks, then 6 again
+        ax0.set_ylim(3.0, top)
+        part = fig._kamsim_svg_parts[ax1]
+        svg = render_svg(fig, reuse=True)
+        assert fig._kamsim_svg_parts[ax1] is part  # copied, not drawn
+        assert svg == _savefig_svg(fig)

@@ -90,17 +90,21 @@ def _span(ax: Axes, *series: Any, floor: float | None = None) -> None:
 
 
 def _keep_static_parts(ax: Axes) -> None:
-    """Let a widget's SVG copy the axes' x axis, y axis and legend while they stay the same.
+    """Let a widget's SVG copy the parts of the axes that stay the same across updates.
 
     The charts below never change an axis's formatter or label after they are made, nor a
-    legend's handles: an axis shows the same as long as its limits stay, a legend as long
-    as its texts do (see :func:`kamsim.views.plots.svg.keep_svg`).
+    legend's handles, a title's style, the frame or the background: an axis shows the same
+    as long as its limits stay, a legend and a title as long as their texts do, the frame
+    and the background always (see :func:`kamsim.views.plots.svg.keep_svg`).
     """
     keep_svg(ax.xaxis, lambda: tuple(ax.get_xlim()))
     keep_svg(ax.yaxis, lambda: tuple(ax.get_ylim()))
     legend = ax.get_legend()
     if legend is not None:
         keep_svg(legend, lambda: tuple(t.get_text() for t in legend.get_texts()))
+    keep_svg(ax.title, ax.title.get_text)
+    for part in (*ax.spines.values(), ax.patch):
+        keep_svg(part, tuple)
 
 
 def _same(last: Any, new: Any) -> bool:
@@ -171,7 +175,8 @@ class RevenueAfterLossChart:
         _ylabel(ax, "revenue per month")
         ax.yaxis.set_major_formatter(currency_formatter(currency))
         ax.set_xlim(0.5, h + 0.5)
-        ax.set_title("Revenue after the loss")
+        ax.set_title("Revenue after the loss", y=1.0)  # y given: where matplotlib puts it
+        # (no ticks on top), without measuring the tick labels on every redraw
         ax.legend(loc="lower right", fontsize="small")
         _span(ax, *qs.values(), mean, base_m, *(() if floor is None else (floor,)))
         _keep_static_parts(ax)
@@ -338,7 +343,7 @@ class RecoveryChart:
         from matplotlib.ticker import PercentFormatter
 
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.set_title("How long until revenue is back at its pre-loss level")
+        ax.set_title("How long until revenue is back at its pre-loss level", y=1.0)
         # lower left: the curves start at 100 % on the left and fall to the right
         self.legend = ax.legend(loc="lower left", fontsize="small")
         self._last: Any = None
@@ -441,7 +446,7 @@ class CashChart:
         self._mean = ax.plot(months, table["mean"], color="black", linewidth=1,
                              linestyle="--", label="mean")[0]
         ax.axhline(0.0, color="#b2182b", linewidth=1.5, label="zero cash")
-        ax.set_title(_cash_title(result))
+        ax.set_title(_cash_title(result), y=1.0)
         ax.set_xlabel("month")
         _ylabel(ax, "cash")
         ax.yaxis.set_major_formatter(currency_formatter(currency))
@@ -457,5 +462,5 @@ class CashChart:
         months = np.arange(1, len(table) + 1)
         _update_bands(self._bands, months, qs)
         self._mean.set_data(months, table["mean"].to_numpy())
-        self.ax.set_title(_cash_title(result))
+        self.ax.set_title(_cash_title(result), y=1.0)
         _span(self.ax, *qs.values(), table["mean"], floor=0.0)

@@ -19,8 +19,10 @@ not move, a legend whose texts are the same).
 from __future__ import annotations
 
 import io
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -201,10 +203,9 @@ def render_svg(fig: Figure, *, reuse: bool = False) -> bytes:
             renderer.finalize()
         finally:
             fig.dpi = dpi
-    axes = set(fig.axes)
-    fig._kamsim_svg_parts = {  # type: ignore[attr-defined]
-        a: v for a, v in cache.items() if a in axes or getattr(a, "axes", None) in axes
-    } if reuse else {}
+    # the parts of this render's axes and artists (not those of removed ones)
+    fig._kamsim_svg_parts = {a: cache[a] for a in kept  # type: ignore[attr-defined]
+                             if a in cache}
     return out.getvalue().encode("utf-8")
 
 
@@ -243,16 +244,60 @@ class _Recording(dict[Any, Any]):
         return super().__getitem__(key)
 
 
-#: One part of the last document: (state it started from, lookups of definitions with
-#: whether they were found, its text, definitions it added, counters after it).
-_Part = tuple[tuple[Any, ...], dict[tuple[str, Any], bool], str,
-              tuple[list[tuple[Any, Any]], ...], tuple[Any, ...]]
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One part of the last document and what it depended on."""
+
+    state: tuple[Any, ...]  # place, visibility and key it was drawn with
+    looked: dict[tuple[str, Any], bool]  # definitions it looked up: found or not
+    text: str
+    defs: tuple[list[tuple[Any, Any]], ...]  # definitions it added, per table
+    start: tuple[Any, ...]  # the counters before it (see _counters)
+    after: tuple[Any, ...]  # and after it
+    groups: re.Pattern[str] | None  # its numbered groups' ids, if any
 
 
 def _counters(svg: RendererSVG) -> tuple[Any, ...]:
     """The renderer's counters that number element ids (groups, collections, clip paths)."""
     return (dict(svg._groupd), svg._path_collection_id, svg._n_gradients,
             len(svg._clip_path_ids))
+
+
+def _copy(part: _Part, svg: RendererSVG, out: io.StringIO,
+          logs: list[dict[tuple[str, Any], bool]]) -> bool:
+    """Write ``part`` again if it would be drawn the same from here; whether it was.
+
+    Its groups (``<g id="xtick_3">``) are numbered on from the groups of their kind drawn
+    before it: when those are more or fewer now, its ids are renumbered by the difference
+    (nothing refers to a group's id). A part that numbered path collections or gradients
+    is copied only from the same counters.
+    """
+    if not all(dict.__contains__(getattr(svg, name), k) == found
+               for (name, k), found in part.looked.items()):
+        return False
+    now = _counters(svg)
+    if any(now[i] != part.start[i] for i in (1, 2) if part.after[i] != part.start[i]):
+        return False
+    before, after = part.start[0], part.after[0]
+    opened = {g: n - before.get(g, 0) for g, n in after.items() if n != before.get(g, 0)}
+    shift = {g: now[0].get(g, 0) - before.get(g, 0) for g in opened}
+    text = part.text
+    if part.groups is not None and any(shift.values()):
+        text = part.groups.sub(
+            lambda m: f'<g id="{m[1]}_{int(m[2]) + shift[m[1]]}"', text)
+    svg.writer._XMLWriter__flush()  # type: ignore[attr-defined]  # closes a pending tag
+    out.write(text)
+    for outer in logs:  # the enclosing parts depend on the same lookups
+        for k, found in part.looked.items():
+            outer.setdefault(k, found)
+    for name, entries in zip(_DEFS, part.defs, strict=True):
+        table = getattr(svg, name)
+        for k, value in entries:
+            dict.setdefault(table, k, value)
+    for g, n in opened.items():
+        svg._groupd[g] = now[0].get(g, 0) + n
+    svg._path_collection_id, svg._n_gradients = part.after[1], part.after[2]
+    return True
 
 
 def _drawing_once(ax: Any, svg: RendererSVG, out: io.StringIO, cache: dict[Any, _Part],
@@ -267,47 +312,37 @@ def _drawing_once(ax: Any, svg: RendererSVG, out: io.StringIO, cache: dict[Any, 
     flush = svg.writer._XMLWriter__flush  # type: ignore[attr-defined]  # closes a pending tag
 
     def drawn(renderer: Any, *args: Any, **kwargs: Any) -> None:
-        # the part's element ids count on from the parts drawn before it (groups such as
-        # ``xtick_7``, path collections), a marker or clip path is defined where it is
-        # first used, and the figure's draw has just placed the axes (``apply_aspect``,
-        # which marks it stale even when the place is the same): copy only if the place,
-        # the counters, the visibility and the key are unchanged and every definition it
-        # looked up is defined (or not) as it was then
+        # a marker or clip path is defined where it is first used, element ids count on
+        # from the parts drawn before (see _copy), and the figure's draw has just placed
+        # the axes (``apply_aspect``, which marks it stale even when the place is the
+        # same): copy only if the place, the visibility and the key are unchanged and
+        # every definition it looked up is defined (or not) as it was then
         state = (tuple((ax if place is None else place).get_position().bounds),
-                 _counters(svg), ax.get_visible(), None if key is None else key())
+                 ax.get_visible(), None if key is None else key())
         last = cache.get(ax)
-        if not fresh and last is not None and last[0] == state and all(
-                dict.__contains__(getattr(svg, name), k) == found
-                for (name, k), found in last[1].items()):
-            _, looked, text, defs, after = last
-            flush()
-            out.write(text)
-            for outer in logs:  # the enclosing parts depend on the same lookups
-                for k, found in looked.items():
-                    outer.setdefault(k, found)
-            for name, entries in zip(_DEFS, defs, strict=True):
-                table = getattr(svg, name)
-                for name_key, value in entries:
-                    dict.setdefault(table, name_key, value)
-            groups, svg._path_collection_id, svg._n_gradients, _ = after
-            svg._groupd = dict(groups)
+        if not fresh and last is not None and last.state == state and _copy(
+                last, svg, out, logs):
             ax.stale = False  # as a drawn part: the next render copies it again
             return
         before = [set(dict.keys(getattr(svg, name))) for name in _DEFS]
         log: dict[tuple[str, Any], bool] = {}
         logs.append(log)
+        start = _counters(svg)
         flush()
-        start = out.tell()
+        at = out.tell()
         try:
             draw(ax, renderer, *args, **kwargs)
         finally:
             logs.pop()  # parts nest: this one's log is the last
         after = _counters(svg)
-        if after[3] != state[1][3]:  # it numbered clip paths: drawn every time
+        if after[3] != start[3]:  # it numbered clip paths: drawn every time
             cache.pop(ax, None)
             return
         defs = tuple([(k, v) for k, v in dict.items(getattr(svg, name)) if k not in seen]
                      for name, seen in zip(_DEFS, before, strict=True))
-        cache[ax] = (state, log, out.getvalue()[start:], defs, after)
+        opened = [g for g, n in after[0].items() if n != start[0].get(g, 0)]
+        groups = re.compile('<g id="(' + "|".join(re.escape(g) for g in opened)
+                            + r')_(\d+)"') if opened else None
+        cache[ax] = _Part(state, log, out.getvalue()[at:], defs, start, after, groups)
 
     return drawn
