@@ -175,8 +175,9 @@ class RevenueAfterLossChart:
         _ylabel(ax, "revenue per month")
         ax.yaxis.set_major_formatter(currency_formatter(currency))
         ax.set_xlim(0.5, h + 0.5)
-        ax.set_title("Revenue after the loss", y=1.0)  # y given: where matplotlib puts it
-        # (no ticks on top), without measuring the tick labels on every redraw
+        # y given: where matplotlib puts the title (no ticks on top), without measuring
+        # the tick labels on every redraw (the same in the charts below)
+        ax.set_title("Revenue after the loss", y=1.0)
         ax.legend(loc="lower right", fontsize="small")
         _span(ax, *qs.values(), mean, base_m, *(() if floor is None else (floor,)))
         _keep_static_parts(ax)

@@ -102,12 +102,14 @@ def keep_svg(artist: Artist, key: Callable[[], Hashable]) -> None:
 
     For the parts of a chart that an update rarely changes (an axis whose limits stay,
     a legend whose texts stay): when its axes is drawn again, the artist's part of the
-    last document is copied if ``key()`` returns what it returned then and the artist
-    starts from the same place (axes position, element-id counters, definitions so far).
-    ``key()`` must capture everything an update may change in the artist (for an axis
-    with a fixed formatter and label: its view limits; for a legend with fixed handles:
-    its texts). Matplotlib's *stale* flag cannot tell: setting a legend's text does not
-    mark the legend stale, setting unchanged limits marks the axis stale.
+    last document is copied if ``key()`` returns what it returned then, the axes has the
+    same position, the artist the same visibility, and every definition it looked up
+    (markers, clip paths, hatches) is defined, or not, as it was then; its group ids are
+    renumbered when the parts before it drew more or fewer groups. ``key()`` must capture
+    everything an update may change in the artist (for an axis with a fixed formatter and
+    label: its view limits; for a legend with fixed handles: its texts) and be cheap.
+    Matplotlib's *stale* flag cannot tell: setting a legend's text does not mark the
+    legend stale, setting unchanged limits marks the axis stale.
 
     Parameters
     ----------
