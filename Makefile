@@ -1,5 +1,7 @@
 # Everyday commands. Each target creates .venv and installs the project from its own files
 # when needed, so `make report` and `make test` work on a fresh machine with Python 3.11+.
+# The install compiles the engine's C kernel when a C compiler is present (re-run when
+# kamsim/engine/_ckernel.c changes); without one kamsim runs on its pure-numpy path.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,11 +18,11 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+$(RUN_STAMP): pyproject.toml setup.py kamsim/engine/_ckernel.c | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+$(DEV_STAMP): pyproject.toml setup.py kamsim/engine/_ckernel.c | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@ $(RUN_STAMP)
 

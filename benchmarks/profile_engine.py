@@ -4,16 +4,20 @@ The floor is one float64 uniform per account-path drawn by numpy's PCG64 into a 
 2,048-path block, on one core. Stages (CPU time of this process, so other processes on a
 shared machine disturb the figures less; minimum over blocks is not taken, sums are):
 
-* draws + loss indicators: the drawer of :data:`kamsim.engine.kernel.LOSS_DRAWERS`
-  (random numbers, the shared-shock transform, the comparison and the lost indices);
-* inversion to churn months: (path, account) of each loss and its stop month;
+* draws, loss indicators and months: the drawer of
+  :data:`kamsim.engine.kernel.LOSS_DRAWERS` (random numbers, the shared-shock
+  transform, the comparison, the lost indices and their stop months);
+* split: (path, account) of each loss;
 * scatter: losses into (path, month) and per-path / per-account sums;
 * monthly accumulation: cumulative sums to monthly paths, break-even, means;
 * histograms: the per-month fixed-grid histograms;
 * replacement: opportunity slots, wins, ramp-up, recovery and cash (replacement runs).
 
-It replays the kernel's steps (:func:`kamsim.engine.kernel.scan_block` and
-:func:`kamsim.engine.kernel.run_blocks`) with timers between them. Run:
+It replays the pure-numpy path's steps (:func:`kamsim.engine.kernel.scan_block` and
+:func:`kamsim.engine.kernel.run_blocks`, under ``ckernel.disabled()``) with timers
+between them. The compiled kernel does all stages but replacement in one call; its line
+gives that call (one whole block without replacement, histograms included) and, inside
+it, the cost of its raw 32-bit draws alone. Run:
 ``python benchmarks/profile_engine.py [--blocks 6]``.
 """
 
@@ -26,6 +30,7 @@ import time
 import numpy as np
 
 from kamsim._util.rng import resolve_entropy
+from kamsim.engine import ckernel
 from kamsim.engine import kernel as K
 from kamsim.model import ChurnAssumptions, ReplacementAssumptions, Scenario
 from kamsim.portfolio.datasets import data_dir, synthetic_portfolio
@@ -34,6 +39,27 @@ clock = time.process_time
 
 
 def profile(sc: Scenario, label: str, blocks: int) -> None:
+    with ckernel.disabled():
+        floor = _profile(sc, label, blocks)
+    spec = K.make_spec(sc, *resolve_entropy(1), keep_paths=False)
+    m, h, n = spec.revenue.size, spec.horizon, K.BLOCK_SIZE
+    sub = K.sub_block(m)
+    if spec.repl is None and K.compiled(spec):
+        t_c = t_raw = 0.0
+        for b in range(blocks):
+            t0 = clock()
+            K.reduce_compiled(spec, b, n, K.HistCounter(h), K.HistCounter(h))
+            t_c += clock() - t0
+            g = K.block_rng(spec, b)
+            t0 = clock()
+            for p0 in range(0, n, sub):
+                K.raw_u32(g, min(sub, n - p0) * m)
+            t_raw += clock() - t0
+        print(f"== {label}, compiled kernel: {t_c / floor:.2f}x the floor "
+              f"(of which its raw 32-bit draws {t_raw / floor:.2f}x)")
+
+
+def _profile(sc: Scenario, label: str, blocks: int) -> float:
     spec = K.make_spec(sc, *resolve_entropy(1), keep_paths=False)
     m, h, n = spec.revenue.size, spec.horizon, K.BLOCK_SIZE
     times: dict[str, float] = {}
@@ -57,15 +83,14 @@ def profile(sc: Scenario, label: str, blocks: int) -> None:
         it = K.LOSS_DRAWERS[spec.copula](spec, g, n)
         while True:
             try:
-                p0, idx, u, _counts = next(it)
+                p0, idx, stop, _counts = next(it)
             except StopIteration:
                 break
-            t0 = lap("draws + loss indicators (+ shared-shock transform)", t0)
+            t0 = lap("draws, loss indicators, months (+ shared-shock transform)", t0)
             k = min(sub, n - p0)
             path, account, per_path = K.split_index(idx, k, m)
-            stop = K.stop_months(spec, account, u)
             events += idx.size
-            t0 = lap("inversion to churn months", t0)
+            t0 = lap("split into (path, account)", t0)
             flat = (stop - 1) * k + path
             d_rev12[:, p0:p0 + k] = np.bincount(flat, spec.revenue.take(account),
                                                 minlength=k * h).reshape(h, k)
@@ -104,11 +129,12 @@ def profile(sc: Scenario, label: str, blocks: int) -> None:
         lap("histograms", t0)
     floor = times.pop("floor")
     total = sum(times.values())
-    print(f"== {label}: {total / floor:.2f}x the floor "
+    print(f"== {label}, pure numpy: {total / floor:.2f}x the floor "
           f"({floor / blocks * 1e3:.1f} ms CPU per {n} x {m} floor block); "
           f"losses per account-path {events / (blocks * n * m):.3f}")
     for name, t in times.items():
         print(f"   {name:52s} {t / floor:6.2f}x  {t / total:6.1%}")
+    return floor
 
 
 def main() -> None:

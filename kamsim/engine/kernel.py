@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+import kamsim.engine.ckernel as _ck
 import kamsim.engine.samplers as _samplers
 from kamsim.engine.replacement import (
     ReplacementParams,
@@ -159,6 +160,15 @@ class Spec:
     factor_loadings: FloatArray | None = None  # (m, K) float64 (double-t CDFs)
     nu: float = np.inf  # t copula / double-t factor degrees of freedom
     nu_idio: float = np.inf  # double-t idiosyncratic degrees of freedom
+    # decision months of raw 32-bit draws (see :func:`month_tables`)
+    month_t: npt.NDArray[np.uint64] | None = None  # (m, K): month <= k iff r < T_k
+    month_guess: npt.NDArray[np.float32] | None = None  # 12 / log2(1 - p_i)
+    month_t32: npt.NDArray[np.uint32] | None = None  # (m, K + 1): 0, T clipped to 2^32 - 1
+    # one-factor Gaussian latent model (see :func:`draw_gaussian`)
+    idio: FloatArray | None = None  # s_i = sqrt(1 - a_i^2)
+    tau: FloatArray | None = None  # t_i / s_i
+    beta: FloatArray | None = None  # a_i / s_i
+    month_x: FloatArray | None = None  # (m, K): month <= k iff X_i <= x_ik (then inf)
 
     @property
     def correlated(self) -> bool:
@@ -178,7 +188,7 @@ class Events:
 
 
 #: What a loss drawer yields per sub-block (see :data:`LOSS_DRAWERS`).
-Drawn = tuple[int, IntArray, npt.NDArray[Any], npt.NDArray[np.int32] | None]
+Drawn = tuple[int, IntArray, IntArray, npt.NDArray[np.integer[Any]] | None]
 
 
 def block_rng(spec: Spec, block: int) -> np.random.Generator:
@@ -196,13 +206,6 @@ def raw_u32(g: np.random.Generator, k: int) -> npt.NDArray[np.uint32]:
     raw = g.bit_generator.random_raw((k + 1) // 2)
     assert isinstance(raw, np.ndarray)
     return raw.view(np.uint32)[:k]
-
-
-def u24(r: npt.NDArray[np.uint32]) -> npt.NDArray[np.float32]:
-    """The top 24 bits of raw draws as float32 uniforms ``k / 2^24`` (exact, below 1)."""
-    u = (r >> np.uint32(8)).astype(np.float32)
-    u *= np.float32(2.0**-24)
-    return u
 
 
 def thresholds_u32(p: FloatArray) -> npt.NDArray[np.uint32]:
@@ -235,16 +238,176 @@ def sub_block(m: int) -> int:
     return sub
 
 
+def month_tables(p: FloatArray, horizon: int, notice: int
+                 ) -> tuple[npt.NDArray[np.uint64], FloatArray]:
+    """Decision-month thresholds of each account: ``(T, c)``.
+
+    The decision month of a loss is ``ceil(12 log(1 - U) / log(1 - p))``, at least 1: month
+    ``<= k`` iff ``U <= c_k = 1 - (1 - p)^(k / 12)``. For ``K = horizon - notice``
+    decision months, ``c`` holds ``c_1 .. c_{K-1}`` per account (``m x (K - 1)``). With
+    ``U = r / 2^32`` of a raw 32-bit draw ``r``, month ``<= k`` iff ``r < T_k =
+    floor(c_k 2^32) + 1``, so the month is ``1 + #{k : T_k <= r}``: integer comparisons,
+    exact. ``T`` has a last column ``2^64 - 1`` (above every draw: a search's sentinel).
+    """
+    k1 = max(horizon - notice - 1, 0)
+    m = p.size
+    with np.errstate(divide="ignore"):
+        c = -np.expm1(np.log1p(-np.clip(p, 0.0, 1.0))[:, None]
+                      * (np.arange(1, k1 + 1) / 12.0)[None, :])
+    t = np.full((m, k1 + 1), np.iinfo(np.uint64).max, dtype=np.uint64)
+    t[:, :k1] = np.floor(c * 2.0**32) + 1.0  # at most 2^32 + 1
+    return t, c
+
+
+def month_guess_scale(p: FloatArray) -> npt.NDArray[np.float32]:
+    """``12 / log2(1 - p)`` (0 where ``p`` is 0 or 1): the compiled kernel's first guess.
+
+    The guess only decides where the exact search starts, never the month.
+    """
+    with np.errstate(divide="ignore"):
+        lg = np.log2(1.0 - np.clip(p, 0.0, 1.0))
+    ok = np.isfinite(lg) & (lg < 0)
+    return np.where(ok, 12.0 / np.where(ok, lg, -1.0), 0.0).astype(np.float32)
+
+
+#: Grid of the compiled kernel's Gaussian month guess (as ``LS_*`` in ``_ckernel.c``).
+LS_CELLS, LS_MIN, LS_INV = 4096, -8.0, 4096.0 / 16.0
+
+
+@functools.lru_cache(maxsize=1)
+def screen_bounds() -> npt.NDArray[np.uint32]:
+    """The compiled kernel's Gaussian screen: ``ceil(2^32 Phi(g_{v+1} + 2 delta)) + 1``.
+
+    ``g_v`` is the lower edge of latent cell ``v`` (the grid of
+    :func:`log2_survival_table`); clipped to ``2^32 - 1``, which the kernel reads as "every
+    draw"; the last cell (unbounded above) is every draw. A draw ``r`` whose normal score
+    ``ndtri((r + 1/2) 2^-32)`` is below ``c + delta`` has ``r < 2^32 Phi(c + delta)``, so
+    for ``c`` in cell ``v`` it is below ``ubound[v]``: the bound loses no loss.
+    """
+    upper = LS_MIN + np.arange(1, LS_CELLS + 1) / LS_INV + 2 * GAUSS_DELTA
+    b = np.ceil(special.ndtr(upper) * 2.0**32) + 1.0
+    b[-1] = 2.0**32
+    out: npt.NDArray[np.uint32] = np.minimum(b, 2.0**32 - 1).astype(np.uint32)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def log2_survival_table() -> npt.NDArray[np.float32]:
+    """``log2(1 - Phi(x))`` on the compiled kernel's grid (its month guesses only)."""
+    x = LS_MIN + np.arange(LS_CELLS + 1) / LS_INV
+    t: npt.NDArray[np.float32] = (special.log_ndtr(-x) / np.log(2.0)).astype(np.float32)
+    return t
+
+
+def count_in_rows(table: npt.NDArray[Any], row: IntArray, v: npt.NDArray[Any],
+                  strict: bool, guess: IntArray | None = None) -> IntArray:
+    """``#{k : table[row, k] < v}`` (``strict``) or ``<= v`` per element.
+
+    ``table`` is ``rows x (K + 1)`` with ascending rows whose last column (a sentinel of
+    the compiled kernel) is not searched; ``row`` and ``v`` are per element. From
+    ``guess`` (any integers; a good guess saves steps) the count is found by steps of
+    one, else by binary search.
+    """
+    width = table.shape[1]
+    k1 = width - 1
+    if k1 == 0 or row.size == 0:
+        return np.zeros(row.size, dtype=np.int64)
+    flat = table.ravel()
+    base = row * width
+
+    def below(at: IntArray, sel: IntArray | slice) -> npt.NDArray[np.bool_]:
+        tv = flat[base[sel] + at]
+        out: npt.NDArray[np.bool_] = tv < v[sel] if strict else tv <= v[sel]
+        return out
+
+    if guess is not None:
+        a = np.clip(guess, 0, k1).astype(np.int64)
+        for step in (-1, 1):  # down while table[a - 1] is not below, up while table[a] is
+            sel = np.arange(row.size)
+            while sel.size:
+                if step < 0:
+                    sel = sel[a[sel] > 0]
+                    move = ~below(a[sel] - 1, sel)
+                else:
+                    sel = sel[a[sel] < k1]
+                    move = below(a[sel], sel)
+                sel = sel[move]
+                a[sel] += step
+        return a
+    lo = np.zeros(row.size, dtype=np.int64)
+    hi = np.full(row.size, k1, dtype=np.int64)
+    sel = np.arange(row.size)
+    while sel.size:
+        mid = (lo[sel] + hi[sel]) >> 1
+        right = below(mid, sel)
+        lo[sel[right]] = mid[right] + 1
+        hi[sel[~right]] = mid[~right]
+        sel = sel[lo[sel] < hi[sel]]
+    return lo
+
+
+def month_guess(spec: Spec, account: IntArray, log2_surv: npt.NDArray[Any]) -> IntArray:
+    """A first guess of ``#{k : c_k < U}`` from ``log2(1 - U)``: ``12 log2(1 - U) / log2(1 - p)``.
+
+    Float32 arithmetic; only where a search starts (:func:`count_in_rows`), never a month.
+    """
+    assert spec.month_guess is not None
+    f = log2_surv.astype(np.float32)
+    f *= spec.month_guess.take(account)
+    np.clip(f, 0.0, np.float32(2**30), out=f)
+    return f.astype(np.int64)
+
+
+def stops_of_months(spec: Spec, month: IntArray) -> IntArray:
+    """First month without the revenue from the decision month: plus notice, <= horizon."""
+    if spec.notice:
+        month += spec.notice
+    return np.minimum(month, spec.horizon, out=month)
+
+
+def ckernel_arrays(spec: Spec) -> dict[str, Any]:
+    """The spec's tables as the compiled kernel takes them (:func:`ckernel.scan`)."""
+    assert spec.month_t is not None
+    a: dict[str, Any] = {
+        "m": spec.revenue.size, "h": spec.horizon, "k1": spec.month_t.shape[1] - 1,
+        "notice": spec.notice, "q_u32": spec.q_u32, "certain": spec.certain.view(np.uint8),
+        "mscale": spec.month_guess, "t": spec.month_t,
+        "t32": spec.month_t32, "rev": spec.revenue,
+        "gp": spec.gross_profit}
+    if spec.copula == "gaussian":
+        assert spec.month_x is not None
+        xk = np.hstack([np.full((spec.revenue.size, 1), -np.inf), spec.month_x])
+        a.update(load=spec.loadings, idio=spec.idio, thr=spec.thresholds, tau=spec.tau,
+                 beta=spec.beta, xk=xk, lsurv=log2_survival_table(), ubound=screen_bounds(),
+                 etab=ndtri_table(), delta=GAUSS_DELTA)
+    return a
+
+
+def compiled(spec: Spec) -> bool:
+    """Whether the compiled kernel draws this spec's plain Monte Carlo churn."""
+    if not _ck.available() or spec.month_t is None:
+        return False
+    if spec.copula == "independent":
+        return True
+    return spec.copula == "gaussian" and spec.idio is not None and bool(
+        np.all(spec.idio >= MIN_IDIO))
+
+
 def draw_independent(spec: Spec, g: np.random.Generator, n: int
                      ) -> Iterator[Drawn]:
     """Independent churn: one raw 32-bit draw ``r`` per account-path (``U_i = r / 2^32``).
 
     Account ``i`` is lost iff ``U_i < q_i``; its decision month comes from the same draw
-    (its top 24 bits). Yields sub-blocks (first path, flat indices, ``log(1 - U_i)``).
+    (:func:`month_tables`, exact). Yields sub-blocks (first path, flat indices, stop
+    months, losses per account or ``None``).
     """
     m = spec.revenue.size
-    certain = bool(spec.certain.any())
     sub = sub_block(m)
+    if compiled(spec):
+        yield from _compiled_events(spec, g, n, None)
+        return
+    assert spec.month_t is not None
+    certain = bool(spec.certain.any())
     for p0 in range(0, n, sub):
         k = min(sub, n - p0)
         r = raw_u32(g, k * m).reshape(k, m)
@@ -252,9 +415,36 @@ def draw_independent(spec: Spec, g: np.random.Generator, n: int
         if certain:
             lost |= spec.certain
         idx = np.flatnonzero(lost)
-        u = u24(r.ravel()[idx])
-        np.negative(u, out=u)
-        yield p0, idx, np.log1p(u, out=u), loss_counts(lost, idx)
+        acc = idx % m
+        rl = r.ravel()[idx]
+        u = (rl >> np.uint32(8)).astype(np.float32)  # top 24 bits, for the guess
+        u *= np.float32(-(2.0**-24))
+        lg = np.log1p(u, out=u)
+        lg *= np.float32(1.0 / np.log(2.0))
+        month = count_in_rows(spec.month_t, acc, rl.astype(np.uint64), strict=False,
+                              guess=month_guess(spec, acc, lg)) + 1
+        yield p0, idx, stops_of_months(spec, month), loss_counts(lost, idx)
+
+
+def _compiled_events(spec: Spec, g: np.random.Generator, n: int, z: FloatArray | None
+                     ) -> Iterator[Drawn]:
+    """The drawers' sub-blocks from the compiled kernel (one call per sub-block)."""
+    m = spec.revenue.size
+    sub = sub_block(m)
+    arrays = ckernel_arrays(spec)
+    work = np.empty(2 * spec.horizon)
+    ev_idx = np.empty(min(sub, n) * m, dtype=np.int64)
+    ev_stop = np.empty_like(ev_idx)
+    for p0 in range(0, n, sub):
+        k = min(sub, n - p0)
+        if z is not None:
+            arrays["z"] = z[p0:p0 + k]
+        counts = np.zeros(m, dtype=np.int64)
+        out = {"n_lost": np.empty(k, dtype=np.int64), "counts": counts,
+               "first_stop": np.empty(k, dtype=np.int64), "work": work,
+               "ev_idx": ev_idx, "ev_stop": ev_stop}
+        e = _ck.scan(g, k, k, arrays, out)
+        yield p0, ev_idx[:e].copy(), ev_stop[:e].copy(), counts
 
 
 def loss_counts(lost: npt.NDArray[np.bool_], idx: IntArray) -> npt.NDArray[np.int32] | None:
@@ -269,48 +459,6 @@ def loss_counts(lost: npt.NDArray[np.bool_], idx: IntArray) -> npt.NDArray[np.in
     counts: npt.NDArray[np.int32] = np.add.reduce(lost.view(np.uint8), axis=0,
                                                   dtype=np.int32)
     return counts
-
-
-#: Grid step of :func:`log_survival_table` (a power of two: ``x / step`` is exact).
-PSI_STEP = 2.0**-10
-#: The table covers latent values in ``[-PSI_RANGE, PSI_RANGE)`` (clipped beyond).
-PSI_RANGE = 16.0
-
-
-@functools.lru_cache(maxsize=1)
-def log_survival_table() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Values and slopes of ``psi(x) = log(-log(1 - Phi(x)))`` on a grid of step 2^-10.
-
-    ``psi`` is smooth with ``|psi''| <= 1`` (it tends to ``log Phi(x)`` on the left and
-    to ``log(x^2 / 2)`` on the right), so linear interpolation between grid points is
-    within ``step^2 / 8 = 1.2e-7`` of it: ``log(1 - Phi(x)) = -exp(psi(x))`` to a relative
-    1.2e-7, the precision of a float32 normal CDF. Built once per process (65,537 points
-    of ``scipy.special.log_ndtr``, a few milliseconds).
-    """
-    grid = np.arange(-PSI_RANGE, PSI_RANGE + PSI_STEP / 2, PSI_STEP)
-    psi = np.log(-special.log_ndtr(-grid))
-    values = psi[:-1].astype(np.float32)
-    slopes = np.diff(psi).astype(np.float32)
-    return values, slopes
-
-
-def log_survival_of_latent(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """``log(1 - Phi(x))`` of float32 latent values, by :func:`log_survival_table`.
-
-    Overwrites ``x``. ``x / step`` is exact (a power of two), so the cell and the
-    position inside it carry no rounding beyond float32's own.
-    """
-    values, slopes = log_survival_table()
-    np.clip(x, np.float32(-PSI_RANGE), np.float32(PSI_RANGE - 2 * PSI_STEP), out=x)
-    x *= np.float32(1.0 / PSI_STEP)
-    cell = np.floor(x)
-    x -= cell  # position in the cell, [0, 1)
-    cell += np.float32(PSI_RANGE / PSI_STEP)
-    i = cell.astype(np.int32)
-    x *= slopes.take(i)
-    x += values.take(i)
-    np.exp(x, out=x)
-    return np.negative(x, out=x)
 
 
 def box_muller(g: np.random.Generator, k: int, scale: float = 1.0
@@ -344,34 +492,76 @@ def box_muller(g: np.random.Generator, k: int, scale: float = 1.0
     return out[:k]
 
 
+#: Bounds margin of the Gaussian kernel's table decisions (far above rounding errors).
+GAUSS_DELTA = 1e-9
+#: Below this noise coefficient (correlation above 0.999999) the compiled kernel is not
+#: used: its bounds margin would no longer cover rounding errors.
+MIN_IDIO = 1e-3
+
+
+@functools.lru_cache(maxsize=1)
+def ndtri_table() -> FloatArray:
+    """``ndtri(j 2^-16)`` for ``j = 0 .. 2^16`` (``-inf`` and ``inf`` at the ends).
+
+    A raw draw ``r`` in cell ``j = r >> 16`` has ``(r + 1/2) 2^-32`` strictly inside
+    ``(j 2^-16, (j + 1) 2^-16)``, so its normal score lies between two table values.
+    """
+    t: FloatArray = special.ndtri(np.arange(2**16 + 1) * 2.0**-16)
+    return t
+
+
 def draw_gaussian(spec: Spec, g: np.random.Generator, n: int
                   ) -> Iterator[Drawn]:
     """One-factor Gaussian copula: ``X_i = a_i Z + s_i eps_i``, lost iff ``X_i < t_i``.
 
-    Draw order: the factor ``Z`` (one float32 normal per path), then per sub-block ``eps``
-    (one float32 normal per account-path, path by path, by :func:`box_muller`). A loss's
-    marginal uniform is ``U_i = Phi(X_i)``; yields sub-blocks (first path, flat indices,
-    ``log(1 - U_i)`` by :func:`log_survival_of_latent`).
+    Draw order: the factor ``Z`` (one float64 normal per path), then per sub-block one raw
+    32-bit draw ``r`` per account-path, path by path, with ``eps = ndtri((r + 1/2)
+    2^-32)``. The decision month is ``1 + #{k : x_ik < X_i}`` with ``x_ik = ndtri(c_ik)``
+    (:func:`month_tables`): the month of the marginal uniform ``Phi(X_i)``, exact.
+    ``eps`` is computed only where a table of ``ndtri`` at the 2^16 cell edges
+    (:func:`ndtri_table`) cannot rule the loss out. Yields sub-blocks (first path, flat
+    indices, stop months, losses per account or ``None``).
     """
     m = spec.revenue.size
-    z = g.standard_normal(n, dtype=np.float32)
+    z = g.standard_normal(n)
+    if compiled(spec):
+        yield from _compiled_events(spec, g, n, z)
+        return
+    assert spec.idio is not None
+    assert spec.tau is not None
+    assert spec.beta is not None
+    assert spec.month_x is not None
+    etab = ndtri_table()
+    screen = bool(np.all(spec.idio >= MIN_IDIO))
     sub = sub_block(m)
-    # one loading for all (one shared correlation): scale the noise in the draw and add
-    # a per-path column, two passes fewer over the account-paths
-    same = bool(np.all(spec.loadings32 == spec.loadings32[0]))
-    za = z * spec.loadings32[0]
     for p0 in range(0, n, sub):
         k = min(sub, n - p0)
-        if same:
-            x = box_muller(g, k * m, float(spec.idio32[0])).reshape(k, m)
-            x += za[p0:p0 + k, None]
+        r = raw_u32(g, k * m).reshape(k, m)
+        zz = z[p0:p0 + k, None]
+        if screen:  # rule out what the table bounds rule out (as the compiled kernel)
+            c = spec.tau - spec.beta * zz
+            c += GAUSS_DELTA
+            maybe = np.flatnonzero(~(etab.take(r >> np.uint32(16)) >= c))
         else:
-            x = box_muller(g, k * m).reshape(k, m)
-            x *= spec.idio32
-            x += z[p0:p0 + k, None] * spec.loadings32
-        lost = x < spec.thresholds32
-        idx = np.flatnonzero(lost)
-        yield p0, idx, log_survival_of_latent(x.ravel()[idx]), loss_counts(lost, idx)
+            maybe = np.arange(k * m)
+        rc = r.ravel()[maybe].astype(np.float64)
+        rc += 0.5
+        rc *= 2.0**-32
+        acc = maybe % m
+        x = spec.loadings[acc] * zz.ravel()[maybe // m]
+        x += spec.idio[acc] * special.ndtri(rc)
+        keep = x < spec.thresholds[acc]
+        idx = maybe[keep]
+        acc = acc[keep]
+        xl = x[keep]
+        cell = np.clip((xl - LS_MIN) * LS_INV, 0.0, LS_CELLS - 1)
+        ci = cell.astype(np.int64)
+        ls = log2_survival_table()
+        lg = ls[ci] + (cell - ci).astype(np.float32) * (ls[ci + 1] - ls[ci])
+        month = count_in_rows(spec.month_x, acc, xl, strict=True,
+                              guess=month_guess(spec, acc, lg)) + 1
+        counts = np.bincount(acc, minlength=m) if 8 * idx.size >= k * m else None
+        yield p0, idx, stops_of_months(spec, month), counts
 
 
 def draw_latent(spec: Spec, g: np.random.Generator, n: int
@@ -435,15 +625,15 @@ def draw_latent(spec: Spec, g: np.random.Generator, n: int
         u32 = u.astype(np.float32)
         np.minimum(u32, np.float32(1.0 - 2.0**-24), out=u32)  # float32 never rounds to 1
         np.negative(u32, out=u32)
-        yield p0, idx, np.log1p(u32, out=u32), loss_counts(lost, idx)
+        stop = stop_months(spec, idx % m, np.log1p(u32, out=u32))
+        yield p0, idx, stop, loss_counts(lost, idx)
 
 
 #: How churn indicators and marginal uniforms are drawn, by dependence structure. A
 #: drawer takes (spec, block generator, paths) and yields, sub-block by sub-block of
-#: :func:`sub_block` paths, ``(first path, idx, lsurv, counts)``: the sorted flat indices
-#: ``local path * accounts + account`` of the lost account-paths, each loss's
-#: ``log(1 - U_i)`` with ``U_i = F_i(T_i)`` its marginal uniform (float32 or float64,
-#: ``U_i < q_i``), from which :func:`stop_months` derives the decision month, and the
+#: :func:`sub_block` paths, ``(first path, idx, stop, counts)``: the sorted flat indices
+#: ``local path * accounts + account`` of the lost account-paths, each loss's stop month
+#: (the decision month of its marginal uniform ``U_i = F_i(T_i)``, plus notice), and the
 #: losses per account (:func:`loss_counts`; ``None``: count the lost accounts). New
 #: copulas register here.
 LOSS_DRAWERS: dict[str, Callable[[Spec, np.random.Generator, int],
@@ -515,15 +705,15 @@ def draw_events(spec: Spec, block: int, n: int) -> Events:
     """Draw the churn events of ``n`` paths of block ``block`` (fixed draw order).
 
     Plain Monte Carlo draws through :data:`LOSS_DRAWERS` (see :func:`draw_independent`
-    and :func:`draw_gaussian`); decision months use the loss's
-    marginal uniform at float32 precision (resolved to about 1e-7, far below Monte Carlo
-    error). The ``"sobol"`` and ``"importance"`` samplers draw the loss indicators
+    and :func:`draw_gaussian`: exact decision months of 32-bit draws; the latent
+    drawers resolve the marginal uniform to float32 precision, about 1e-7, far below Monte
+    Carlo error). The ``"sobol"`` and ``"importance"`` samplers draw the loss indicators
     (float64) in :mod:`kamsim.engine.samplers`. Partial-loss fractions come last.
     """
     g = block_rng(spec, block)
     m = spec.revenue.size
     weight = None
-    u: npt.NDArray[Any]
+    u: npt.NDArray[Any] | None
     if spec.sampler == "sobol" and spec.copula in LATENT_COPULAS:
         assert spec.factor_loadings is not None
         uq = _samplers.sobol_uniforms(spec.entropy, spec.spawn_key, block * BLOCK_SIZE, n,
@@ -554,9 +744,11 @@ def draw_events(spec: Spec, block: int, n: int) -> Events:
     else:
         parts = [(p0 * m + i, v) for p0, i, v, _ in LOSS_DRAWERS[spec.copula](spec, g, n)]
         idx = np.concatenate([i for i, _ in parts])
-        u = np.concatenate([v for _, v in parts])
+        stop = np.concatenate([v for _, v in parts])
+        u = None
     path, account, _ = split_index(idx, n, m)
-    stop = stop_months(spec, account, u)
+    if u is not None:
+        stop = stop_months(spec, account, u)
     k = path.size
     frac: FloatArray
     if k and np.any(spec.partial > 0):
@@ -577,7 +769,7 @@ def scan_block(spec: Spec, block: int, n: int
     The same draws and events as :func:`draw_events`, reduced as they come: annual
     revenue and gross profit lost from each stop month per path (months x paths: ``H x
     n``), losses per path, losses per account and each path's first stop month (``H + 1``
-    if none).
+    if none). One call of the compiled kernel when it is available (:func:`compiled`).
     """
     g = block_rng(spec, block)
     m = spec.revenue.size
@@ -588,10 +780,17 @@ def scan_block(spec: Spec, block: int, n: int
     counts = np.zeros(m, dtype=np.int64)
     first = np.full(n, h + 1, dtype=np.int64)
     sub = sub_block(m)
-    for p0, idx, u, acc_counts in LOSS_DRAWERS[spec.copula](spec, g, n):
+    if compiled(spec):
+        arrays = ckernel_arrays(spec)
+        if spec.copula == "gaussian":
+            arrays["z"] = g.standard_normal(n)
+        _ck.scan(g, n, sub, arrays, {
+            "d_rev12": d_rev12, "d_gp12": d_gp12, "n_lost": n_lost, "counts": counts,
+            "first_stop": first, "work": np.empty(2 * h)})
+        return d_rev12, d_gp12, n_lost, counts, first
+    for p0, idx, stop, acc_counts in LOSS_DRAWERS[spec.copula](spec, g, n):
         k = min(sub, n - p0)
         path, account, per_path = split_index(idx, k, m)
-        stop = stop_months(spec, account, u)
         flat = stop - 1
         flat *= k
         flat += path
@@ -607,6 +806,54 @@ def scan_block(spec: Spec, block: int, n: int
             starts = np.cumsum(per_path) - per_path
             first[p0:p0 + k][has] = np.minimum.reduceat(stop, starts[has])
     return d_rev12, d_gp12, n_lost, counts, first
+
+
+def reduce_compiled(spec: Spec, block: int, n: int, rev_hist: HistCounter,
+                    gp_hist: HistCounter) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A whole block without replacement in one call of the compiled kernel.
+
+    The same per-path columns, per-block sums and histogram counts as the pure-numpy
+    path of :func:`run_blocks` (bitwise), without the months x paths arrays.
+    Returns (per-path columns, per-block sums).
+    """
+    g = block_rng(spec, block)
+    h = spec.horizon
+    m = spec.revenue.size
+    arrays = ckernel_arrays(spec)
+    if spec.copula == "gaussian":
+        arrays["z"] = g.standard_normal(n)
+    arrays.update(
+        months_left=(h - np.arange(h, dtype=np.float64)) / 12.0,
+        base_rev_m=spec.revenue.sum() / 12.0, base_gp_m=spec.gross_profit.sum() / 12.0,
+        below_thr=spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly),
+        rev_top=spec.rev_top, gp_top=spec.gp_top, gp_bottom=spec.gp_bottom)
+    cols: dict[str, npt.NDArray[Any]] = {
+        k: np.empty(n) for k in ("run_rate_lost", "run_rate_gross_profit_lost",
+                                 "revenue_lost", "gross_profit_lost")}
+    cols.update({k: np.empty(n, dtype=np.int64) for k in (
+        "accounts_lost", "first_month_below_break_even")})
+    counts = np.zeros(m, dtype=np.int64)
+    sums = {"rev_sum": np.empty(h), "gp_sum": np.empty(h)}
+    _ck.scan(g, n, sub_block(m), arrays, {
+        "n_lost": cols["accounts_lost"], "counts": counts,
+        "first_stop": np.empty(n, dtype=np.int64), "work": np.empty(2 * h),
+        "rr_lost": cols["run_rate_lost"], "rr_gp_lost": cols["run_rate_gross_profit_lost"],
+        "rev_lost": cols["revenue_lost"], "gp_lost": cols["gross_profit_lost"],
+        "first_below": cols["first_month_below_break_even"],
+        "rev_hist": rev_hist.counts, "gp_hist": gp_hist.counts, **sums})
+    cols["partial_losses"] = np.zeros(n, dtype=np.int64)
+    cols["lost_count"] = counts
+    return cols, sums
+
+
+def sum_paths(x: npt.NDArray[Any]) -> FloatArray:
+    """Sums over paths (the last axis) of months x paths, path by path in order.
+
+    Not ``x.sum(axis=1)``: numpy's pairwise summation would differ from the compiled
+    kernel's running sums in the last bits.
+    """
+    out: FloatArray = np.cumsum(x, axis=1)[:, -1] if x.shape[1] else np.zeros(x.shape[0])
+    return out
 
 
 def with_replacement(spec: Spec, block: int, first: IntArray, d_rev: npt.NDArray[Any],
@@ -757,10 +1004,19 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
     month_no = np.arange(1, h + 1, dtype=np.int64)[:, None]
     has_partial = bool(np.any(spec.partial > 0))
     fast = spec.sampler == "mc" and not has_partial  # events never leave the sub-blocks
+    # the compiled kernel does the whole block, histograms and sums included
+    fused = fast and compiled(spec) and spec.repl is None and not spec.keep_paths
     for b in range(first_block, first_block + n_blocks):
         n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
         if n <= 0:
             break
+        if fused:
+            cols, sums = reduce_compiled(spec, b, n, rev_hist, gp_hist)
+            lost_count += cols.pop("lost_count")
+            for k, v in cols.items():
+                outs[k].append(v)
+            blocks.append(sums)
+            continue
         part: dict[str, Any] = {}
         pw: FloatArray | None = None
         if fast:
@@ -831,8 +1087,8 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
             rev_hist.add(hist_index_months(rev_path, spec.rev_top))
             gp_hist.add(hist_index_months(gp_path, spec.gp_top, spec.gp_bottom))
         if pw is None:
-            part["rev_sum"] = rev_path.sum(axis=1)
-            part["gp_sum"] = gp_path.sum(axis=1)
+            part["rev_sum"] = sum_paths(rev_path)
+            part["gp_sum"] = sum_paths(gp_path)
         else:  # weighted losses below base (unnormalised IS estimate of the mean gap)
             part["rev_sum"] = ((base_rev_m - rev_path) * pw[None, :]).sum(axis=1)
             part["gp_sum"] = ((base_gp_m - gp_path) * pw[None, :]).sum(axis=1)
@@ -959,9 +1215,17 @@ def make_spec(scenario: Scenario, entropy: int | tuple[int, ...], spawn_key: tup
     if copula == "double_t":
         idio = np.sqrt(1.0 - loadings * loadings)
     a, b = scenario.churn.partial_beta
+    h = int(scenario.horizon_months)
+    month_t, c_month = month_tables(p, h, int(scenario.churn.notice_months))
+    gauss: dict[str, Any] = {}
+    if copula == "gaussian":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            month_x = np.full((c_month.shape[0], c_month.shape[1] + 1), np.inf)
+            month_x[:, :-1] = special.ndtri(c_month)
+            gauss = {"idio": idio, "tau": thresholds / idio, "beta": loadings / idio,
+                     "month_x": month_x}
     rev_m = pf.total_revenue / 12.0
     gp_m = float(gp.sum()) / 12.0
-    h = int(scenario.horizon_months)
     fixed_m = scenario.fixed_costs / 12.0
     repl = None
     cash0 = float(scenario.opening_cash or 0.0)
@@ -997,6 +1261,10 @@ def make_spec(scenario: Scenario, entropy: int | tuple[int, ...], spawn_key: tup
         gp_top=HIST_TOP * max(gp_m, 1e-12), gp_bottom=min(0.0, float(gp[gp < 0].sum()) / 12),
         keep_paths=keep_paths, repl=repl, opening_cash=cash0,
         cash_bottom=cash_bottom, cash_top=cash_top,
+        month_t=month_t, month_guess=month_guess_scale(p),
+        month_t32=np.hstack([np.zeros((p.size, 1), dtype=np.uint32),
+                             np.minimum(month_t, 2**32 - 1).astype(np.uint32)]),
+        **gauss,
     )
 
 

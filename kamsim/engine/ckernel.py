@@ -1,0 +1,158 @@
+"""The optional compiled block kernel (``_ckernel.c``), loaded with :mod:`ctypes`.
+
+The engine's plain Monte Carlo path for independent and one-factor Gaussian churn with
+full losses (the common case) runs a whole block of paths in one C call: draws, decision
+months, the per-path monthly losses and, without replacement, the per-path totals and the
+monthly histograms, with no intermediate arrays. It draws from the block's own numpy
+generator through numpy's public C interface, so its random stream is the one the
+pure-numpy path uses, and every result is bitwise identical to the pure-numpy path
+(``tests/engine/test_ckernel.py`` compares the two). ``ctypes`` releases the GIL during
+the call, so blocks run in parallel on threads.
+
+The kernel is built when kamsim is installed (a C compiler is needed; the build is
+optional and kamsim falls back to numpy without it). Set the environment variable
+``KAMSIM_PURE_NUMPY=1`` before importing kamsim to use the numpy path anyway.
+
+Examples
+--------
+>>> from kamsim.engine import ckernel
+>>> ckernel.available() in (True, False)
+True
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.machinery
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import cython_special
+
+__all__ = ["ABI", "LIBRARY", "available", "disabled", "scan"]
+
+#: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
+ABI = 1
+
+
+def _find() -> Path | None:
+    here = Path(__file__).parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        p = here / f"_ckernel{suffix}"
+        if p.exists():
+            return p
+    return None
+
+
+def _load() -> ctypes.CDLL | None:
+    if os.environ.get("KAMSIM_PURE_NUMPY", "") not in ("", "0"):
+        return None
+    path = _find()
+    if path is None:
+        return None
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError:
+        return None
+    lib.kamsim_abi.restype = ctypes.c_int64
+    lib.kamsim_abi.argtypes = []
+    if lib.kamsim_abi() != ABI:
+        warnings.warn(f"{path.name} was built from another kamsim version; using the "
+                      "pure-numpy engine (rebuild: pip install -e . or "
+                      "python setup.py build_ext --inplace)", RuntimeWarning, stacklevel=2)
+        return None
+    f = lib.kamsim_scan
+    f.restype = ctypes.c_int64
+    i64, dbl, ptr = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
+    f.argtypes = [ptr, i64, i64, i64, i64, i64, i64,  # bitgen, n, m, sub, h, k1, notice
+                  ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # q_u32 certain mscale t t32 rev gp
+                  ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # z .. xk lsurv ubound etab
+                  ptr, dbl,  # ndtri, delta
+                  ptr, ptr, ptr, ptr, ptr,  # d_rev12, d_gp12, n_lost, counts, first_stop
+                  ptr, dbl, dbl, dbl, dbl, dbl, dbl,  # months_left .. gp_bottom
+                  ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # rr_lost .. work
+                  ptr, ptr]  # ev_idx, ev_stop
+    return lib
+
+
+#: The loaded library, or ``None`` (not built, or ``KAMSIM_PURE_NUMPY`` set).
+LIBRARY = _load()
+#: Tests switch the compiled path off and on with this flag (see :func:`disabled`).
+_enabled = [LIBRARY is not None]
+
+
+def _ndtri_address() -> int:
+    capsule = cython_special.__pyx_capi__["ndtri"]
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype = ctypes.c_void_p
+    get.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    name = ctypes.pythonapi.PyCapsule_GetName
+    name.restype = ctypes.c_char_p
+    name.argtypes = [ctypes.py_object]
+    addr = get(capsule, name(capsule))
+    assert addr
+    return int(addr)
+
+
+#: scipy's ``ndtri`` (the function ``scipy.special.ndtri`` computes), for the kernel's
+#: exact fallback: the pure-numpy path calls the same function.
+NDTRI = _ndtri_address() if LIBRARY is not None else 0
+
+
+def available() -> bool:
+    """Whether the compiled kernel is loaded and enabled."""
+    return _enabled[0]
+
+
+class disabled:  # used as ``with ckernel.disabled():``
+    """Context manager: the pure-numpy path inside (the tests' reference)."""
+
+    def __enter__(self) -> None:
+        self._was = _enabled[0]
+        _enabled[0] = False
+
+    def __exit__(self, *exc: object) -> None:
+        _enabled[0] = self._was
+
+
+def _p(a: npt.NDArray[Any] | None) -> int | None:
+    if a is None:
+        return None
+    assert a.flags.c_contiguous
+    return int(a.ctypes.data)
+
+
+def scan(g: np.random.Generator, n: int, sub: int, arrays: dict[str, Any],
+         out: dict[str, Any]) -> int:
+    """Run :c:func:`kamsim_scan` on ``n`` paths drawn from ``g`` (see ``_ckernel.c``).
+
+    ``arrays`` holds the spec's tables (``h``, ``k1``, ``notice`` and arrays); ``out`` the
+    output arrays, any of which may be ``None``. Returns the number of losses.
+    """
+    assert LIBRARY is not None
+    a, o = arrays, out
+    bg = g.bit_generator
+    with bg.lock:
+        found = int(LIBRARY.kamsim_scan(
+            bg.ctypes.bit_generator.value, n, a["m"], sub, a["h"], a["k1"], a["notice"],
+            _p(a["q_u32"]), _p(a["certain"]), _p(a["mscale"]), _p(a["t"]), _p(a["t32"]),
+            _p(a["rev"]),
+            _p(a["gp"]), _p(a.get("z")), _p(a.get("load")), _p(a.get("idio")),
+            _p(a.get("thr")), _p(a.get("tau")), _p(a.get("beta")), _p(a.get("xk")),
+            _p(a.get("lsurv")), _p(a.get("ubound")), _p(a.get("etab")), NDTRI,
+            a.get("delta", 0.0),
+            _p(o.get("d_rev12")), _p(o.get("d_gp12")), _p(o["n_lost"]), _p(o["counts"]),
+            _p(o["first_stop"]), _p(a.get("months_left")), a.get("base_rev_m", 0.0),
+            a.get("base_gp_m", 0.0), a.get("below_thr", 0.0), a.get("rev_top", 1.0),
+            a.get("gp_top", 1.0), a.get("gp_bottom", 0.0), _p(o.get("rr_lost")),
+            _p(o.get("rr_gp_lost")), _p(o.get("rev_lost")), _p(o.get("gp_lost")),
+            _p(o.get("first_below")), _p(o.get("rev_hist")), _p(o.get("gp_hist")),
+            _p(o.get("rev_sum")), _p(o.get("gp_sum")), _p(o["work"]), _p(o.get("ev_idx")),
+            _p(o.get("ev_stop"))))
+    if found < 0:
+        raise MemoryError("the compiled kernel could not allocate its buffers")
+    return found

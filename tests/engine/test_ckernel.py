@@ -1,0 +1,189 @@
+"""The compiled block kernel against the pure-numpy engine, and the exact rules both follow.
+
+The compiled kernel (:mod:`kamsim.engine.ckernel`) must give *bitwise* the results of the
+pure-numpy path for every output of :func:`~kamsim.engine.simulate` (and of the event
+draws behind risk contributions, partial churn and replacement). Both follow exact rules
+stated in :mod:`kamsim.engine.kernel`: the decision month of a 32-bit draw by integer
+thresholds, and the Gaussian latent model with ``eps = ndtri((r + 1/2) 2^-32)``; these
+rules are checked here against direct formulas, and the table bounds that let the
+kernel skip most ``ndtri`` calls are checked to lose no loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import special
+
+from kamsim.engine import BLOCK_SIZE, ckernel, simulate
+from kamsim.engine import kernel as K
+from kamsim.model import ChurnAssumptions, ReplacementAssumptions, Scenario
+from kamsim.portfolio.datasets import synthetic_portfolio
+
+needs_c = pytest.mark.skipif(not ckernel.available(),
+                             reason="the compiled kernel is not built")
+
+
+def assert_same_result(a: Any, b: Any) -> None:
+    """Every field of two simulation results, bit for bit."""
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, dict):
+            assert x.keys() == y.keys(), f.name
+            for k in x:
+                assert np.asarray(x[k]).tobytes() == np.asarray(y[k]).tobytes(), (f.name, k)
+        elif isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype, f.name
+            assert x.shape == y.shape, f.name
+            assert x.tobytes() == y.tobytes(), f.name
+        elif dataclasses.is_dataclass(x) and not isinstance(x, type):
+            if f.name == "scenario":
+                continue
+            assert_same_result(x, y)
+        else:
+            assert x == y or (x is None and y is None), f.name
+
+
+def _scenarios() -> dict[str, tuple[Scenario, dict[str, Any]]]:
+    pf = synthetic_portfolio(35, rng=7)  # odd: sub-blocks end inside a 64-bit draw
+    base = Scenario(portfolio=pf, horizon_months=24, fixed_costs=0.8 * pf.gross_profit.sum(),
+                    churn=ChurnAssumptions(correlation=0.0))
+    rho = base.with_churn(correlation=0.3)
+    seg = pf.column("segment") if pf.has("segment") else None
+    out: dict[str, tuple[Scenario, dict[str, Any]]] = {
+        "independent": (base, {}),
+        "gaussian": (rho, {}),
+        "notice 5": (rho.with_churn(notice_months=5), {}),
+        "one decision month": (base.with_churn(notice_months=23), {}),
+        "kept paths": (rho, {"keep_paths": True}),
+        "partial churn": (rho.with_churn(partial_prob=0.4), {}),
+        "replacement": (dataclasses.replace(
+            rho, opening_cash=0.05 * pf.total_revenue,
+            replacement=ReplacementAssumptions(opportunities_per_month=2, win_rate=0.3)),
+            {}),
+        "high correlation": (base.with_churn(correlation=0.95), {}),
+    }
+    if seg is not None:
+        segs = sorted({str(s) for s in seg})
+        out["segment loadings"] = (base.with_churn(
+            correlation=0.1, segment_correlation={segs[0]: 0.5}), {})
+    return out
+
+
+SCENARIOS = _scenarios()
+
+
+@needs_c
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_compiled_and_numpy_paths_are_bitwise_equal(name: str) -> None:
+    sc, kw = SCENARIOS[name]
+    n = 2 * BLOCK_SIZE + 7
+    fast = simulate(sc, n_paths=n, rng=5, progress=False, **kw)
+    with ckernel.disabled():
+        slow = simulate(sc, n_paths=n, rng=5, progress=False, **kw)
+    assert_same_result(fast, slow)
+    assert fast.per_path["accounts_lost"].sum() > 0
+
+
+@needs_c
+def test_certain_and_impossible_losses() -> None:
+    pf = synthetic_portfolio(9, rng=3)
+    sc = Scenario(portfolio=pf, horizon_months=12, churn=ChurnAssumptions(correlation=0.2))
+    p = sc.annual_probs().copy()
+    p[0], p[1] = 1.0, 0.0
+    spec = dataclasses.replace(K.make_spec(sc, 1, (), False))
+    # rebuild the spec's probability tables from the edited probabilities
+    q = 1.0 - (1.0 - p)
+    t, _ = K.month_tables(p, 12, 0)
+    spec = dataclasses.replace(
+        spec, q=q, q_u32=K.thresholds_u32(q), certain=q >= 1.0, month_t=t,
+        month_guess=K.month_guess_scale(p),
+        month_t32=np.hstack([np.zeros((p.size, 1), dtype=np.uint32),
+                             np.minimum(t, 2**32 - 1).astype(np.uint32)]))
+    for copula in ("independent",):
+        s = dataclasses.replace(spec, copula=copula)
+        ev = K.draw_events(s, 0, 500)
+        with ckernel.disabled():
+            ev0 = K.draw_events(s, 0, 500)
+        assert np.array_equal(ev.account, ev0.account)
+        assert np.array_equal(ev.stop, ev0.stop)
+        assert np.sum(ev.account == 0) == 500
+        assert np.all(ev.stop[ev.account == 0] == 1)
+        assert not np.any(ev.account == 1)
+
+
+def test_decision_month_of_a_draw_is_exact() -> None:
+    """1 + #{k : T_k <= r} equals ceil(12 log(1 - r 2^-32) / log(1 - p)) away from ties."""
+    g = np.random.default_rng(4)
+    p = np.array([1e-4, 0.01, 0.2, 0.5, 0.9, 0.999999])
+    t, _ = K.month_tables(p, 60, 0)
+    r = g.integers(0, 2**32, size=(20_000, p.size), dtype=np.uint64)
+    acc = np.broadcast_to(np.arange(p.size), r.shape).ravel()
+    got = K.count_in_rows(t, acc, r.ravel(), strict=False) + 1
+    f = 12.0 * np.log1p(-(r.ravel().astype(np.float64) * 2.0**-32)) / np.log1p(-p[acc])
+    want = np.clip(np.maximum(np.ceil(f), 1), 1, 60)
+    far = np.abs(f - np.round(f)) > 1e-6  # not within rounding of a month boundary
+    assert far.mean() > 0.99
+    assert np.array_equal(got[far], want[far].astype(np.int64))
+
+
+def test_gaussian_drawer_follows_the_exact_rule() -> None:
+    """Screened numpy draws equal the rule computed for every account-path."""
+    pf = synthetic_portfolio(40, rng=2)
+    sc = Scenario(portfolio=pf, horizon_months=36, churn=ChurnAssumptions(correlation=0.35))
+    spec = K.make_spec(sc, 9, (), False)
+    n = 300
+    with ckernel.disabled():
+        drawn = list(K.draw_gaussian(spec, K.block_rng(spec, 0), n))
+    idx = np.concatenate([p0 * 40 + i for p0, i, _, _ in drawn])
+    stop = np.concatenate([s for _, _, s, _ in drawn])
+    g = K.block_rng(spec, 0)
+    z = g.standard_normal(n)
+    r = np.concatenate([K.raw_u32(g, k * 40) for k in
+                        [min(K.sub_block(40), n - p0) for p0 in range(0, n, K.sub_block(40))]])
+    x = (spec.loadings[None, :] * z[:, None]
+         + spec.idio[None, :] * special.ndtri((r.reshape(n, 40) + 0.5) * 2.0**-32))
+    lost = x < spec.thresholds
+    assert np.array_equal(idx, np.flatnonzero(lost))
+    assert spec.month_x is not None
+    xs = x.ravel()[idx]
+    acc = idx % 40
+    month = (spec.month_x[acc, :-1] < xs[:, None]).sum(axis=1) + 1
+    assert np.array_equal(stop, np.minimum(month, 36))
+
+
+@settings(max_examples=300, deadline=None)
+@given(c=st.floats(-9.0, 9.0), r=st.integers(0, 2**32 - 1))
+def test_gaussian_screen_loses_no_loss(c: float, r: int) -> None:
+    """Whenever a draw's score is below c + delta, the screen keeps it."""
+    ub = K.screen_bounds()
+    v = min(max((c - K.LS_MIN) * K.LS_INV, 0.0), K.LS_CELLS - 1)
+    b = int(ub[int(v)])
+    eps = special.ndtri((r + 0.5) * 2.0**-32)
+    if eps < c + K.GAUSS_DELTA:
+        assert r < b or b == 2**32 - 1
+
+
+def test_ndtri_table_brackets_every_cell() -> None:
+    e = K.ndtri_table()
+    j = np.arange(2**16, dtype=np.uint64)
+    for off in (0, 1, 2**15, 2**16 - 1):  # draws at the start, middle and end of cells
+        eps = special.ndtri(((j << np.uint64(16)) + off + 0.5) * 2.0**-32)
+        assert np.all(e[:-1] < eps)
+        assert np.all(eps < e[1:])
+
+
+def test_pure_numpy_switch_in_a_fresh_process() -> None:
+    code = "from kamsim.engine import ckernel; print(ckernel.available())"
+    env = {**os.environ, "KAMSIM_PURE_NUMPY": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True)
+    assert out.stdout.strip() == "False"
