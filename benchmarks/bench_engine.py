@@ -94,7 +94,10 @@ from kamsim.model import ChurnAssumptions, Scenario
 pf = synthetic_portfolio({n_accounts}, top_share=0.05, rng=1)
 sc = Scenario(portfolio=pf, churn=ChurnAssumptions(correlation=0.2), horizon_months=60)
 res = simulate(sc, n_paths={n_paths}, rng=1, progress=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM: this process's own peak (ru_maxrss would keep the parent's, from before exec)
+peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM")]
+print(int(peak[0].split()[1]) / 1024 if peak
+      else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

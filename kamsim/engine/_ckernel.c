@@ -31,16 +31,61 @@ typedef struct bitgen {
 
 /* Bumped whenever kamsim_scan's arguments or results change: ckernel.py refuses a
  * library built from another version (a stale build in a source checkout). */
-#define KAMSIM_ABI 1
+#define KAMSIM_ABI 5
 
 int64_t kamsim_abi(void) { return KAMSIM_ABI; }
+
+/* numpy's PCG64 state (numpy/random/src/pcg64/pcg64.h, built with 128-bit integers). Used
+ * directly, one step inlined, only where kamsim_pcg64_selftest has confirmed the layout
+ * and the stream on this numpy; otherwise through the bit generator's next_raw. */
+typedef struct {
+    __uint128_t state, inc;
+} pcg64_random_t;
+
+typedef struct {
+    pcg64_random_t *pcg_state;
+    int has_uint32;
+    uint32_t uinteger;
+} pcg64_state;
+
+static inline uint64_t pcg64_next(__uint128_t *state, __uint128_t inc)
+{
+    const __uint128_t mult =
+        ((__uint128_t)0x2360ED051FC65DA4ULL << 64) | (__uint128_t)0x4385DF649FCCF645ULL;
+    *state = *state * mult + inc;
+    const uint64_t x = (uint64_t)(*state >> 64) ^ (uint64_t)*state;
+    const unsigned rot = (unsigned)(*state >> 122);
+    return (x >> rot) | (x << ((-rot) & 63u));
+}
 
 /* Raw 32-bit draws: two per 64-bit output, low half first (random_raw(...).view(uint32)). */
 typedef struct {
     bitgen_t *bg;
+    pcg64_random_t *pcg; /* NULL: call bg->next_raw */
+    __uint128_t state, inc; /* a copy of *pcg while the stream runs */
     uint64_t x;
     int high;
 } u32stream;
+
+static void stream_open(u32stream *s, bitgen_t *bg, int inline_pcg64)
+{
+    s->bg = bg;
+    s->pcg = inline_pcg64 ? ((pcg64_state *)bg->state)->pcg_state : NULL;
+    s->state = 0;
+    s->inc = 0;
+    if (s->pcg) {
+        s->state = s->pcg->state;
+        s->inc = s->pcg->inc;
+    }
+    s->x = 0;
+    s->high = 0;
+}
+
+static void stream_close(u32stream *s)
+{
+    if (s->pcg)
+        s->pcg->state = s->state;
+}
 
 static inline uint32_t next_u32(u32stream *s)
 {
@@ -48,9 +93,27 @@ static inline uint32_t next_u32(u32stream *s)
         s->high = 0;
         return (uint32_t)(s->x >> 32);
     }
-    s->x = s->bg->next_raw(s->bg->state);
+    s->x = s->pcg ? pcg64_next(&s->state, s->inc) : s->bg->next_raw(s->bg->state);
     s->high = 1;
     return (uint32_t)s->x;
+}
+
+/* 1 if n raw draws of the inlined PCG64 on b equal n draws of a's next_raw (a and b seeded
+ * alike) and leave the same state. */
+int64_t kamsim_pcg64_selftest(bitgen_t *a, bitgen_t *b, int64_t n)
+{
+    u32stream s;
+    stream_open(&s, b, 1);
+    for (int64_t k = 0; k < n; k++) {
+        uint64_t want = a->next_raw(a->state);
+        uint64_t got = pcg64_next(&s.state, s.inc);
+        if (want != got)
+            return 0;
+    }
+    stream_close(&s);
+    pcg64_random_t *pa = ((pcg64_state *)a->state)->pcg_state;
+    pcg64_random_t *pb = ((pcg64_state *)b->state)->pcg_state;
+    return pa->state == pb->state && pa->inc == pb->inc;
 }
 
 /* The Gaussian month guess: lsurv[c] = log2(1 - Phi(x)) at x = LS_MIN + c / LS_INV,
@@ -59,14 +122,27 @@ static inline uint32_t next_u32(u32stream *s)
 #define LS_MIN (-8.0)
 #define LS_INV (4096.0 / 16.0)
 
-/* log2 of a float >= 1 to about 1e-4 (exponent plus a cubic in the mantissa). */
-static inline float fast_log2(float v)
+/* lsurv interpolated at x in [LS_MIN, LS_MIN + LS_CELLS / LS_INV) (kernel.ls_at does the
+ * same float operations). */
+static inline float ls_at(double x, const float *lsurv)
 {
-    union { float f; uint32_t u; } b = {v};
-    float e = (float)(int32_t)((b.u >> 23) - 127);
-    b.u = (b.u & 0x7FFFFFu) | 0x3F800000u; /* mantissa in [1, 2) */
-    float x = b.f;
-    return e + ((0.15824871f * x - 1.05187502f) * x + 3.04788415f) * x - 2.15428300f;
+    const double v = (x - LS_MIN) * LS_INV;
+    const int32_t c = (int32_t)v;
+    const float fr = (float)(v - (double)c);
+    return lsurv[c] + fr * (lsurv[c + 1] - lsurv[c]);
+}
+
+/* log2(1 - U) of a draw from its top 24 bits: log2(w) - 24 with w = 2^24 - (r >> 8), by
+ * its exponent and a table of log2(1 + j / 1024) (l2tab, 1,025 values) interpolated in
+ * the mantissa. kernel.log2_1mu does the same float operations (its error is measured
+ * exhaustively by a test). */
+static inline float log2_1mu(uint32_t r, const float *l2tab)
+{
+    union { float f; uint32_t u; } b = {(float)(int32_t)(0x1000000u - (r >> 8))};
+    const int32_t e = (int32_t)(b.u >> 23) - 127 - 24;
+    const uint32_t j = (b.u >> 13) & 1023u;
+    const float fr = (float)(int32_t)(b.u & 0x1FFFu) * 0x1p-13f;
+    return (float)e + (l2tab[j] + fr * (l2tab[j + 1] - l2tab[j]));
 }
 
 /*
@@ -98,25 +174,28 @@ typedef double (*ndtri_fn)(double, int); /* scipy.special.cython_special.ndtri *
 
 int64_t kamsim_scan(
     bitgen_t *bg, int64_t n, int64_t m, int64_t sub, int64_t h, int64_t k1, int64_t notice,
-    const uint32_t *q_u32, const uint8_t *certain, const float *mscale, const uint64_t *t,
+    const uint32_t *q_u32, const uint8_t *certain, const float *mscale, const float *tol,
+    const float *l2tab, const uint64_t *t,
     const uint32_t *t32,
     const double *rev, const double *gp,
     const double *z, const double *load, const double *idio, const double *thr,
     const double *tau, const double *beta, const double *xk, const float *lsurv,
+    const float *gtol,
     const uint32_t *ubound,
     const double *etab, ndtri_fn ndtri, double delta,
     double *d_rev12, double *d_gp12, int64_t *n_lost, int64_t *counts, int64_t *first_stop,
     const double *months_left, double base_rev_m, double base_gp_m, double below_thr,
     double rev_top, double gp_top, double gp_bottom,
     double *rr_lost, double *rr_gp_lost, double *rev_lost, double *gp_lost,
-    int64_t *first_below, int64_t *rev_hist, int64_t *gp_hist, double *rev_sum,
-    double *gp_sum, double *work, int64_t *ev_idx, int64_t *ev_stop)
+    int64_t *first_below, int32_t *rev_hist, int32_t *gp_hist, double *rev_sum,
+    double *gp_sum, double *work, int64_t *ev_idx, int64_t *ev_stop, int64_t inline_pcg64)
 {
+    u32stream st;
+    stream_open(&st, bg, (int)inline_pcg64);
     int64_t n_ev = 0;
     const int64_t w = k1 + 1; /* row length of t and xk (the sentinel last) */
     double *dr = work, *dg = work + h;
-    const double rev_w = (rev_top - 0.0) / HIST_BINS;
-    const double gp_w = (gp_top - gp_bottom) / HIST_BINS;
+    const double rev_iw = HIST_BINS / (rev_top - 0.0), gp_iw = HIST_BINS / (gp_top - gp_bottom);
     uint32_t *cand_r = malloc((size_t)(m > 0 ? m : 1) * sizeof(uint32_t));
     int32_t *cand_i = malloc((size_t)(m > 0 ? m : 1) * sizeof(int32_t));
     int32_t *guess = malloc((size_t)(m > 0 ? m : 1) * sizeof(int32_t));
@@ -138,7 +217,7 @@ int64_t kamsim_scan(
     }
     for (int64_t p0 = 0; p0 < n; p0 += sub) {
         int64_t k = n - p0 < sub ? n - p0 : sub;
-        u32stream st = {bg, 0, 0};
+        st.high = 0; /* each sub-block starts a fresh 64-bit draw */
         for (int64_t p = p0; p < p0 + k; p++) {
             int64_t nc = 0, nl = 0, fs = h + 1;
             memset(work, 0, (size_t)(2 * h) * sizeof(double));
@@ -149,31 +228,27 @@ int64_t kamsim_scan(
                     cand_i[nc] = (int32_t)i;
                     nc += (r < q_u32[i]) | certain[i];
                 }
-                /* a first guess of each month (any guess gives the exact month, a
-                 * good one saves steps): 12 log2(1 - U) / log2(1 - p), by a cheap
-                 * log2 of the top 24 bits; vectorisable */
+                /* months: f = 12 log2(1 - U) / log2(1 - p) from the top 24 bits; where f
+                 * is farther than tol[i] from an integer the month is 1 + floor(f)
+                 * (kernel.month_tolerance bounds the error of f), else it is searched
+                 * in the thresholds from that guess */
                 for (int64_t j = 0; j < nc; j++) {
-                    float f = fast_log2((float)(int32_t)(0x1000000 - (cand_r[j] >> 8)))
-                              - 24.0f;
-                    f *= mscale[cand_i[j]];
-                    f = f < (float)k1 ? f : (float)k1;
-                    guess[j] = f > 0.0f ? (int32_t)f : 0;
-                }
-                for (int64_t j = 0; j < nc; j++) { /* exact months from the guesses */
                     const uint32_t r = cand_r[j];
                     const int64_t i = cand_i[j];
-                    int64_t a = guess[j];
-                    if (r != UINT32_MAX) { /* the common case: 32-bit rows */
+                    const float f = log2_1mu(r, l2tab) * mscale[i];
+                    const float fl = (float)(int32_t)f, fr = f - fl; /* f >= 0 */
+                    int64_t a;
+                    if (fr > tol[i] && fr < 1.0f - tol[i]) {
+                        a = (int64_t)fl;
+                        a = a < k1 ? a : k1;
+                    } else if (r != UINT32_MAX) { /* the 32-bit rows */
                         const uint32_t *row = t32 + (w + 1) * i; /* 0, T_1 .. T_k1, max */
-                        const uint32_t below = row[a], above = row[a + 1];
-                        a += (int64_t)(above <= r) - (int64_t)(below > r);
-                        if (below > r) {
-                            while (row[a] > r)
-                                a--;
-                        } else if (above <= r) {
-                            while (row[a + 1] <= r)
-                                a++;
-                        }
+                        a = (int64_t)fl;
+                        a = a < k1 ? a : k1;
+                        while (row[a] > r)
+                            a--;
+                        while (row[a + 1] <= r)
+                            a++;
                     } else { /* a draw of 2^32 - 1 (thresholds may exceed it) */
                         const uint64_t *row = t + w * i;
                         a = 0;
@@ -181,7 +256,7 @@ int64_t kamsim_scan(
                             a++;
                     }
                     a += 1 + notice;
-                    guess[j] = (int32_t)(a > h ? h : a); /* now the stop month */
+                    guess[j] = (int32_t)(a > h ? h : a); /* the stop month */
                 }
                 for (int64_t j = 0; j < nc; j++) {
                     const int64_t i = cand_i[j], s = guess[j];
@@ -232,40 +307,44 @@ int64_t kamsim_scan(
                     xhi[nk] = hi;
                     nk++;
                 }
-                for (int64_t j = 0; j < nk; j++) { /* month guesses, as for independent */
-                    double v = (xlo[j] - LS_MIN) * LS_INV;
-                    v = v > 0.0 ? v : 0.0;
-                    v = v < LS_CELLS - 1 ? v : LS_CELLS - 1;
-                    int32_t c = (int32_t)v;
-                    float fr = (float)(v - (double)c);
-                    float f = (lsurv[c] + fr * (lsurv[c + 1] - lsurv[c])) * mscale[cand_i[j]];
-                    f = f < (float)k1 ? f : (float)k1;
-                    guess[j] = f > 0.0f ? (int32_t)f : 0;
-                }
-                for (int64_t j = 0; j < nk; j++) { /* exact months: #{k : x_k < X} */
+                /* months: #{k : x_k < X}. With f(x) = 12 log2(1 - Phi(x)) / log2(1 - p)
+                 * from the table lsurv (error bounded by gtol[i], kernel.py), X in
+                 * [lo, hi] gives f(X) in [f(lo) - tol, f(hi) + tol]; where that holds
+                 * no integer the month is known, else it is searched in the row */
+                for (int64_t j = 0; j < nk; j++) {
                     const int64_t i = cand_i[j];
-                    const double *row = xk + (w + 1) * i; /* -inf, x_1 .. x_k1, inf */
                     const double lo = xlo[j], hi = xhi[j];
-                    int64_t a = guess[j];
-                    const double below = row[a], above = row[a + 1];
-                    a += (int64_t)(above < lo) - (int64_t)(!(below < lo));
-                    if (!(below < lo)) {
+                    const float ms = mscale[i], tl = gtol[i];
+                    int64_t a = -1;
+                    float fa = 0.0f;
+                    if (lo >= LS_MIN && hi < LS_MIN + LS_CELLS / LS_INV) {
+                        fa = ls_at(lo, lsurv) * ms - tl;
+                        const float fb = ls_at(hi, lsurv) * ms + tl;
+                        if (fa >= (float)k1)
+                            a = k1;
+                        else if (fa > 0.0f && (int32_t)fa == (int32_t)fb)
+                            a = (int32_t)fa;
+                        else if (fb < 1.0f) /* f(X) >= 0 always */
+                            a = 0;
+                    }
+                    if (a < 0) { /* search the row from the guess */
+                        const double *row = xk + (w + 1) * i; /* -inf, x_1 .. x_k1, inf */
+                        a = fa > 0.0f ? (fa < (float)k1 ? (int32_t)fa : k1) : 0;
                         while (!(row[a] < lo))
                             a--;
-                    } else if (above < lo) {
                         while (row[a + 1] < lo)
                             a++;
-                    }
-                    if (row[a + 1] < hi) { /* a month boundary inside the bounds */
-                        const double x = load[i] * zp
-                            + idio[i] * ndtri(((double)cand_r[j] + 0.5) * 0x1p-32, 0);
-                        while (!(row[a] < x))
-                            a--;
-                        while (row[a + 1] < x)
-                            a++;
+                        if (row[a + 1] < hi) { /* a month boundary inside the bounds */
+                            const double x = load[i] * zp
+                                + idio[i] * ndtri(((double)cand_r[j] + 0.5) * 0x1p-32, 0);
+                            while (!(row[a] < x))
+                                a--;
+                            while (row[a + 1] < x)
+                                a++;
+                        }
                     }
                     a += 1 + notice;
-                    guess[j] = (int32_t)(a > h ? h : a); /* now the stop month */
+                    guess[j] = (int32_t)(a > h ? h : a); /* the stop month */
                 }
                 for (int64_t j = 0; j < nk; j++) {
                     const int64_t i = cand_i[j], s = guess[j];
@@ -297,15 +376,15 @@ int64_t kamsim_scan(
                     b += dg[s];
                     c += dr[s] * months_left[s];
                     d += dg[s] * months_left[s];
-                    cr += dr[s] / 12.0;
-                    cg += dg[s] / 12.0;
+                    cr += dr[s] * (1.0 / 12.0);
+                    cg += dg[s] * (1.0 / 12.0);
                     double rp = base_rev_m - cr, gpp = base_gp_m - cg;
                     if (fb == 0 && gpp < below_thr)
                         fb = s + 1;
-                    double v = rp / rev_w;
+                    double v = (rp - 0.0) * rev_iw;
                     int64_t bin = v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
                     rev_hist[s * HIST_BINS + bin]++;
-                    v = (gpp - gp_bottom) / gp_w;
+                    v = (gpp - gp_bottom) * gp_iw;
                     bin = v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
                     gp_hist[s * HIST_BINS + bin]++;
                     rev_sum[s] += rp;
@@ -319,6 +398,7 @@ int64_t kamsim_scan(
             }
         }
     }
+    stream_close(&st);
     free(cand_r);
     free(cand_i);
     free(guess);

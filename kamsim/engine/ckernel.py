@@ -36,7 +36,7 @@ from scipy.special import cython_special
 __all__ = ["ABI", "LIBRARY", "available", "disabled", "scan"]
 
 #: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
-ABI = 1
+ABI = 5
 
 
 def _find() -> Path | None:
@@ -69,18 +69,32 @@ def _load() -> ctypes.CDLL | None:
     f.restype = ctypes.c_int64
     i64, dbl, ptr = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
     f.argtypes = [ptr, i64, i64, i64, i64, i64, i64,  # bitgen, n, m, sub, h, k1, notice
-                  ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # q_u32 certain mscale t t32 rev gp
-                  ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # z .. xk lsurv ubound etab
+                  ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # q_u32 .. t32 rev gp
+                  ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # z .. etab
                   ptr, dbl,  # ndtri, delta
                   ptr, ptr, ptr, ptr, ptr,  # d_rev12, d_gp12, n_lost, counts, first_stop
                   ptr, dbl, dbl, dbl, dbl, dbl, dbl,  # months_left .. gp_bottom
                   ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # rr_lost .. work
-                  ptr, ptr]  # ev_idx, ev_stop
+                  ptr, ptr, i64]  # ev_idx, ev_stop, inline_pcg64
+    lib.kamsim_pcg64_selftest.restype = ctypes.c_int64
+    lib.kamsim_pcg64_selftest.argtypes = [ptr, ptr, i64]
     return lib
+
+
+def _pcg64_selftest(lib: ctypes.CDLL) -> bool:
+    """Whether the kernel may step numpy's PCG64 itself (the same stream, checked here)."""
+    a, b = (np.random.PCG64(np.random.SeedSequence(20261201)) for _ in range(2))
+    a.random_raw(3)  # a state that is not the seed's
+    b.random_raw(3)
+    return bool(lib.kamsim_pcg64_selftest(a.ctypes.bit_generator.value,
+                                          b.ctypes.bit_generator.value, 1000))
 
 
 #: The loaded library, or ``None`` (not built, or ``KAMSIM_PURE_NUMPY`` set).
 LIBRARY = _load()
+#: Whether the kernel steps PCG64 generators itself (numpy's layout and stream confirmed at
+#: import by drawing the same 1,000 values both ways); else through numpy's ``next_raw``.
+INLINE_PCG64 = LIBRARY is not None and _pcg64_selftest(LIBRARY)
 #: Tests switch the compiled path off and on with this flag (see :func:`disabled`).
 _enabled = [LIBRARY is not None]
 
@@ -139,11 +153,12 @@ def scan(g: np.random.Generator, n: int, sub: int, arrays: dict[str, Any],
     with bg.lock:
         found = int(LIBRARY.kamsim_scan(
             bg.ctypes.bit_generator.value, n, a["m"], sub, a["h"], a["k1"], a["notice"],
-            _p(a["q_u32"]), _p(a["certain"]), _p(a["mscale"]), _p(a["t"]), _p(a["t32"]),
+            _p(a["q_u32"]), _p(a["certain"]), _p(a["mscale"]), _p(a["tol"]),
+            _p(a["l2tab"]), _p(a["t"]), _p(a["t32"]),
             _p(a["rev"]),
             _p(a["gp"]), _p(a.get("z")), _p(a.get("load")), _p(a.get("idio")),
             _p(a.get("thr")), _p(a.get("tau")), _p(a.get("beta")), _p(a.get("xk")),
-            _p(a.get("lsurv")), _p(a.get("ubound")), _p(a.get("etab")), NDTRI,
+            _p(a.get("lsurv")), _p(a.get("gtol")), _p(a.get("ubound")), _p(a.get("etab")), NDTRI,
             a.get("delta", 0.0),
             _p(o.get("d_rev12")), _p(o.get("d_gp12")), _p(o["n_lost"]), _p(o["counts"]),
             _p(o["first_stop"]), _p(a.get("months_left")), a.get("base_rev_m", 0.0),
@@ -152,7 +167,7 @@ def scan(g: np.random.Generator, n: int, sub: int, arrays: dict[str, Any],
             _p(o.get("rr_gp_lost")), _p(o.get("rev_lost")), _p(o.get("gp_lost")),
             _p(o.get("first_below")), _p(o.get("rev_hist")), _p(o.get("gp_hist")),
             _p(o.get("rev_sum")), _p(o.get("gp_sum")), _p(o["work"]), _p(o.get("ev_idx")),
-            _p(o.get("ev_stop"))))
+            _p(o.get("ev_stop")), int(INLINE_PCG64 and type(bg) is np.random.PCG64)))
     if found < 0:
         raise MemoryError("the compiled kernel could not allocate its buffers")
     return found

@@ -163,12 +163,15 @@ class Spec:
     # decision months of raw 32-bit draws (see :func:`month_tables`)
     month_t: npt.NDArray[np.uint64] | None = None  # (m, K): month <= k iff r < T_k
     month_guess: npt.NDArray[np.float32] | None = None  # 12 / log2(1 - p_i)
+    month_tol: npt.NDArray[np.float32] | None = None  # see month_tolerance
     month_t32: npt.NDArray[np.uint32] | None = None  # (m, K + 1): 0, T clipped to 2^32 - 1
     # one-factor Gaussian latent model (see :func:`draw_gaussian`)
     idio: FloatArray | None = None  # s_i = sqrt(1 - a_i^2)
     tau: FloatArray | None = None  # t_i / s_i
     beta: FloatArray | None = None  # a_i / s_i
     month_x: FloatArray | None = None  # (m, K): month <= k iff X_i <= x_ik (then inf)
+    month_xpad: FloatArray | None = None  # (m, K + 1): -inf, then month_x (the kernel's)
+    month_gtol: npt.NDArray[np.float32] | None = None  # see latent_month_tolerance
 
     @property
     def correlated(self) -> bool:
@@ -260,14 +263,69 @@ def month_tables(p: FloatArray, horizon: int, notice: int
 
 
 def month_guess_scale(p: FloatArray) -> npt.NDArray[np.float32]:
-    """``12 / log2(1 - p)`` (0 where ``p`` is 0 or 1): the compiled kernel's first guess.
+    """``12 / log2(1 - p)`` (0 where ``p`` is 0 or 1), float32: months per unit of log2.
 
-    The guess only decides where the exact search starts, never the month.
+    The decision month of a marginal uniform ``U`` is ``1 + floor(f)`` with ``f =
+    log2(1 - U) * 12 / log2(1 - p)`` (away from integers): see :func:`month_tolerance`.
     """
     with np.errstate(divide="ignore"):
         lg = np.log2(1.0 - np.clip(p, 0.0, 1.0))
     ok = np.isfinite(lg) & (lg < 0)
     return np.where(ok, 12.0 / np.where(ok, lg, -1.0), 0.0).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def log2_table() -> npt.NDArray[np.float32]:
+    """``log2(1 + j / 1024)``, ``j = 0 .. 1024`` (float32), for :func:`log2_1mu`."""
+    t: npt.NDArray[np.float32] = np.log2(1.0 + np.arange(1025) / 1024.0).astype(np.float32)
+    return t
+
+
+#: A bound of ``|log2_1mu(r) - log2(w 2^-24)|`` over every ``w = 2^24 - (r >> 8)`` (9.7e-7; the
+#: test suite measures the maximum exhaustively over all 2^24 values and checks it is
+#: below this).
+LOG2_1MU_ERROR = 1.5e-6
+
+
+def log2_1mu(r: npt.NDArray[np.uint32]) -> npt.NDArray[np.float32]:
+    """``log2(1 - U)`` of raw draws from their top 24 bits, in float32 (the compiled kernel's).
+
+    ``log2(w) - 24`` with ``w = 2^24 - (r >> 8)``: the exponent of ``w`` plus
+    :func:`log2_table` interpolated in its mantissa, the same float32 operations in the same
+    order as ``log2_1mu`` in ``_ckernel.c``.
+    """
+    w = (np.uint32(1 << 24) - (r >> np.uint32(8))).astype(np.int32).astype(np.float32)
+    b = w.view(np.uint32)
+    e = ((b >> np.uint32(23)).astype(np.int32) - (127 + 24)).astype(np.float32)
+    j = (b >> np.uint32(13)) & np.uint32(1023)
+    fr = (b & np.uint32(0x1FFF)).astype(np.int32).astype(np.float32)
+    fr *= np.float32(2.0**-13)
+    t = log2_table()
+    lo = t.take(j)
+    fr *= t.take(j + np.uint32(1)) - lo
+    lo += fr
+    e += lo
+    return e
+
+
+def month_tolerance(q: FloatArray, mscale: npt.NDArray[np.float32], k1: int
+                    ) -> npt.NDArray[np.float32]:
+    """How far ``f`` (:func:`month_guess_scale`) may be from ``12 log(1 - U) / log(1 - p)``.
+
+    The error of :func:`log2_1mu` (:data:`LOG2_1MU_ERROR`) and of its dropping the low 8
+    bits of the draw (at most ``2^-24 / ((1 - U) ln 2)`` in log2, with ``U < q`` for a
+    loss), times ``|mscale|``; float32 rounding of the product; and ``1e-6`` for the
+    rounding of the month thresholds. Where ``f`` is farther than this from an integer,
+    ``1 + floor(f)`` *is* the month; else the compiled kernel searches the thresholds.
+    At least 0.4: always search.
+    """
+    ms = np.abs(mscale.astype(np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        trunc = 1.01 * 2.0**-24 / ((1.0 - q) * np.log(2.0))
+        tol = ((LOG2_1MU_ERROR + trunc) * ms + 1.2e-7 * (k1 + 1) + 1e-6) * 1.01
+    tol = np.where(np.isfinite(tol) & (tol < 0.4), tol, 1.0)
+    out: npt.NDArray[np.float32] = tol.astype(np.float32)
+    return out
 
 
 #: Grid of the compiled kernel's Gaussian month guess (as ``LS_*`` in ``_ckernel.c``).
@@ -291,9 +349,37 @@ def screen_bounds() -> npt.NDArray[np.uint32]:
     return out
 
 
+#: A bound of ``|ls_at(x) - log2(1 - Phi(x))|`` on the grid's range (the test suite
+#: measures it on 64 points per cell and checks it is below this).
+LS_ERROR = 1.5e-5
+
+
+def ls_at(x: FloatArray) -> npt.NDArray[np.float32]:
+    """:func:`log2_survival_table` at ``x`` in ``[-8, 8)`` (the kernel's float operations)."""
+    t = log2_survival_table()
+    v = (x - LS_MIN) * LS_INV
+    c = v.astype(np.int32)
+    fr = (v - c).astype(np.float32)
+    out: npt.NDArray[np.float32] = t[c] + fr * (t[c + 1] - t[c])
+    return out
+
+
+def latent_month_tolerance(mscale: npt.NDArray[np.float32], k1: int
+                           ) -> npt.NDArray[np.float32]:
+    """The Gaussian counterpart of :func:`month_tolerance`: :data:`LS_ERROR` times ``|mscale|``.
+
+    Plus float32 rounding of the product and ``1e-6`` for the rounding of the latent month
+    thresholds; at least 0.4: always search.
+    """
+    ms = np.abs(mscale.astype(np.float64))
+    tol = (LS_ERROR * ms + 1.2e-7 * (k1 + 1) + 1e-6) * 1.01
+    out: npt.NDArray[np.float32] = np.where(tol < 0.4, tol, 1.0).astype(np.float32)
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def log2_survival_table() -> npt.NDArray[np.float32]:
-    """``log2(1 - Phi(x))`` on the compiled kernel's grid (its month guesses only)."""
+    """``log2(1 - Phi(x))`` on the compiled kernel's grid (its Gaussian months)."""
     x = LS_MIN + np.arange(LS_CELLS + 1) / LS_INV
     t: npt.NDArray[np.float32] = (special.log_ndtr(-x) / np.log(2.0)).astype(np.float32)
     return t
@@ -371,15 +457,14 @@ def ckernel_arrays(spec: Spec) -> dict[str, Any]:
     a: dict[str, Any] = {
         "m": spec.revenue.size, "h": spec.horizon, "k1": spec.month_t.shape[1] - 1,
         "notice": spec.notice, "q_u32": spec.q_u32, "certain": spec.certain.view(np.uint8),
-        "mscale": spec.month_guess, "t": spec.month_t,
-        "t32": spec.month_t32, "rev": spec.revenue,
+        "mscale": spec.month_guess, "tol": spec.month_tol, "l2tab": log2_table(),
+        "t": spec.month_t, "t32": spec.month_t32, "rev": spec.revenue,
         "gp": spec.gross_profit}
     if spec.copula == "gaussian":
-        assert spec.month_x is not None
-        xk = np.hstack([np.full((spec.revenue.size, 1), -np.inf), spec.month_x])
         a.update(load=spec.loadings, idio=spec.idio, thr=spec.thresholds, tau=spec.tau,
-                 beta=spec.beta, xk=xk, lsurv=log2_survival_table(), ubound=screen_bounds(),
-                 etab=ndtri_table(), delta=GAUSS_DELTA)
+                 beta=spec.beta, xk=spec.month_xpad, lsurv=log2_survival_table(),
+                 gtol=spec.month_gtol, ubound=screen_bounds(), etab=ndtri_table(),
+                 delta=GAUSS_DELTA)
     return a
 
 
@@ -417,12 +502,8 @@ def draw_independent(spec: Spec, g: np.random.Generator, n: int
         idx = np.flatnonzero(lost)
         acc = idx % m
         rl = r.ravel()[idx]
-        u = (rl >> np.uint32(8)).astype(np.float32)  # top 24 bits, for the guess
-        u *= np.float32(-(2.0**-24))
-        lg = np.log1p(u, out=u)
-        lg *= np.float32(1.0 / np.log(2.0))
         month = count_in_rows(spec.month_t, acc, rl.astype(np.uint64), strict=False,
-                              guess=month_guess(spec, acc, lg)) + 1
+                              guess=month_guess(spec, acc, log2_1mu(rl))) + 1
         yield p0, idx, stops_of_months(spec, month), loss_counts(lost, idx)
 
 
@@ -840,7 +921,7 @@ def reduce_compiled(spec: Spec, block: int, n: int, rev_hist: HistCounter,
         "rr_lost": cols["run_rate_lost"], "rr_gp_lost": cols["run_rate_gross_profit_lost"],
         "rev_lost": cols["revenue_lost"], "gp_lost": cols["gross_profit_lost"],
         "first_below": cols["first_month_below_break_even"],
-        "rev_hist": rev_hist.counts, "gp_hist": gp_hist.counts, **sums})
+        "rev_hist": rev_hist.small(n), "gp_hist": gp_hist.small(n), **sums})
     cols["partial_losses"] = np.zeros(n, dtype=np.int64)
     cols["lost_count"] = counts
     return cols, sums
@@ -894,8 +975,7 @@ def with_replacement(spec: Spec, block: int, first: IntArray, d_rev: npt.NDArray
 def hist_index(values: FloatArray, top: float, bottom: float = 0.0) -> IntArray:
     """Flat bin of each value of ``values`` (paths x months): ``month * HIST_BINS + bin``."""
     h = values.shape[1]
-    width = (top - bottom) / HIST_BINS
-    idx = ((values - bottom) / width).astype(np.int64)
+    idx = ((values - bottom) * (HIST_BINS / (top - bottom))).astype(np.int64)
     np.clip(idx, 0, HIST_BINS - 1, out=idx)
     idx += (np.arange(h, dtype=np.int64) * HIST_BINS)[None, :]
     return idx.ravel()
@@ -918,8 +998,7 @@ def cumsum_months(d: FloatArray) -> FloatArray:
 def hist_index_months(values: FloatArray, top: float, bottom: float = 0.0) -> IntArray:
     """:func:`hist_index` of ``values`` laid out months x paths (the same flat bins)."""
     h = values.shape[0]
-    width = (top - bottom) / HIST_BINS
-    idx = ((values - bottom) / width).astype(np.int64)
+    idx = ((values - bottom) * (HIST_BINS / (top - bottom))).astype(np.int64)
     np.clip(idx, 0, HIST_BINS - 1, out=idx)
     idx += (np.arange(h, dtype=np.int64) * HIST_BINS)[:, None]
     return idx.ravel()
@@ -937,6 +1016,27 @@ class HistCounter:
         self.counts = np.zeros(h * HIST_BINS, dtype=np.int64)
         self.pending: list[IntArray] = []
         self.size = 0
+        self._small: npt.NDArray[np.int32] | None = None
+        self._small_paths = 0
+
+    def small(self, paths: int) -> npt.NDArray[np.int32]:
+        """int32 counts the compiled kernel adds ``paths`` paths to (half the cache).
+
+        Folded into :attr:`counts` before they could overflow and by :meth:`flush`.
+        """
+        if self._small is None:
+            self._small = np.zeros(self.h * HIST_BINS, dtype=np.int32)
+        elif self._small_paths + paths >= 2**31 - 1:
+            self._fold()
+            assert self._small is not None
+        self._small_paths += paths
+        return self._small
+
+    def _fold(self) -> None:
+        if self._small is not None:
+            self.counts += self._small
+            self._small.fill(0)
+            self._small_paths = 0
 
     def add(self, flat: IntArray) -> None:
         self.pending.append(flat)
@@ -945,6 +1045,7 @@ class HistCounter:
             self.flush()
 
     def flush(self) -> None:
+        self._fold()
         if self.pending:
             self.counts += np.bincount(np.concatenate(self.pending),
                                        minlength=self.counts.size)
@@ -962,8 +1063,8 @@ def hist(values: FloatArray, top: float, bottom: float = 0.0,
     Counts (int) without ``weights``; with per-path ``weights``, summed weights (float).
     """
     h = values.shape[1]
-    width = (top - bottom) / HIST_BINS
-    idx = np.clip(((values - bottom) / width).astype(np.int64), 0, HIST_BINS - 1)
+    idx = np.clip(((values - bottom) * (HIST_BINS / (top - bottom))).astype(np.int64), 0,
+                  HIST_BINS - 1)
     flat = idx + (np.arange(h, dtype=np.int64) * HIST_BINS)[None, :]
     if weights is None:
         return np.bincount(flat.ravel(), minlength=h * HIST_BINS).reshape(h, HIST_BINS)
@@ -1060,8 +1161,8 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
         outs["gross_profit_lost"].append((d_gp12 * months_left[:, None]).sum(axis=0))
         outs["accounts_lost"].append(n_lost)
         lost_count += counts
-        d_rev = d_rev12 / 12.0
-        d_gp = d_gp12 / 12.0
+        d_rev = d_rev12 * (1.0 / 12.0)  # a multiplication, as the compiled kernel
+        d_gp = d_gp12 * (1.0 / 12.0)
         rev_path = base_rev_m - cumsum_months(d_rev)  # months x paths
         gp_path = base_gp_m - cumsum_months(d_gp)
         if spec.repl is not None:
@@ -1223,7 +1324,10 @@ def make_spec(scenario: Scenario, entropy: int | tuple[int, ...], spawn_key: tup
             month_x = np.full((c_month.shape[0], c_month.shape[1] + 1), np.inf)
             month_x[:, :-1] = special.ndtri(c_month)
             gauss = {"idio": idio, "tau": thresholds / idio, "beta": loadings / idio,
-                     "month_x": month_x}
+                     "month_x": month_x,
+                     "month_xpad": np.hstack([np.full((p.size, 1), -np.inf), month_x]),
+                     "month_gtol": latent_month_tolerance(month_guess_scale(p),
+                                                          c_month.shape[1])}
     rev_m = pf.total_revenue / 12.0
     gp_m = float(gp.sum()) / 12.0
     fixed_m = scenario.fixed_costs / 12.0
@@ -1262,6 +1366,7 @@ def make_spec(scenario: Scenario, entropy: int | tuple[int, ...], spawn_key: tup
         keep_paths=keep_paths, repl=repl, opening_cash=cash0,
         cash_bottom=cash_bottom, cash_top=cash_top,
         month_t=month_t, month_guess=month_guess_scale(p),
+        month_tol=month_tolerance(q, month_guess_scale(p), month_t.shape[1] - 1),
         month_t32=np.hstack([np.zeros((p.size, 1), dtype=np.uint32),
                              np.minimum(month_t, 2**32 - 1).astype(np.uint32)]),
         **gauss,

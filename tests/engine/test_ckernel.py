@@ -187,3 +187,39 @@ def test_pure_numpy_switch_in_a_fresh_process() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_log2_1mu_error_bound_holds_for_every_24_bit_draw() -> None:
+    """Exhaustive: all 2^24 values of w = 2^24 - (r >> 8)."""
+    top = np.arange(2**24, dtype=np.uint32)
+    got = K.log2_1mu(top << np.uint32(8)).astype(np.float64)
+    want = np.log2((2.0**24 - top) * 2.0**-24)
+    assert np.max(np.abs(got - want)) < K.LOG2_1MU_ERROR
+
+
+def test_latent_log_survival_error_bound() -> None:
+    """64 points in each of the 4,096 cells of the grid, edges included."""
+    g = np.random.default_rng(8)
+    x = K.LS_MIN + (np.arange(K.LS_CELLS * 64) + np.tile(
+        np.r_[0.0, g.random(62), 1.0 - 1e-12], K.LS_CELLS)) / 64 / K.LS_INV
+    x = x[x < K.LS_MIN + K.LS_CELLS / K.LS_INV]
+    err = np.abs(K.ls_at(x).astype(np.float64) - special.log_ndtr(-x) / np.log(2.0))
+    assert np.max(err) < K.LS_ERROR / 2
+
+
+@settings(max_examples=400, deadline=None)
+@given(p=st.floats(1e-6, 0.999), r=st.integers(0, 2**32 - 2), h=st.integers(2, 120))
+def test_month_shortcut_is_exact(p: float, r: int, h: int) -> None:
+    """Where f is farther than the tolerance from an integer, 1 + floor(f) is the month."""
+    pa = np.array([p])
+    t, _ = K.month_tables(pa, h, 0)
+    q = 1.0 - (1.0 - pa) ** (h / 12.0)
+    ms = K.month_guess_scale(pa)
+    tol = K.month_tolerance(q, ms, h - 1)
+    ra = np.array([r], dtype=np.uint32)
+    f = K.log2_1mu(ra)[0] * ms[0]
+    exact = K.count_in_rows(t, np.array([0]), ra.astype(np.uint64), strict=False)[0]
+    if r < K.thresholds_u32(q)[0]:  # a loss
+        fr = f - np.float32(int(f))
+        if tol[0] < fr < 1 - tol[0]:
+            assert min(int(f), h - 1) == exact
