@@ -31,7 +31,7 @@ typedef struct bitgen {
 
 /* Bumped whenever kamsim_scan's arguments or results change: ckernel.py refuses a
  * library built from another version (a stale build in a source checkout). */
-#define KAMSIM_ABI 5
+#define KAMSIM_ABI 6
 
 int64_t kamsim_abi(void) { return KAMSIM_ABI; }
 
@@ -159,9 +159,10 @@ static inline float log2_1mu(uint32_t r, const float *l2tab)
  * One-factor Gaussian (z != NULL, one value per path): eps = ndtri((r + 1/2) 2^-32),
  * X = a_i z + s_i eps, lost iff X < thr[i]; month = 1 + #{k : x_ik < X} (rows of xk:
  * -inf, x_i1 .. x_ik1, +inf), searched from a guess by lsurv and mscale. A table of ndtri
- * at the cell edges j 2^-16 (etab, 65,537 values) decides most draws by bounds, with a
- * margin delta; the rest are computed exactly with the ndtri passed in (scipy's, the
- * function the pure-numpy path calls), so every decision is the exact one. The screen
+ * on 4,096 cells (ecell, the chord of each cell within eerr) bounds each draw's latent
+ * value, with a margin delta; what the bounds cannot decide is computed exactly with the
+ * ndtri passed in (scipy's, the function the pure-numpy path calls), so every decision
+ * is the exact one. The screen
  * before it needs no table of that size: with c = (thr - a z) / s in latent cell v,
  * ubound[v] >= 2^32 Phi(c + 2 delta) bounds the draws that can be lost (2^32 - 1: all).
  *
@@ -182,7 +183,7 @@ int64_t kamsim_scan(
     const double *tau, const double *beta, const double *xk, const float *lsurv,
     const float *gtol,
     const uint32_t *ubound,
-    const double *etab, ndtri_fn ndtri, double delta,
+    const float *ecell, const float *eerr, ndtri_fn ndtri, double delta,
     double *d_rev12, double *d_gp12, int64_t *n_lost, int64_t *counts, int64_t *first_stop,
     const double *months_left, double base_rev_m, double base_gp_m, double below_thr,
     double rev_top, double gp_top, double gp_bottom,
@@ -287,20 +288,28 @@ int64_t kamsim_scan(
                 for (int64_t j = 0; j < nc; j++) {
                     const uint32_t r = cand_r[j];
                     const int64_t i = cand_i[j];
-                    const uint32_t e = r >> 16;
-                    const double c = tau[i] - beta[i] * zp, az = load[i] * zp;
+                    const uint32_t e = r >> 20;
+                    const double az = load[i] * zp;
                     double lo, hi;
-                    if (etab[e] >= c + delta) /* not lost: the lower bound is above */
-                        continue;
-                    if (etab[e + 1] <= c - delta) { /* lost: the upper bound is below */
-                        lo = az + idio[i] * etab[e] - delta;
-                        lo = lo > -DBL_MAX ? lo : -DBL_MAX; /* above the row's -inf */
-                        hi = az + idio[i] * etab[e + 1] + delta;
-                    } else { /* undecided by the bounds: exactly */
+                    int exact = e == 0 || e == 4095;
+                    if (!exact) { /* eps by the chord of its cell, within eerr[e] */
+                        const double fr = ((double)(r & 0xFFFFFu) + 0.5) * 0x1p-20;
+                        const double e0 = ecell[e], e1 = ecell[e + 1];
+                        const double eh = e0 + fr * (e1 - e0), er = (double)eerr[e] + delta;
+                        lo = az + idio[i] * (eh - er);
+                        hi = az + idio[i] * (eh + er);
+                        if (!(hi < thr[i])) {
+                            if (lo >= thr[i])
+                                continue; /* not lost */
+                            exact = 1;
+                        }
+                    }
+                    if (exact) {
                         lo = hi = az + idio[i] * ndtri(((double)r + 0.5) * 0x1p-32, 0);
                         if (!(lo < thr[i]))
                             continue;
                     }
+                    lo = lo > -DBL_MAX ? lo : -DBL_MAX; /* above the row's -inf */
                     cand_r[nk] = r;
                     cand_i[nk] = (int32_t)i;
                     xlo[nk] = lo;

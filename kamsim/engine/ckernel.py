@@ -36,7 +36,7 @@ from scipy.special import cython_special
 __all__ = ["ABI", "LIBRARY", "available", "disabled", "scan"]
 
 #: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
-ABI = 5
+ABI = 6
 
 
 def _find() -> Path | None:
@@ -70,7 +70,7 @@ def _load() -> ctypes.CDLL | None:
     i64, dbl, ptr = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
     f.argtypes = [ptr, i64, i64, i64, i64, i64, i64,  # bitgen, n, m, sub, h, k1, notice
                   ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # q_u32 .. t32 rev gp
-                  ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # z .. etab
+                  ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # z .. eerr
                   ptr, dbl,  # ndtri, delta
                   ptr, ptr, ptr, ptr, ptr,  # d_rev12, d_gp12, n_lost, counts, first_stop
                   ptr, dbl, dbl, dbl, dbl, dbl, dbl,  # months_left .. gp_bottom
@@ -142,7 +142,7 @@ def _p(a: npt.NDArray[Any] | None) -> int | None:
 
 def scan(g: np.random.Generator, n: int, sub: int, arrays: dict[str, Any],
          out: dict[str, Any]) -> int:
-    """Run :c:func:`kamsim_scan` on ``n`` paths drawn from ``g`` (see ``_ckernel.c``).
+    """Run ``kamsim_scan`` of ``_ckernel.c`` on ``n`` paths drawn from ``g``.
 
     ``arrays`` holds the spec's tables (``h``, ``k1``, ``notice`` and arrays); ``out`` the
     output arrays, any of which may be ``None``. Returns the number of losses.
@@ -158,7 +158,8 @@ def scan(g: np.random.Generator, n: int, sub: int, arrays: dict[str, Any],
             _p(a["rev"]),
             _p(a["gp"]), _p(a.get("z")), _p(a.get("load")), _p(a.get("idio")),
             _p(a.get("thr")), _p(a.get("tau")), _p(a.get("beta")), _p(a.get("xk")),
-            _p(a.get("lsurv")), _p(a.get("gtol")), _p(a.get("ubound")), _p(a.get("etab")), NDTRI,
+            _p(a.get("lsurv")), _p(a.get("gtol")), _p(a.get("ubound")),
+            _p(a.get("ecell")), _p(a.get("eerr")), NDTRI,
             a.get("delta", 0.0),
             _p(o.get("d_rev12")), _p(o.get("d_gp12")), _p(o["n_lost"]), _p(o["counts"]),
             _p(o["first_stop"]), _p(a.get("months_left")), a.get("base_rev_m", 0.0),

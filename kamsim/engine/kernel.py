@@ -333,6 +333,29 @@ LS_CELLS, LS_MIN, LS_INV = 4096, -8.0, 4096.0 / 16.0
 
 
 @functools.lru_cache(maxsize=1)
+def ndtri_cells() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """``ndtri`` at the 4,097 edges of 4,096 equal cells of (0, 1), float32, and error bounds.
+
+    Between two edges the compiled kernel reads a draw's normal score off the chord. The
+    chord of a function with ``|f''| <= M`` on a cell of width ``h`` is within ``h^2 M / 8``
+    of it; ``ndtri''(v) = 2 pi x exp(x^2)`` at ``x = ndtri(v)`` is largest in size at the
+    cell's edge farther from 1/2 (no cell straddles 1/2). The bound adds the float32
+    rounding of both edges and 1e-12; the outermost cells (unbounded) are ``inf``, which the
+    kernel computes exactly.
+    """
+    edges = special.ndtri(np.arange(4097) / 4096.0)
+    e32 = edges.astype(np.float32)
+    err = np.full(4096, np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        curv = 2.0 * np.pi * np.abs(edges) * np.exp(edges * edges)
+    inner = slice(1, 4095)
+    m2 = np.maximum(curv[1:4095], curv[2:4096])
+    err[inner] = ((2.0**-12) ** 2 * m2 / 8.0 + np.abs(e32[1:4095] - edges[1:4095])
+                  + np.abs(e32[2:4096] - edges[2:4096]) + 1e-12)
+    return e32, np.minimum(err, 3e38).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
 def screen_bounds() -> npt.NDArray[np.uint32]:
     """The compiled kernel's Gaussian screen: ``ceil(2^32 Phi(g_{v+1} + 2 delta)) + 1``.
 
@@ -463,7 +486,8 @@ def ckernel_arrays(spec: Spec) -> dict[str, Any]:
     if spec.copula == "gaussian":
         a.update(load=spec.loadings, idio=spec.idio, thr=spec.thresholds, tau=spec.tau,
                  beta=spec.beta, xk=spec.month_xpad, lsurv=log2_survival_table(),
-                 gtol=spec.month_gtol, ubound=screen_bounds(), etab=ndtri_table(),
+                 gtol=spec.month_gtol, ubound=screen_bounds(), ecell=ndtri_cells()[0],
+                 eerr=ndtri_cells()[1],
                  delta=GAUSS_DELTA)
     return a
 
