@@ -236,8 +236,9 @@ int64_t kamsim_scan(
                 for (int64_t j = 0; j < nc; j++) {
                     const uint32_t r = cand_r[j];
                     const int64_t i = cand_i[j];
-                    const float f = log2_1mu(r, l2tab) * mscale[i];
-                    const float fl = (float)(int32_t)f, fr = f - fl; /* f >= 0 */
+                    float f = log2_1mu(r, l2tab) * mscale[i];
+                    f = f < (float)(k1 + 1) ? f : (float)(k1 + 1); /* f >= 0 */
+                    const float fl = (float)(int32_t)f, fr = f - fl;
                     int64_t a;
                     if (fr > tol[i] && fr < 1.0f - tol[i]) {
                         a = (int64_t)fl;
@@ -328,7 +329,8 @@ int64_t kamsim_scan(
                     float fa = 0.0f;
                     if (lo >= LS_MIN && hi < LS_MIN + LS_CELLS / LS_INV) {
                         fa = ls_at(lo, lsurv) * ms - tl;
-                        const float fb = ls_at(hi, lsurv) * ms + tl;
+                        float fb = ls_at(hi, lsurv) * ms + tl;
+                        fb = fb < (float)(k1 + 1) ? fb : (float)(k1 + 1);
                         if (fa >= (float)k1)
                             a = k1;
                         else if (fa > 0.0f && (int32_t)fa == (int32_t)fb)

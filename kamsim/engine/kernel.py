@@ -467,6 +467,32 @@ def month_guess(spec: Spec, account: IntArray, log2_surv: npt.NDArray[Any]) -> I
     return f.astype(np.int64)
 
 
+def months_of_draws(spec: Spec, account: IntArray, r: npt.NDArray[np.uint32]) -> IntArray:
+    """``#{k : T_k <= r}`` of lost accounts' raw draws (their decision month minus one).
+
+    As the compiled kernel: ``f = log2_1mu(r) * mscale``; where ``f`` is farther than the
+    account's :func:`month_tolerance` from an integer the count is ``floor(f)`` (at most
+    ``K - 1``), elsewhere it is searched in the thresholds from that guess.
+    """
+    assert spec.month_t is not None
+    assert spec.month_guess is not None
+    assert spec.month_tol is not None
+    k1 = spec.month_t.shape[1] - 1
+    f = log2_1mu(r)
+    f *= spec.month_guess.take(account)
+    np.clip(f, np.float32(0.0), np.float32(k1 + 1), out=f)
+    whole = np.trunc(f)
+    fr = f - whole
+    tol = spec.month_tol.take(account)
+    count: IntArray = np.minimum(whole.astype(np.int64), k1)
+    near = np.flatnonzero(~((fr > tol) & (fr < np.float32(1.0) - tol)))
+    if near.size:
+        count[near] = count_in_rows(spec.month_t, account[near],
+                                    r[near].astype(np.uint64), strict=False,
+                                    guess=count[near])
+    return count
+
+
 def stops_of_months(spec: Spec, month: IntArray) -> IntArray:
     """First month without the revenue from the decision month: plus notice, <= horizon."""
     if spec.notice:
@@ -526,8 +552,7 @@ def draw_independent(spec: Spec, g: np.random.Generator, n: int
         idx = np.flatnonzero(lost)
         acc = idx % m
         rl = r.ravel()[idx]
-        month = count_in_rows(spec.month_t, acc, rl.astype(np.uint64), strict=False,
-                              guess=month_guess(spec, acc, log2_1mu(rl))) + 1
+        month = months_of_draws(spec, acc, rl) + 1
         yield p0, idx, stops_of_months(spec, month), loss_counts(lost, idx)
 
 
