@@ -46,7 +46,10 @@ def run(sc: Scenario, workers: int, n_paths: int, chunk: int) -> tuple[float, Si
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                   dashboard_address="127.0.0.1:0") as cluster, \
             distributed.Client(cluster) as client:
-        simulate(sc, n_paths=chunk, rng=0, executor=client.get_executor())  # warm up
+        # warm up every worker (imports kamsim, loads the compiled kernel): one task each
+        client.wait_for_workers(workers)
+        simulate(sc, n_paths=chunk * workers, rng=0, chunk_size=chunk,
+                 executor=client.get_executor())
         t = time.perf_counter()
         res = simulate(sc, n_paths=n_paths, rng=2026, chunk_size=chunk,
                        executor=client.get_executor(), progress=False)

@@ -971,7 +971,6 @@ def reduce_compiled(spec: Spec, block: int, n: int, rev_hist: HistCounter,
         "rev_lost": cols["revenue_lost"], "gp_lost": cols["gross_profit_lost"],
         "first_below": cols["first_month_below_break_even"],
         "rev_hist": rev_hist.small(n), "gp_hist": gp_hist.small(n), **sums})
-    cols["partial_losses"] = np.zeros(n, dtype=np.int64)
     cols["lost_count"] = counts
     return cols, sums
 
@@ -1171,7 +1170,6 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
         pw: FloatArray | None = None
         if fast:
             d_rev12, d_gp12, n_lost, counts, first_stop = scan_block(spec, b, n)
-            outs["partial_losses"].append(np.zeros(n, dtype=np.int64))
         else:
             ev = draw_events(spec, b, n)
             pw = ev.weight
@@ -1246,11 +1244,19 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
             outs["paths"].append(np.ascontiguousarray(rev_path.T))
         blocks.append(part)
     result: dict[str, Any] = {k: (np.concatenate(v) if v else None) for k, v in outs.items()}
+    # smaller integers to hand back (a dask worker sends them over the network):
+    # fold_blocks widens every integer to int64 again; no partial churn: no column
+    for k in ("accounts_lost", "partial_losses", "first_month_below_break_even"):
+        if result[k] is not None:
+            result[k] = result[k].astype(np.int32)
+    if not has_partial:
+        result["partial_losses"] = None
     result.update(lost_count=lost_count, blocks=blocks)
     if spec.repl is not None:
         result.update(cash_hist=cash_hist.result())
-    if not weighted:
-        result.update(rev_hist=rev_hist.result(), gp_hist=gp_hist.result())
+    if not weighted:  # counts of at most this task's paths: int32 is exact
+        result.update(rev_hist=rev_hist.result().astype(np.int32),
+                      gp_hist=gp_hist.result().astype(np.int32))
     return result
 
 
@@ -1278,10 +1284,14 @@ def fold_blocks(parts: Iterable[dict[str, Any]], shapes: dict[str, tuple[int, ..
             if k == "blocks":
                 continue
             if k in INT_SUMS or k in ("rev_hist", "gp_hist"):
-                ints[k] = v.copy() if k not in ints else ints[k] + v
+                if k not in ints:
+                    ints[k] = v.astype(np.int64)
+                else:
+                    ints[k] += v
             elif v is not None:
-                if k not in cols:
-                    cols[k] = np.empty((n_paths, *v.shape[1:]), dtype=v.dtype)
+                if k not in cols:  # integers as int64, whatever a task sent
+                    dtype = np.int64 if v.dtype.kind in "iu" else v.dtype
+                    cols[k] = np.empty((n_paths, *v.shape[1:]), dtype=dtype)
                 cols[k][offset:offset + len(v)] = v
                 rows = len(v)
         offset += rows

@@ -44,7 +44,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 #: Runs of at least this many account-paths use every core by default (``threads``).
-AUTO_THREADS_MIN = 2**22
+AUTO_THREADS_MIN = 2**20
 
 
 def simulate(
@@ -78,7 +78,7 @@ def simulate(
     threads : int, optional
         Without ``executor``: threads that run blocks (numpy releases the GIL in the
         random-number generator and the array kernels). Default: every core the process
-        may use for runs of at least 2^22 account-paths, else 1. Results are bitwise
+        may use for runs of at least 2^20 account-paths, else 1. Results are bitwise
         identical for any number of threads.
     progress : bool, optional
         Show a tqdm progress bar; default: only for large runs (>= 10^8 account-paths).
@@ -252,6 +252,8 @@ def _simulate_tasks(scenario: Scenario, spec: Spec, tasks: list[tuple[Any, ...]]
         shapes.update(rev_hist=(h, HIST_BINS), gp_hist=(h, HIST_BINS))
     tot = fold_blocks(map_tasks(executor, run_blocks, tasks, progress, "simulate", window),
                       shapes, n_paths)
+    if "partial_losses" not in tot:  # full losses only (tasks send no column of zeros)
+        tot["partial_losses"] = np.zeros(n_paths, dtype=np.int64)
     per_path = {k: tot[k] for k in (
         "run_rate_lost", "revenue_lost", "gross_profit_lost", "run_rate_gross_profit_lost",
         "accounts_lost", "partial_losses", "first_month_below_break_even")}
