@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import cython_special
 
-__all__ = ["ABI", "LIBRARY", "available", "disabled", "scan"]
+__all__ = ["ABI", "LIBRARY", "available", "disabled", "pointers", "scan"]
 
 #: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
 ABI = 6
@@ -133,11 +133,22 @@ class disabled:  # used as ``with ckernel.disabled():``
         _enabled[0] = self._was
 
 
-def _p(a: npt.NDArray[Any] | None) -> int | None:
-    if a is None:
-        return None
+def _p(a: npt.NDArray[Any] | int | None) -> int | None:
+    if a is None or isinstance(a, int):
+        return a
     assert a.flags.c_contiguous
     return int(a.ctypes.data)
+
+
+def pointers(arrays: dict[str, Any]) -> dict[str, Any]:
+    """``arrays`` with every array replaced by its address (for many calls on one spec).
+
+    The arrays themselves are kept in the result (key ``"_keep"``), so the addresses stay
+    valid as long as it is alive.
+    """
+    out = {k: (_p(v) if isinstance(v, np.ndarray) else v) for k, v in arrays.items()}
+    out["_keep"] = arrays
+    return out
 
 
 def scan(g: np.random.Generator, n: int, sub: int, arrays: dict[str, Any],

@@ -938,25 +938,34 @@ def scan_block(spec: Spec, block: int, n: int
     return d_rev12, d_gp12, n_lost, counts, first
 
 
-def reduce_compiled(spec: Spec, block: int, n: int, rev_hist: HistCounter,
-                    gp_hist: HistCounter) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A whole block without replacement in one call of the compiled kernel.
-
-    The same per-path columns, per-block sums and histogram counts as the pure-numpy
-    path of :func:`run_blocks` (bitwise), without the months x paths arrays.
-    Returns (per-path columns, per-block sums).
-    """
-    g = block_rng(spec, block)
+def reduce_arrays(spec: Spec) -> dict[str, Any]:
+    """What :func:`reduce_compiled` passes on every block of a spec (addresses, once)."""
     h = spec.horizon
-    m = spec.revenue.size
     arrays = ckernel_arrays(spec)
-    if spec.copula == "gaussian":
-        arrays["z"] = g.standard_normal(n)
     arrays.update(
         months_left=(h - np.arange(h, dtype=np.float64)) / 12.0,
         base_rev_m=spec.revenue.sum() / 12.0, base_gp_m=spec.gross_profit.sum() / 12.0,
         below_thr=spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly),
         rev_top=spec.rev_top, gp_top=spec.gp_top, gp_bottom=spec.gp_bottom)
+    return _ck.pointers(arrays)
+
+
+def reduce_compiled(spec: Spec, block: int, n: int, rev_hist: HistCounter,
+                    gp_hist: HistCounter, static: dict[str, Any] | None = None
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A whole block without replacement in one call of the compiled kernel.
+
+    The same per-path columns, per-block sums and histogram counts as the pure-numpy
+    path of :func:`run_blocks` (bitwise), without the months x paths arrays.
+    ``static``: :func:`reduce_arrays` of the spec (computed here if not given).
+    Returns (per-path columns, per-block sums).
+    """
+    g = block_rng(spec, block)
+    h = spec.horizon
+    m = spec.revenue.size
+    arrays = dict(reduce_arrays(spec) if static is None else static)
+    if spec.copula == "gaussian":
+        arrays["z"] = g.standard_normal(n)
     cols: dict[str, npt.NDArray[Any]] = {
         k: np.empty(n) for k in ("run_rate_lost", "run_rate_gross_profit_lost",
                                  "revenue_lost", "gross_profit_lost")}
@@ -1155,12 +1164,13 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
     fast = spec.sampler == "mc" and not has_partial  # events never leave the sub-blocks
     # the compiled kernel does the whole block, histograms and sums included
     fused = fast and compiled(spec) and spec.repl is None and not spec.keep_paths
+    static = reduce_arrays(spec) if fused else None
     for b in range(first_block, first_block + n_blocks):
         n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
         if n <= 0:
             break
         if fused:
-            cols, sums = reduce_compiled(spec, b, n, rev_hist, gp_hist)
+            cols, sums = reduce_compiled(spec, b, n, rev_hist, gp_hist, static)
             lost_count += cols.pop("lost_count")
             for k, v in cols.items():
                 outs[k].append(v)
