@@ -493,6 +493,35 @@ def months_of_draws(spec: Spec, account: IntArray, r: npt.NDArray[np.uint32]) ->
     return count
 
 
+def latent_months(spec: Spec, account: IntArray, x: FloatArray) -> IntArray:
+    """``#{k : x_k < X}`` of lost accounts' latent values (decision month minus one).
+
+    As the compiled kernel: ``f = ls_at(X) * mscale`` is within the account's
+    :func:`latent_month_tolerance` of ``12 log2(1 - Phi(X)) / log2(1 - p)``; where that
+    interval holds no integer the count is its whole part (at most ``K - 1``), elsewhere
+    it is searched in the latent thresholds.
+    """
+    assert spec.month_x is not None
+    assert spec.month_guess is not None
+    assert spec.month_gtol is not None
+    k1 = spec.month_x.shape[1] - 1
+    inside = (x >= LS_MIN) & (x < LS_MIN + LS_CELLS / LS_INV)
+    f = ls_at(np.where(inside, x, 0.0))
+    f *= spec.month_guess.take(account)
+    tol = spec.month_gtol.take(account)
+    lo = np.minimum(f - tol, np.float32(k1 + 1))
+    hi = np.minimum(f + tol, np.float32(k1 + 1))
+    count: IntArray = np.minimum(np.maximum(lo, 0).astype(np.int64), k1)
+    sure = inside & ((lo >= k1) | ((lo > 0) & (lo.astype(np.int64) == hi.astype(np.int64)))
+                     | (hi < 1))
+    count[hi < 1] = 0
+    near = np.flatnonzero(~sure)
+    if near.size:
+        count[near] = count_in_rows(spec.month_x, account[near], x[near], strict=True,
+                                    guess=count[near])
+    return count
+
+
 def stops_of_months(spec: Spec, month: IntArray) -> IntArray:
     """First month without the revenue from the decision month: plus notice, <= horizon."""
     if spec.notice:
@@ -683,13 +712,7 @@ def draw_gaussian(spec: Spec, g: np.random.Generator, n: int
         keep = x < spec.thresholds[acc]
         idx = maybe[keep]
         acc = acc[keep]
-        xl = x[keep]
-        cell = np.clip((xl - LS_MIN) * LS_INV, 0.0, LS_CELLS - 1)
-        ci = cell.astype(np.int64)
-        ls = log2_survival_table()
-        lg = ls[ci] + (cell - ci).astype(np.float32) * (ls[ci + 1] - ls[ci])
-        month = count_in_rows(spec.month_x, acc, xl, strict=True,
-                              guess=month_guess(spec, acc, lg)) + 1
+        month = latent_months(spec, acc, x[keep]) + 1
         counts = np.bincount(acc, minlength=m) if 8 * idx.size >= k * m else None
         yield p0, idx, stops_of_months(spec, month), counts
 
