@@ -260,18 +260,6 @@ int64_t kamsim_scan(
                     a += 1 + notice;
                     guess[j] = (int32_t)(a > h ? h : a); /* the stop month */
                 }
-                for (int64_t j = 0; j < nc; j++) {
-                    const int64_t i = cand_i[j], s = guess[j];
-                    dr[s - 1] += rev[i];
-                    dg[s - 1] += gp[i];
-                    counts[i]++;
-                    fs = s < fs ? s : fs;
-                    if (ev_idx) {
-                        ev_idx[n_ev] = p * m + i;
-                        ev_stop[n_ev] = s;
-                    }
-                    n_ev++;
-                }
                 nl = nc;
             } else {
                 const double zp = z[p];
@@ -357,19 +345,19 @@ int64_t kamsim_scan(
                     a += 1 + notice;
                     guess[j] = (int32_t)(a > h ? h : a); /* the stop month */
                 }
-                for (int64_t j = 0; j < nk; j++) {
-                    const int64_t i = cand_i[j], s = guess[j];
-                    dr[s - 1] += rev[i];
-                    dg[s - 1] += gp[i];
-                    counts[i]++;
-                    fs = s < fs ? s : fs;
-                    if (ev_idx) {
-                        ev_idx[n_ev] = p * m + i;
-                        ev_stop[n_ev] = s;
-                    }
-                    n_ev++;
-                }
                 nl = nk;
+            }
+            for (int64_t j = 0; j < nl; j++) { /* the losses, in account order */
+                const int64_t i = cand_i[j], s = guess[j];
+                dr[s - 1] += rev[i];
+                dg[s - 1] += gp[i];
+                counts[i]++;
+                fs = s < fs ? s : fs;
+                if (ev_idx) {
+                    ev_idx[n_ev] = p * m + i;
+                    ev_stop[n_ev] = s;
+                }
+                n_ev++;
             }
             n_lost[p] = nl;
             first_stop[p] = fs;
