@@ -31,7 +31,7 @@ typedef struct bitgen {
 
 /* Bumped whenever kamsim_scan's arguments or results change: ckernel.py refuses a
  * library built from another version (a stale build in a source checkout). */
-#define KAMSIM_ABI 6
+#define KAMSIM_ABI 7
 
 int64_t kamsim_abi(void) { return KAMSIM_ABI; }
 
@@ -404,4 +404,48 @@ int64_t kamsim_scan(
     free(xlo);
     free(xhi);
     return n_ev;
+}
+
+/*
+ * kamsim_scan in reduce mode on nb blocks of a task, one after the other: block b draws
+ * from bgs[b] (its own generator) ns[b] paths; zs holds every block's factor values in
+ * block order (NULL: independent). Per-path outputs are written at the block's offset in
+ * arrays of sum(ns) paths, the monthly sums in rows b of nb x h arrays; counts and the
+ * histograms are added to. The same results as one kamsim_scan call per block. Returns
+ * the number of losses, or -1 if out of memory.
+ */
+int64_t kamsim_scan_blocks(
+    int64_t nb, bitgen_t **bgs, const int64_t *ns, int64_t m, int64_t sub, int64_t h,
+    int64_t k1, int64_t notice,
+    const uint32_t *q_u32, const uint8_t *certain, const float *mscale, const float *tol,
+    const float *l2tab, const uint64_t *t, const uint32_t *t32,
+    const double *rev, const double *gp,
+    const double *zs, const double *load, const double *idio, const double *thr,
+    const double *tau, const double *beta, const double *xk, const float *lsurv,
+    const float *gtol, const uint32_t *ubound,
+    const float *ecell, const float *eerr, ndtri_fn ndtri, double delta,
+    int64_t *n_lost, int64_t *counts, int64_t *first_stop,
+    const double *months_left, double base_rev_m, double base_gp_m, double below_thr,
+    double rev_top, double gp_top, double gp_bottom,
+    double *rr_lost, double *rr_gp_lost, double *rev_lost, double *gp_lost,
+    int64_t *first_below, int32_t *rev_hist, int32_t *gp_hist, double *rev_sum,
+    double *gp_sum, double *work, int64_t inline_pcg64)
+{
+    int64_t off = 0, total = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t n = ns[b];
+        const int64_t e = kamsim_scan(
+            bgs[b], n, m, sub, h, k1, notice, q_u32, certain, mscale, tol, l2tab, t, t32,
+            rev, gp, zs ? zs + off : NULL, load, idio, thr, tau, beta, xk, lsurv, gtol,
+            ubound, ecell, eerr, ndtri, delta, NULL, NULL, n_lost + off, counts,
+            first_stop + off, months_left, base_rev_m, base_gp_m, below_thr, rev_top,
+            gp_top, gp_bottom, rr_lost + off, rr_gp_lost + off, rev_lost + off,
+            gp_lost + off, first_below + off, rev_hist, gp_hist, rev_sum + b * h,
+            gp_sum + b * h, work, NULL, NULL, inline_pcg64);
+        if (e < 0)
+            return e;
+        total += e;
+        off += n;
+    }
+    return total;
 }

@@ -33,10 +33,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import cython_special
 
-__all__ = ["ABI", "LIBRARY", "available", "disabled", "pointers", "scan"]
+__all__ = ["ABI", "LIBRARY", "available", "disabled", "pointers", "scan", "scan_blocks"]
 
 #: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
-ABI = 6
+ABI = 7
 
 
 def _find() -> Path | None:
@@ -76,6 +76,16 @@ def _load() -> ctypes.CDLL | None:
                   ptr, dbl, dbl, dbl, dbl, dbl, dbl,  # months_left .. gp_bottom
                   ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # rr_lost .. work
                   ptr, ptr, i64]  # ev_idx, ev_stop, inline_pcg64
+    fb = lib.kamsim_scan_blocks
+    fb.restype = ctypes.c_int64
+    fb.argtypes = [i64, ptr, ptr, i64, i64, i64, i64, i64,  # nb bgs ns m sub h k1 notice
+                   ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # q_u32 .. t32 rev gp
+                   ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # zs .. eerr
+                   ptr, dbl,  # ndtri, delta
+                   ptr, ptr, ptr,  # n_lost, counts, first_stop
+                   ptr, dbl, dbl, dbl, dbl, dbl, dbl,  # months_left .. gp_bottom
+                   ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # rr_lost .. work
+                   i64]  # inline_pcg64
     lib.kamsim_pcg64_selftest.restype = ctypes.c_int64
     lib.kamsim_pcg64_selftest.argtypes = [ptr, ptr, i64]
     return lib
@@ -180,6 +190,37 @@ def scan(g: np.random.Generator, n: int, sub: int, arrays: dict[str, Any],
             _p(o.get("first_below")), _p(o.get("rev_hist")), _p(o.get("gp_hist")),
             _p(o.get("rev_sum")), _p(o.get("gp_sum")), _p(o["work"]), _p(o.get("ev_idx")),
             _p(o.get("ev_stop")), int(INLINE_PCG64 and type(bg) is np.random.PCG64)))
+    if found < 0:
+        raise MemoryError("the compiled kernel could not allocate its buffers")
+    return found
+
+
+def scan_blocks(gens: list[np.random.Generator], ns: npt.NDArray[np.int64], sub: int,
+                arrays: dict[str, Any], out: dict[str, Any]) -> int:
+    """``kamsim_scan_blocks`` of ``_ckernel.c``: the reduce mode on a task's blocks at once.
+
+    ``gens`` are the blocks' own generators (fresh, used by nothing else), ``ns`` their
+    paths; ``arrays["zs"]`` their factor values in block order (Gaussian). Per-path outputs
+    span every block; ``rev_sum`` and ``gp_sum`` are ``blocks x months``.
+    """
+    assert LIBRARY is not None
+    a, o = arrays, out
+    bgs = np.array([g.bit_generator.ctypes.bit_generator.value for g in gens],
+                   dtype=np.uintp)
+    inline = int(INLINE_PCG64 and all(type(g.bit_generator) is np.random.PCG64
+                                      for g in gens))
+    found = int(LIBRARY.kamsim_scan_blocks(
+        len(gens), _p(bgs), _p(ns), a["m"], sub, a["h"], a["k1"], a["notice"],
+        _p(a["q_u32"]), _p(a["certain"]), _p(a["mscale"]), _p(a["tol"]), _p(a["l2tab"]),
+        _p(a["t"]), _p(a["t32"]), _p(a["rev"]), _p(a["gp"]), _p(a.get("zs")),
+        _p(a.get("load")), _p(a.get("idio")), _p(a.get("thr")), _p(a.get("tau")),
+        _p(a.get("beta")), _p(a.get("xk")), _p(a.get("lsurv")), _p(a.get("gtol")),
+        _p(a.get("ubound")), _p(a.get("ecell")), _p(a.get("eerr")), NDTRI,
+        a.get("delta", 0.0), _p(o["n_lost"]), _p(o["counts"]), _p(o["first_stop"]),
+        _p(a["months_left"]), a["base_rev_m"], a["base_gp_m"], a["below_thr"],
+        a["rev_top"], a["gp_top"], a["gp_bottom"], _p(o["rr_lost"]), _p(o["rr_gp_lost"]),
+        _p(o["rev_lost"]), _p(o["gp_lost"]), _p(o["first_below"]), _p(o["rev_hist"]),
+        _p(o["gp_hist"]), _p(o["rev_sum"]), _p(o["gp_sum"]), _p(o["work"]), inline))
     if found < 0:
         raise MemoryError("the compiled kernel could not allocate its buffers")
     return found

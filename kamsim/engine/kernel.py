@@ -974,37 +974,58 @@ def reduce_arrays(spec: Spec) -> dict[str, Any]:
 
 
 def reduce_compiled(spec: Spec, block: int, n: int, rev_hist: HistCounter,
-                    gp_hist: HistCounter, static: dict[str, Any] | None = None
-                    ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A whole block without replacement in one call of the compiled kernel.
+                    gp_hist: HistCounter) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One block (``n`` paths) of :func:`reduce_compiled_task`: (columns, its sums)."""
+    cols, sums = reduce_compiled_task(spec, block, 1, block * BLOCK_SIZE + n, rev_hist,
+                                      gp_hist)
+    return cols, sums[0]
 
-    The same per-path columns, per-block sums and histogram counts as the pure-numpy
-    path of :func:`run_blocks` (bitwise), without the months x paths arrays.
-    ``static``: :func:`reduce_arrays` of the spec (computed here if not given).
-    Returns (per-path columns, per-block sums).
+
+def reduce_compiled_task(spec: Spec, first_block: int, n_blocks: int, n_total: int,
+                         rev_hist: HistCounter, gp_hist: HistCounter
+                         ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """:func:`reduce_compiled` on every block of a task in one call of the kernel.
+
+    The same results, bit for bit: each block draws from its own generator (its factor
+    values first), in block order. Returns (per-path columns of the task, per-block sums).
     """
-    g = block_rng(spec, block)
     h = spec.horizon
     m = spec.revenue.size
-    arrays = dict(reduce_arrays(spec) if static is None else static)
-    if spec.copula == "gaussian":
-        arrays["z"] = g.standard_normal(n)
+    ns_list = []
+    gens = []
+    zs = []
+    for b in range(first_block, first_block + n_blocks):
+        n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
+        if n <= 0:
+            break
+        g = block_rng(spec, b)
+        if spec.copula == "gaussian":
+            zs.append(g.standard_normal(n))
+        gens.append(g)
+        ns_list.append(n)
+    ns = np.array(ns_list, dtype=np.int64)
+    total = int(ns.sum())
+    arrays = dict(reduce_arrays(spec))
+    if zs:
+        arrays["zs"] = np.concatenate(zs)
     cols: dict[str, npt.NDArray[Any]] = {
-        k: np.empty(n) for k in ("run_rate_lost", "run_rate_gross_profit_lost",
-                                 "revenue_lost", "gross_profit_lost")}
-    cols.update({k: np.empty(n, dtype=np.int64) for k in (
+        k: np.empty(total) for k in ("run_rate_lost", "run_rate_gross_profit_lost",
+                                     "revenue_lost", "gross_profit_lost")}
+    cols.update({k: np.empty(total, dtype=np.int64) for k in (
         "accounts_lost", "first_month_below_break_even")})
     counts = np.zeros(m, dtype=np.int64)
-    sums = {"rev_sum": np.empty(h), "gp_sum": np.empty(h)}
-    _ck.scan(g, n, sub_block(m), arrays, {
+    rev_sum = np.empty((ns.size, h))
+    gp_sum = np.empty((ns.size, h))
+    _ck.scan_blocks(gens, ns, sub_block(m), arrays, {
         "n_lost": cols["accounts_lost"], "counts": counts,
-        "first_stop": np.empty(n, dtype=np.int64), "work": np.empty(2 * h),
+        "first_stop": np.empty(total, dtype=np.int64), "work": np.empty(2 * h),
         "rr_lost": cols["run_rate_lost"], "rr_gp_lost": cols["run_rate_gross_profit_lost"],
         "rev_lost": cols["revenue_lost"], "gp_lost": cols["gross_profit_lost"],
         "first_below": cols["first_month_below_break_even"],
-        "rev_hist": rev_hist.small(n), "gp_hist": gp_hist.small(n), **sums})
+        "rev_hist": rev_hist.small(total), "gp_hist": gp_hist.small(total),
+        "rev_sum": rev_sum, "gp_sum": gp_sum})
     cols["lost_count"] = counts
-    return cols, sums
+    return cols, [{"rev_sum": rev_sum[i], "gp_sum": gp_sum[i]} for i in range(ns.size)]
 
 
 def sum_paths(x: npt.NDArray[Any]) -> FloatArray:
@@ -1187,18 +1208,16 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
     fast = spec.sampler == "mc" and not has_partial  # events never leave the sub-blocks
     # the compiled kernel does the whole block, histograms and sums included
     fused = fast and compiled(spec) and spec.repl is None and not spec.keep_paths
-    static = reduce_arrays(spec) if fused else None
-    for b in range(first_block, first_block + n_blocks):
+    if fused:  # every block of the task in one call
+        cols, blocks = reduce_compiled_task(spec, first_block, n_blocks, n_total, rev_hist,
+                                            gp_hist)
+        lost_count += cols.pop("lost_count")
+        for k, v in cols.items():
+            outs[k].append(v)
+    for b in range(first_block, first_block + (0 if fused else n_blocks)):
         n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
         if n <= 0:
             break
-        if fused:
-            cols, sums = reduce_compiled(spec, b, n, rev_hist, gp_hist, static)
-            lost_count += cols.pop("lost_count")
-            for k, v in cols.items():
-                outs[k].append(v)
-            blocks.append(sums)
-            continue
         part: dict[str, Any] = {}
         pw: FloatArray | None = None
         if fast:
