@@ -1109,12 +1109,14 @@ class HistCounter:
     """Per-month histogram counts of many blocks (integers: exact in any order).
 
     Bin indices are pooled and counted with one ``bincount`` per ``months x HIST_BINS``
-    values or so, so that small blocks do not each pay for a full-size histogram.
+    values or so, so that small blocks do not each pay for a full-size histogram. The
+    compiled kernel adds to int32 counts instead (:meth:`small`). Nothing is allocated
+    before it is needed.
     """
 
     def __init__(self, h: int) -> None:
         self.h = h
-        self.counts = np.zeros(h * HIST_BINS, dtype=np.int64)
+        self.counts: IntArray | None = None
         self.pending: list[IntArray] = []
         self.size = 0
         self._small: npt.NDArray[np.int32] | None = None
@@ -1123,7 +1125,7 @@ class HistCounter:
     def small(self, paths: int) -> npt.NDArray[np.int32]:
         """int32 counts the compiled kernel adds ``paths`` paths to (half the cache).
 
-        Folded into :attr:`counts` before they could overflow and by :meth:`flush`.
+        Folded into the int64 counts before they could overflow and by :meth:`flush`.
         """
         if self._small is None:
             self._small = np.zeros(self.h * HIST_BINS, dtype=np.int32)
@@ -1133,28 +1135,42 @@ class HistCounter:
         self._small_paths += paths
         return self._small
 
+    def _total(self) -> IntArray:
+        if self.counts is None:
+            self.counts = np.zeros(self.h * HIST_BINS, dtype=np.int64)
+        return self.counts
+
     def _fold(self) -> None:
-        if self._small is not None:
-            self.counts += self._small
+        if self._small is not None and self._small_paths:
+            self._total()[:] += self._small
             self._small.fill(0)
             self._small_paths = 0
 
     def add(self, flat: IntArray) -> None:
         self.pending.append(flat)
         self.size += flat.size
-        if self.size >= self.counts.size:
+        if self.size >= self.h * HIST_BINS:
             self.flush()
 
     def flush(self) -> None:
         self._fold()
         if self.pending:
-            self.counts += np.bincount(np.concatenate(self.pending),
-                                       minlength=self.counts.size)
+            self._total()[:] += np.bincount(np.concatenate(self.pending),
+                                            minlength=self.h * HIST_BINS)
             self.pending, self.size = [], 0
 
     def result(self) -> IntArray:
         self.flush()
-        return self.counts.reshape(self.h, HIST_BINS)
+        return self._total().reshape(self.h, HIST_BINS)
+
+    def result32(self) -> npt.NDArray[np.int32]:
+        """:meth:`result` as int32, for counts of fewer than 2^31 paths (to hand back).
+
+        Without a copy when only the compiled kernel counted.
+        """
+        if self.counts is None and not self.pending and self._small is not None:
+            return self._small.reshape(self.h, HIST_BINS)
+        return self.result().astype(np.int32)
 
 
 def hist(values: FloatArray, top: float, bottom: float = 0.0,
@@ -1307,8 +1323,7 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
     if spec.repl is not None:
         result.update(cash_hist=cash_hist.result())
     if not weighted:  # counts of at most this task's paths: int32 is exact
-        result.update(rev_hist=rev_hist.result().astype(np.int32),
-                      gp_hist=gp_hist.result().astype(np.int32))
+        result.update(rev_hist=rev_hist.result32(), gp_hist=gp_hist.result32())
     return result
 
 
