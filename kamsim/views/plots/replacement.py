@@ -302,7 +302,8 @@ def _recovery(r: ReplacementTimeline | SimulationResult, label: str
     text = f"{label}: " if label else ""
     within = bool(s.at["median", "within_horizon"])
     median = f"median {med} months" if within else "median beyond the horizon"
-    label = f"{text}{median}, {percent(censored, 0)} not recovered"
+    # two lines: one would run past the right edge of a third-of-a-panel chart
+    label = f"{text}{median},\n{percent(censored, 0)} not recovered"
     return surv, label, med_value if within else None
 
 
