@@ -31,7 +31,7 @@ typedef struct bitgen {
 
 /* Bumped whenever kamsim_scan's arguments or results change: ckernel.py refuses a
  * library built from another version (a stale build in a source checkout). */
-#define KAMSIM_ABI 7
+#define KAMSIM_ABI 8
 
 int64_t kamsim_abi(void) { return KAMSIM_ABI; }
 
@@ -448,4 +448,227 @@ int64_t kamsim_scan_blocks(
         off += n;
     }
     return total;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The replacement stage of a block (kamsim/engine/replacement.py: replace_lost, and
+ * kernel.py: with_replacement and the per-block reductions of run_blocks), path by path.
+ * Every step mirrors the numpy code, in the same order of IEEE operations.
+ */
+
+typedef struct {
+    /* sizes of the block */
+    int64_t n, h, lag, levels, active; /* active: rate > 0, cap > 0 and levels >= 1 */
+    /* inputs, months x paths (h x n) and per path */
+    const double *d_rev12, *d_gp12;
+    const int64_t *first_stop;
+    const uint64_t *keys;
+    /* opportunities per level: fixed counts, or Poisson thresholds; wins: Binomial rows */
+    int64_t fixed;
+    const int64_t *counts;
+    int64_t p_lo, p_len;
+    const uint64_t *p_thr;
+    int64_t row0, b_width1;
+    const int64_t *b_lo;
+    const uint64_t *b_thr;
+    int64_t cap; /* < 0: no cap */
+    /* sales cycle: a constant, or integer CDF steps with a lookup by the top 16 bits */
+    int64_t cyc_const, cyc_nsteps;
+    const uint64_t *cyc_steps;
+    const int16_t *cyc_table;
+    const uint8_t *cyc_mixed;
+    /* sizes: a pool to resample, or a constant */
+    const double *pool;
+    int64_t pool_n;
+    double size_const;
+    const double *ramp;
+    int64_t n_ramp;
+    /* economics */
+    const double *gf;
+    double base_rev_m, base_gp_m, rev_below, margin, acq_cost, opening, fixed_m, be_thr,
+        rel_tol;
+    double rev_iw, gp_iw, gp_bottom, cash_iw, cash_bottom;
+    /* outputs */
+    int32_t *rev_hist, *gp_hist, *cash_hist;
+    double *rev_sum, *gp_sum, *cash_sum, *repl_sum; /* h each, added to */
+    int64_t *first_loss, *months, *wins_total, *first_below;
+    uint8_t *recovered, *out_of_cash;
+    double *rev_gap, *gp_gap, *min_cash, *acq_total;
+    double *rev_paths, *cash_paths; /* n x h, or NULL */
+    double *work;                   /* 8 h + 8 doubles */
+} repl_args;
+
+static inline uint64_t mix64(uint64_t z)
+{
+    z ^= z >> 30;
+    z *= 0xBF58476D1CE4E5B9ULL;
+    z ^= z >> 27;
+    z *= 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return z;
+}
+
+#define SPLITMIX_GAMMA 0x9E3779B97F4A7C15ULL
+
+/* #{k < len : a[k] <= v} for ascending a (numpy's searchsorted side="right"). */
+static inline int64_t count_le(const uint64_t *a, int64_t len, uint64_t v)
+{
+    int64_t lo = 0, hi = len;
+    while (lo < hi) {
+        const int64_t mid = (lo + hi) >> 1;
+        if (a[mid] <= v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static inline int64_t cycle_months(const repl_args *a, uint32_t r)
+{
+    if (a->cyc_const > 0)
+        return a->cyc_const;
+    const uint32_t top = r >> 16;
+    int64_t m = a->cyc_table[top];
+    if (a->cyc_mixed[top]) { /* searchsorted(steps, r, side="left") */
+        int64_t lo = 0, hi = a->cyc_nsteps;
+        while (lo < hi) {
+            const int64_t mid = (lo + hi) >> 1;
+            if (a->cyc_steps[mid] < (uint64_t)r)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        m = lo;
+    }
+    return m < 1 ? 1 : m;
+}
+
+static inline int64_t hist_bin(double v)
+{
+    return v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
+}
+
+void kamsim_replace(const repl_args *a)
+{
+    const int64_t n = a->n, h = a->h;
+    double *wbm = a->work;          /* h + 2: run-rate won by first-order month */
+    double *lost = wbm + h + 2;     /* h: annual run-rate lost by month */
+    double *lm = lost + h;          /* h: monthly revenue lost by month */
+    double *cg = lm + h;            /* h: monthly gross profit lost by month */
+    double *cum = cg + h;           /* h */
+    double *rev = cum + h;          /* h */
+    double *cash = rev + h;         /* h */
+    int64_t *wins = (int64_t *)(cash + h); /* h + 2 */
+    for (int64_t p = 0; p < n; p++) {
+        double sr = 0.0, sg = 0.0;
+        for (int64_t s = 0; s < h; s++) {
+            sr = s ? sr + a->d_rev12[s * n + p] * (1.0 / 12.0) : a->d_rev12[p] * (1.0 / 12.0);
+            sg = s ? sg + a->d_gp12[s * n + p] * (1.0 / 12.0) : a->d_gp12[p] * (1.0 / 12.0);
+            lm[s] = sr;
+            cg[s] = sg;
+            lost[s] = sr * 12.0;
+        }
+        memset(wbm, 0, (size_t)(h + 2) * sizeof(double));
+        memset(wins, 0, (size_t)(h + 2) * sizeof(int64_t));
+        if (a->active) {
+            const uint64_t key = a->keys[p];
+            double won = 0.0;
+            int64_t effort = 0, before = 0;
+            for (int64_t t = 1; t <= h; t++) {
+                won += wbm[t - 1];
+                const int64_t tk = t - a->lag;
+                if (tk < 1)
+                    continue;
+                const double known = lost[tk - 1];
+                if (!(known > won + a->rel_tol * (known < 0 ? -known : known)))
+                    continue;
+                const int64_t e = ++effort;
+                const uint64_t lev = (uint64_t)e << 32;
+                const uint64_t r = mix64(key + lev * SPLITMIX_GAMMA);
+                int64_t opened = a->fixed ? a->counts[e - 1]
+                                          : a->p_lo + count_le(a->p_thr, a->p_len, r & 0xFFFFFFFFULL);
+                int64_t adm = opened;
+                if (a->cap >= 0) {
+                    const int64_t room = a->cap - before;
+                    adm = room < 0 ? 0 : (room < opened ? room : opened);
+                    before += opened;
+                }
+                const int64_t row = adm - a->row0;
+                const int64_t w = a->b_lo[row] +
+                                  count_le(a->b_thr + row * a->b_width1, a->b_width1 - 1, r >> 32);
+                for (int64_t i = 1; i <= w; i++) {
+                    const uint64_t x = mix64(key + (lev + (uint64_t)i) * SPLITMIX_GAMMA);
+                    const int64_t f = cycle_months(a, (uint32_t)(x & 0xFFFFFFFFULL)) + t;
+                    if (f > h)
+                        continue;
+                    const uint64_t rs = x >> 32;
+                    wbm[f] += a->pool ? a->pool[(rs * (uint64_t)a->pool_n) >> 32] : a->size_const;
+                    wins[f]++;
+                }
+            }
+        }
+        /* ramp-up, then the monthly paths */
+        double c = 0.0;
+        for (int64_t s = 0; s < h; s++) {
+            c = s ? c + wbm[s + 1] : wbm[1];
+            cum[s] = c;
+        }
+        const int64_t first = a->first_stop[p];
+        double s_cash = 0.0, min_cash = 0.0, gap_r = 0.0, gap_g = 0.0, acq_sum = 0.0;
+        int64_t last = 0, fb = 0, n_wins = 0;
+        for (int64_t s = 0; s < h; s++) {
+            double rr = 0.0;
+            for (int64_t k = 0; k < a->n_ramp && k <= s; k++)
+                if (a->ramp[k] != 0.0)
+                    rr += a->ramp[k] * cum[s - k];
+            const double repl_m = rr / 12.0;
+            const double rv = (a->base_rev_m - lm[s]) * a->gf[s] + repl_m;
+            const double gpv = (a->base_gp_m - cg[s]) * a->gf[s] + repl_m * a->margin;
+            rev[s] = rv;
+            if (rv < a->rev_below)
+                last = s + 1;
+            const double acq = (double)wins[s + 1] * a->acq_cost;
+            n_wins += wins[s + 1];
+            const double x = (gpv - a->fixed_m) - acq;
+            s_cash = s ? s_cash + x : x;
+            const double cv = a->opening + s_cash;
+            cash[s] = cv;
+            if (s == 0 || cv < min_cash)
+                min_cash = cv;
+            const double dr = a->base_rev_m - rv, dg = a->base_gp_m - gpv;
+            const double mr = (dr >= 0.0 || dr != dr) ? dr : 0.0;
+            const double mg = (dg >= 0.0 || dg != dg) ? dg : 0.0;
+            gap_r = s ? gap_r + mr : mr;
+            gap_g = s ? gap_g + mg : mg;
+            acq_sum = s ? acq_sum + acq : acq;
+            if (fb == 0 && gpv < a->be_thr)
+                fb = s + 1;
+            a->rev_hist[s * HIST_BINS + hist_bin((rv - 0.0) * a->rev_iw)]++;
+            a->gp_hist[s * HIST_BINS + hist_bin((gpv - a->gp_bottom) * a->gp_iw)]++;
+            a->cash_hist[s * HIST_BINS + hist_bin((cv - a->cash_bottom) * a->cash_iw)]++;
+            a->rev_sum[s] += rv;
+            a->gp_sum[s] += gpv;
+            a->cash_sum[s] += cv;
+            a->repl_sum[s] += rr;
+            if (a->rev_paths)
+                a->rev_paths[p * h + s] = rv;
+            if (a->cash_paths)
+                a->cash_paths[p * h + s] = cv;
+        }
+        const int has_loss = first <= h;
+        a->first_loss[p] = has_loss ? first : 0;
+        const int64_t mo = last - first + 1;
+        a->months[p] = has_loss ? (mo > 0 ? mo : 0) : 0;
+        a->recovered[p] = !(has_loss && last == h);
+        if (h == 0 || a->opening < min_cash)
+            min_cash = a->opening;
+        a->min_cash[p] = min_cash;
+        a->out_of_cash[p] = min_cash < 0.0;
+        a->rev_gap[p] = gap_r;
+        a->gp_gap[p] = gap_g;
+        a->wins_total[p] = n_wins;
+        a->acq_total[p] = acq_sum;
+        a->first_below[p] = fb;
+    }
 }

@@ -33,10 +33,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import cython_special
 
-__all__ = ["ABI", "LIBRARY", "available", "disabled", "pointers", "scan", "scan_blocks"]
+__all__ = ["ABI", "LIBRARY", "available", "disabled", "pointers", "replace", "scan",
+           "scan_blocks"]
 
 #: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
-ABI = 7
+ABI = 8
 
 
 def _find() -> Path | None:
@@ -46,6 +47,34 @@ def _find() -> Path | None:
         if p.exists():
             return p
     return None
+
+
+_I, _D, _P = "i", "d", "p"
+#: The fields of ``repl_args`` in ``_ckernel.c``, in order: integers, doubles, pointers.
+REPLACE_FIELDS: tuple[tuple[str, str], ...] = (
+    *((k, _I) for k in ("n", "h", "lag", "levels", "active")),
+    *((k, _P) for k in ("d_rev12", "d_gp12", "first_stop", "keys")),
+    ("fixed", _I), ("counts", _P), ("p_lo", _I), ("p_len", _I), ("p_thr", _P),
+    ("row0", _I), ("b_width1", _I), ("b_lo", _P), ("b_thr", _P), ("cap", _I),
+    ("cyc_const", _I), ("cyc_nsteps", _I),
+    *((k, _P) for k in ("cyc_steps", "cyc_table", "cyc_mixed", "pool")),
+    ("pool_n", _I), ("size_const", _D), ("ramp", _P), ("n_ramp", _I), ("gf", _P),
+    *((k, _D) for k in ("base_rev_m", "base_gp_m", "rev_below", "margin", "acq_cost",
+                        "opening", "fixed_m", "be_thr", "rel_tol", "rev_iw", "gp_iw",
+                        "gp_bottom", "cash_iw", "cash_bottom")),
+    *((k, _P) for k in ("rev_hist", "gp_hist", "cash_hist", "rev_sum", "gp_sum",
+                        "cash_sum", "repl_sum", "first_loss", "months", "wins_total",
+                        "first_below", "recovered", "out_of_cash", "rev_gap", "gp_gap",
+                        "min_cash", "acq_total", "rev_paths", "cash_paths", "work")),
+)
+_CTYPES: dict[str, type[ctypes.c_int64] | type[ctypes.c_double] | type[ctypes.c_void_p]] = {
+    _I: ctypes.c_int64, _D: ctypes.c_double, _P: ctypes.c_void_p}
+
+
+class ReplaceArgs(ctypes.Structure):
+    """``repl_args`` of ``_ckernel.c``: everything ``kamsim_replace`` reads and writes."""
+
+    _fields_ = [(k, _CTYPES[t]) for k, t in REPLACE_FIELDS]
 
 
 def _load() -> ctypes.CDLL | None:
@@ -86,6 +115,8 @@ def _load() -> ctypes.CDLL | None:
                    ptr, dbl, dbl, dbl, dbl, dbl, dbl,  # months_left .. gp_bottom
                    ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # rr_lost .. work
                    i64]  # inline_pcg64
+    lib.kamsim_replace.restype = None
+    lib.kamsim_replace.argtypes = [ctypes.POINTER(ReplaceArgs)]
     lib.kamsim_pcg64_selftest.restype = ctypes.c_int64
     lib.kamsim_pcg64_selftest.argtypes = [ptr, ptr, i64]
     return lib
@@ -224,3 +255,17 @@ def scan_blocks(gens: list[np.random.Generator], ns: npt.NDArray[np.int64], sub:
     if found < 0:
         raise MemoryError("the compiled kernel could not allocate its buffers")
     return found
+
+
+def replace(args: dict[str, Any]) -> None:
+    """Run ``kamsim_replace`` of ``_ckernel.c`` (the replacement stage of one block).
+
+    ``args`` maps every name of :data:`REPLACE_FIELDS` to an int, a float or an array (or
+    ``None`` for an optional output); the arrays must be C-contiguous and of the C types.
+    """
+    assert LIBRARY is not None
+    vals = {k: (_p(v) if t == _P else v) for k, v in args.items()
+            for t in (dict(REPLACE_FIELDS)[k],)}
+    missing = set(dict(REPLACE_FIELDS)) - set(vals)
+    assert not missing, missing
+    LIBRARY.kamsim_replace(ctypes.byref(ReplaceArgs(**vals)))

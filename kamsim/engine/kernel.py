@@ -31,6 +31,7 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -42,8 +43,11 @@ from scipy import special
 
 import kamsim.engine.ckernel as _ck
 import kamsim.engine.samplers as _samplers
+from kamsim._util.tables import count_in_rows
 from kamsim.engine.replacement import (
     ReplacementParams,
+    cycle_table,
+    level_tables,
     recovery_months,
     replace_lost,
     replacement_params,
@@ -406,53 +410,6 @@ def log2_survival_table() -> npt.NDArray[np.float32]:
     x = LS_MIN + np.arange(LS_CELLS + 1) / LS_INV
     t: npt.NDArray[np.float32] = (special.log_ndtr(-x) / np.log(2.0)).astype(np.float32)
     return t
-
-
-def count_in_rows(table: npt.NDArray[Any], row: IntArray, v: npt.NDArray[Any],
-                  strict: bool, guess: IntArray | None = None) -> IntArray:
-    """``#{k : table[row, k] < v}`` (``strict``) or ``<= v`` per element.
-
-    ``table`` is ``rows x (K + 1)`` with ascending rows whose last column (a sentinel of
-    the compiled kernel) is not searched; ``row`` and ``v`` are per element. From
-    ``guess`` (any integers; a good guess saves steps) the count is found by steps of
-    one, else by binary search.
-    """
-    width = table.shape[1]
-    k1 = width - 1
-    if k1 == 0 or row.size == 0:
-        return np.zeros(row.size, dtype=np.int64)
-    flat = table.ravel()
-    base = row * width
-
-    def below(at: IntArray, sel: IntArray | slice) -> npt.NDArray[np.bool_]:
-        tv = flat[base[sel] + at]
-        out: npt.NDArray[np.bool_] = tv < v[sel] if strict else tv <= v[sel]
-        return out
-
-    if guess is not None:
-        a = np.clip(guess, 0, k1).astype(np.int64)
-        for step in (-1, 1):  # down while table[a - 1] is not below, up while table[a] is
-            sel = np.arange(row.size)
-            while sel.size:
-                if step < 0:
-                    sel = sel[a[sel] > 0]
-                    move = ~below(a[sel] - 1, sel)
-                else:
-                    sel = sel[a[sel] < k1]
-                    move = below(a[sel], sel)
-                sel = sel[move]
-                a[sel] += step
-        return a
-    lo = np.zeros(row.size, dtype=np.int64)
-    hi = np.full(row.size, k1, dtype=np.int64)
-    sel = np.arange(row.size)
-    while sel.size:
-        mid = (lo[sel] + hi[sel]) >> 1
-        right = below(mid, sel)
-        lo[sel[right]] = mid[right] + 1
-        hi[sel[~right]] = mid[~right]
-        sel = sel[lo[sel] < hi[sel]]
-    return lo
 
 
 def month_guess(spec: Spec, account: IntArray, log2_surv: npt.NDArray[Any]) -> IntArray:
@@ -1066,11 +1023,102 @@ def with_replacement(spec: Spec, block: int, first: IntArray, d_rev: npt.NDArray
         "repl_rr": out.run_rate,
         "first_loss_month": np.where(first <= h, first, 0),
         "months_to_recover": months, "recovered": recovered,
-        "revenue_gap": np.maximum(base_rev_m - rev_path, 0.0).sum(axis=1),
-        "gross_profit_gap": np.maximum(base_gp_m - gp_path, 0.0).sum(axis=1),
+        "revenue_gap": sum_paths(np.maximum(base_rev_m - rev_path, 0.0)),
+        "gross_profit_gap": sum_paths(np.maximum(base_gp_m - gp_path, 0.0)),
         "min_cash": min_cash, "out_of_cash": min_cash < 0,
-        "replacement_wins": out.wins.sum(axis=1), "acquisition_costs": acq.sum(axis=1),
+        "replacement_wins": out.wins.sum(axis=1), "acquisition_costs": sum_paths(acq),
     }
+
+
+def replacement_compiled(spec: Spec) -> bool:
+    """Whether the compiled kernel runs this spec's replacement stage (``kamsim_replace``).
+
+    Not for lognormal sizes with a spread (``exp`` of numpy and of C may differ in the last
+    bit) nor for importance sampling (weighted histograms): those stay on numpy.
+    """
+    rp = spec.repl
+    return (_ck.available() and rp is not None and spec.sampler != "importance"
+            and (rp.pool is not None or rp.size_sigma == 0))
+
+
+def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArray,
+                     d_gp12: FloatArray, hists: tuple[HistCounter, HistCounter, HistCounter]
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`with_replacement` and the block's reductions in :func:`run_blocks`, in C.
+
+    ``d_rev12``, ``d_gp12`` are months x paths. Returns the per-path columns (with
+    ``first_month_below_break_even``, and ``paths`` / ``cash_paths`` when kept) and the
+    block's monthly sums. Bitwise the same as the numpy code (tested).
+    """
+    rp = spec.repl
+    assert rp is not None
+    h, n = d_rev12.shape
+    g = np.random.default_rng(np.random.SeedSequence(
+        entropy=spec.entropy, spawn_key=(*spec.spawn_key, block, 1)))
+    keys = g.bit_generator.random_raw(n)
+    levels = h - rp.lag
+    active = rp.rate > 0 and rp.cap > 0 and levels >= 1
+    tb = level_tables(rp, levels) if active else None
+    cyc_const = 0
+    steps = table = mixed = None
+    if rp.cycle_cv == 0 or rp.cycle_mean == 0:
+        cyc_const = min(max(math.ceil(rp.cycle_mean - 1e-9), 1), h + 1)
+    else:
+        steps, table, mixed = cycle_table(rp.cycle_mean, rp.cycle_cv, rp.cycle_gamma, h)
+    base_rev_m = spec.revenue.sum() / 12.0
+    base_gp_m = spec.gross_profit.sum() / 12.0
+    cols: dict[str, Any] = {k: np.empty(n) for k in (
+        "revenue_gap", "gross_profit_gap", "min_cash", "acquisition_costs")}
+    cols.update({k: np.empty(n, dtype=np.int64) for k in (
+        "first_loss_month", "months_to_recover", "replacement_wins",
+        "first_month_below_break_even")})
+    cols.update({k: np.empty(n, dtype=np.bool_) for k in ("recovered", "out_of_cash")})
+    sums = {k: np.zeros(h) for k in ("rev_sum", "gp_sum", "cash_sum", "repl_sum")}
+    if spec.keep_paths:
+        cols["paths"] = np.empty((n, h))
+        cols["cash_paths"] = np.empty((n, h))
+    rev_hist, gp_hist, cash_hist = hists
+    _ck.replace({
+        "n": n, "h": h, "lag": rp.lag, "levels": levels, "active": int(active),
+        "d_rev12": d_rev12, "d_gp12": d_gp12, "first_stop": first, "keys": keys,
+        "fixed": int(tb is not None and tb.fixed),
+        "counts": tb.counts if tb is not None and tb.fixed else None,
+        "p_lo": tb.p_lo if tb is not None else 0,
+        "p_len": tb.p_thr.size if tb is not None else 0,
+        "p_thr": tb.p_thr if tb is not None else None,
+        "row0": tb.row0 if tb is not None else 0,
+        "b_width1": tb.b_thr.shape[1] if tb is not None else 0,
+        "b_lo": tb.b_lo if tb is not None else None,
+        "b_thr": tb.b_thr if tb is not None else None,
+        "cap": rp.cap if rp.cap < 2**62 else -1,
+        "cyc_const": cyc_const, "cyc_nsteps": 0 if steps is None else steps.size,
+        "cyc_steps": steps, "cyc_table": table,
+        "cyc_mixed": None if mixed is None else mixed.view(np.uint8),
+        "pool": rp.pool, "pool_n": 0 if rp.pool is None else rp.pool.size,
+        "size_const": rp.size_median, "ramp": rp.ramp_steps,
+        "n_ramp": min(rp.ramp_steps.size, h),
+        "gf": (1.0 + rp.growth) ** (np.arange(1, h + 1) / 12.0),
+        "base_rev_m": base_rev_m, "base_gp_m": base_gp_m,
+        "rev_below": base_rev_m * (1 - 1e-9), "margin": rp.margin,
+        "acq_cost": rp.acquisition_cost, "opening": spec.opening_cash,
+        "fixed_m": spec.fixed_monthly,
+        "be_thr": spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly), "rel_tol": 1e-9,
+        "rev_iw": HIST_BINS / (spec.rev_top - 0.0),
+        "gp_iw": HIST_BINS / (spec.gp_top - spec.gp_bottom), "gp_bottom": spec.gp_bottom,
+        "cash_iw": HIST_BINS / (spec.cash_top - spec.cash_bottom),
+        "cash_bottom": spec.cash_bottom,
+        "rev_hist": rev_hist.small(n), "gp_hist": gp_hist.small(n),
+        "cash_hist": cash_hist.small(n), **sums,
+        "first_loss": cols["first_loss_month"], "months": cols["months_to_recover"],
+        "wins_total": cols["replacement_wins"],
+        "first_below": cols["first_month_below_break_even"],
+        "recovered": cols["recovered"].view(np.uint8),
+        "out_of_cash": cols["out_of_cash"].view(np.uint8),
+        "rev_gap": cols["revenue_gap"], "gp_gap": cols["gross_profit_gap"],
+        "min_cash": cols["min_cash"], "acq_total": cols["acquisition_costs"],
+        "rev_paths": cols.get("paths"), "cash_paths": cols.get("cash_paths"),
+        "work": np.empty(8 * h + 8)})
+    return cols, sums
 
 
 def hist_index(values: FloatArray, top: float, bottom: float = 0.0) -> IntArray:
@@ -1276,6 +1324,14 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
         outs["gross_profit_lost"].append((d_gp12 * months_left[:, None]).sum(axis=0))
         outs["accounts_lost"].append(n_lost)
         lost_count += counts
+        if pw is None and replacement_compiled(spec):
+            cols, sums = replace_compiled(spec, b, first_stop, d_rev12, d_gp12,
+                                          (rev_hist, gp_hist, cash_hist))
+            for k, v in cols.items():
+                outs[k].append(v)
+            part.update(sums)
+            blocks.append(part)
+            continue
         d_rev = d_rev12 * (1.0 / 12.0)  # a multiplication, as the compiled kernel
         d_gp = d_gp12 * (1.0 / 12.0)
         rev_path = base_rev_m - cumsum_months(d_rev)  # months x paths

@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special
 
+from kamsim._util.tables import count_in_rows
 from kamsim.exceptions import AssumptionError
 from kamsim.model.replacement import ReplacementAssumptions
 
@@ -29,8 +30,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Opportunity slots drawn per path at a time.
-_SLOTS = 32
 _REL_TOL = 1e-9
 
 
@@ -86,7 +85,7 @@ def replacement_params(a: ReplacementAssumptions, pool: npt.ArrayLike | None = N
 
 
 @functools.lru_cache(maxsize=64)
-def _cycle_table(mean: float, cv: float, gamma: bool, horizon: int
+def cycle_table(mean: float, cv: float, gamma: bool, horizon: int
                  ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int16],
                             npt.NDArray[np.bool_]]:
     """Integer CDF steps of the cycle and a lookup table by the top 16 bits of a draw.
@@ -123,7 +122,7 @@ def _cycle_months(p: ReplacementParams, r: npt.NDArray[np.uint32], horizon: int
     if p.cycle_cv == 0 or p.cycle_mean == 0:
         whole = max(math.ceil(p.cycle_mean - 1e-9), 1)
         return np.full(r.shape, min(whole, horizon + 1), dtype=np.int64)
-    steps, table, mixed = _cycle_table(p.cycle_mean, p.cycle_cv, p.cycle_gamma, horizon)
+    steps, table, mixed = cycle_table(p.cycle_mean, p.cycle_cv, p.cycle_gamma, horizon)
     top = r >> np.uint32(16)
     m = table.take(top).astype(np.int64)
     odd = np.flatnonzero(mixed.take(top))
@@ -156,150 +155,149 @@ class _Paths:
     opportunities: IntArray  # (n,)
 
 
-#: Paths per chunk when working out the slots (the chunk's slots stay in the CPU caches).
-_CHUNK_PATHS = 128
+# --- random numbers of the replacement process ------------------------------------------
+#
+# Each path has its own 64-bit key, drawn from the block's replacement stream. Its draws
+# are SplitMix64 outputs (Steele, Lea & Flood 2014) at fixed counters: the state
+# ``key + c * GAMMA`` mixed by Stafford's "Mix13" finaliser. Counter ``e << 32`` is effort
+# level ``e`` (its low 32 bits give the opportunities opened, its high 32 bits the wins);
+# counter ``(e << 32) + i + 1`` is the ``i``-th win of level ``e`` (low 32 bits: its sales
+# cycle, high 32 bits: its size). A draw depends only on the path and its counter, never
+# on the assumptions or on how much other paths drew: common random numbers, and every
+# path draws only what its own effort needs.
+
+GAMMA = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_U32 = 0xFFFFFFFF
+
+
+def mix64(z: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """Stafford's Mix13 finaliser of SplitMix64, elementwise (a bijection of uint64).
+
+    Examples
+    --------
+    >>> int(mix64(np.array([GAMMA], dtype=np.uint64))[0])  # SplitMix64(0), first output
+    16294208416658607535
+    """
+    z = z ^ (z >> np.uint64(30))
+    z *= np.uint64(_MIX1)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(_MIX2)
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def path_draws(keys: npt.NDArray[np.uint64], counter: npt.NDArray[np.uint64]
+               ) -> npt.NDArray[np.uint64]:
+    """The draws ``mix64(key + counter * GAMMA)`` (wrapping uint64 arithmetic)."""
+    return mix64(keys + counter * np.uint64(GAMMA))
+
+
+def inversion_thresholds(cdf: FloatArray) -> tuple[int, npt.NDArray[np.uint64]]:
+    """Integer thresholds for drawing a count ``X`` with CDF ``cdf[k] = P(X <= k)``.
+
+    With a raw 32-bit draw ``r`` and ``u = (r + 1/2) / 2^32``, ``X = #{k : F(k) <= u}``
+    (inversion), i.e. ``X = lo + #{j : t[j] <= r}`` with ``t_k = ceil(F(k) 2^32 - 1/2)``:
+    ``lo`` counts the ``k`` with ``t_k <= 0`` (always counted) and ``t`` holds the
+    thresholds strictly between 0 and ``2^32`` (those at ``2^32`` are never reached).
+    Exact integer comparisons, so the count is the same on every platform.
+
+    Examples
+    --------
+    >>> inversion_thresholds(np.array([0.0, 0.5, 1.0]))
+    (1, array([2147483648], dtype=uint64))
+    """
+    t = np.ceil(np.maximum.accumulate(np.asarray(cdf, dtype=np.float64)) * 2.0**32 - 0.5)
+    np.clip(t, 0.0, 2.0**32, out=t)
+    lo = int(np.count_nonzero(t <= 0.0))
+    mid = t[(t > 0.0) & (t < 2.0**32)]
+    return lo, mid.astype(np.uint64)
 
 
 @dataclass(frozen=True, slots=True)
-class _Won:
-    """Won slots of some batches that can order within the horizon, by (path, level)."""
+class LevelTables:
+    """How many opportunities open and are won per month of effort, by inversion.
 
-    path: IntArray
-    level: IntArray  # effort level (1-based) at which the slot opens
-    cycle: IntArray  # whole months from opening to the first order
-    size: FloatArray
-    start: IntArray  # where each (path, level) group starts: key path * (levels + 2) + level
-    levels: npt.NDArray[np.int16] | None  # every slot's level (slots x n), if asked
-
-
-def _draw_slots(g: np.random.Generator, n: int, batches: int) -> npt.NDArray[np.uint32]:
-    """``batches`` batches of raw slot draws, as ``(batches, 2, _SLOTS, 2 n)`` uint32.
-
-    A batch is ``2 x _SLOTS x n`` raw 64-bit draws, slot by slot (``n`` paths each):
-    the first half holds each slot's arrival-gap draw (low 32 bits) and win draw (high 32
-    bits), the second half its cycle draw (low) and size draw (high).
-    """
-    raw = g.bit_generator.random_raw(batches * 2 * _SLOTS * n)
-    assert isinstance(raw, np.ndarray)
-    return raw.view(np.uint32).reshape(batches, 2, _SLOTS, 2 * n)
-
-
-class _SlotStream:
-    """The opportunity slots of ``n`` paths, drawn batch by batch as effort needs them.
-
-    Slots come in batches of :data:`_SLOTS` per path (:func:`_draw_slots`), in stream
-    order, so slot ``j`` of a path has the same draws whatever the assumptions and
-    however many batches are drawn at a time (common random numbers). A slot's arrival
-    is the sum of its and the earlier slots' Exp(1) gaps ``-log(1 - r / 2^32)`` (fixed
-    arrivals: ``j + 1``); it opens at the first effort level ``e`` with
-    ``arrival <= rate e``; it is won iff its raw win draw is below
-    ``ceil(win_rate 2^32)``; its cycle and size come from its own draws
-    (:func:`_cycle_months`, :func:`_sizes`). :meth:`cover` draws batches until every
-    path's slots reach past a given effort level and adds their won slots (those that
-    can order within the horizon) as one more :class:`_Won` segment.
+    Opened: Poisson(``rate``) from the low 32 bits of the level's draw (``p_lo``,
+    ``p_thr``: :func:`inversion_thresholds`), or the fixed ``counts[e - 1]``. Won:
+    Binomial(``admitted``, ``win_rate``) from the high 32 bits, row ``admitted - row0`` of
+    ``b_lo`` / ``b_thr`` (rows padded with ``2^32``, never reached; the last column is a
+    sentinel). ``admitted`` is what the cap on opportunities lets open of those.
     """
 
-    def __init__(self, p: ReplacementParams, g: np.random.Generator, n: int, levels: int,
-                 horizon: int, keep_levels: bool) -> None:
-        self.p, self.g, self.n, self.levels, self.horizon = p, g, n, levels, horizon
-        self.keep_levels = keep_levels
-        self.scale = 1.0 / (p.rate * (1.0 + 1e-12))  # open at effort e iff arrival <= rate e
-        self.slots = 0  # slots per path drawn so far
-        self.log_sum = np.zeros(n)  # running sum of log(2^32 - r) over the drawn slots
-        self.last = np.zeros(n)  # arrival of each path's last slot
-        self.covered = 0  # every path's slots reach past this effort level
-        self.segments: list[_Won] = []
-
-    def cover(self, level: int) -> None:
-        """Draw batches until every path's last slot arrives after ``level`` (or the cap)."""
-        p = self.p
-        while self.covered < level and self.slots < p.cap:
-            want = min(p.cap, p.rate * level + 4.0 * math.sqrt(p.rate * level) + 16.0)
-            batches = max(1, -(-int(want - self.slots) // _SLOTS))
-            self.segments.append(self._add(_draw_slots(self.g, self.n, batches)))
-            low = float(np.min(self.last)) * self.scale
-            self.covered = self.levels if self.slots >= p.cap else min(
-                self.levels, math.ceil(low) - 1)
-
-    def _add(self, raw: npt.NDArray[np.uint32]) -> _Won:
-        p, n, levels = self.p, self.n, self.levels
-        nb = raw.shape[0]
-        n_new = nb * _SLOTS
-        j0 = self.slots
-        j1 = np.arange(j0 + 1.0, j0 + n_new + 1.0).reshape(nb, _SLOTS, 1)
-        c32 = 32.0 * math.log(2.0)
-        scale = self.scale
-        win_u32 = np.uint32(min(math.ceil(p.win_rate * 2.0**32), 2**32 - 1))
-        capped = p.cap < j0 + n_new
-        parts: list[tuple[IntArray, IntArray, npt.NDArray[np.uint64]]] = []
-        all_levels = np.empty((nb, _SLOTS, n), dtype=np.int16) if self.keep_levels else None
-        raw64 = raw.view(np.uint64)  # (nb, 2, _SLOTS, n)
-        for p0 in range(0, n, _CHUNK_PATHS):
-            p1 = min(p0 + _CHUNK_PATHS, n)
-            c = p1 - p0
-            # (batch, slot in batch, path) arrays of this chunk; cl: running sums of logs
-            arrival: npt.NDArray[np.float64]
-            if p.fixed_arrivals:
-                arrival = np.broadcast_to(j1, (nb, _SLOTS, c))
-                self.last[p0:p1] = j0 + n_new
-            else:
-                cl = raw[:, 0, :, 2 * p0:2 * p1:2].astype(np.float64)
-                np.subtract(2.0**32, cl, out=cl)
-                np.log(cl, out=cl)
-                cl[0, 0] += self.log_sum[p0:p1]
-                for j in range(1, _SLOTS):  # running sums: within batches, then across
-                    np.add(cl[:, j - 1], cl[:, j], out=cl[:, j])
-                for b in range(1, nb):
-                    cl[b] += cl[b - 1, -1]
-                self.log_sum[p0:p1] = cl[-1, -1]
-                self.last[p0:p1] = (j0 + n_new) * c32 - cl[-1, -1]
-                arrival = cl  # arrival = j1 c32 - cl, worked out at the won slots only
-            if p.win_rate >= 1.0:
-                won = np.ones((nb, _SLOTS, c), dtype=bool)
-            else:
-                won = raw[:, 0, :, 2 * p0 + 1:2 * p1:2] < win_u32
-            if capped:
-                won.reshape(n_new, c)[p.cap - j0:] = False
-            idx = np.flatnonzero(won.transpose(2, 0, 1))  # (path, slot) order
-            path = idx // n_new
-            slot = idx - path * n_new
-            at = slot * c + path
-            arr = arrival.ravel()[at]
-            if not p.fixed_arrivals:
-                arr = (slot + (j0 + 1.0)) * c32 - arr
-            lev = np.ceil(arr * scale).astype(np.int64)
-            np.maximum(lev, 1, out=lev)
-            inside = lev <= levels  # opens within the horizon
-            path, at, lev = path[inside], at[inside], lev[inside]
-            cs = np.ascontiguousarray(raw64[:, 1, :, p0:p1])  # cycle/size draws
-            parts.append((path + p0, lev, cs.ravel()[at]))
-            if all_levels is not None:
-                lv = (np.subtract(j1 * c32, arrival) if not p.fixed_arrivals
-                      else arrival.copy())
-                lv *= scale
-                np.ceil(lv, out=lv)
-                np.clip(lv, 1.0, levels + 1.0, out=lv)
-                if capped:
-                    lv.reshape(n_new, c)[p.cap - j0:] = levels + 1.0
-                all_levels[:, :, p0:p1] = lv
-        self.slots = j0 + n_new
-        path = np.concatenate([q[0] for q in parts])
-        lev = np.concatenate([q[1] for q in parts])
-        cs_w = np.concatenate([q[2] for q in parts])
-        cyc = _cycle_months(p, (cs_w & np.uint64(0xFFFFFFFF)).astype(np.uint32),
-                            self.horizon)
-        keep = cyc < levels - lev + 1 + p.lag  # orders within the horizon from some month
-        if not keep.all():
-            path, lev, cyc, cs_w = path[keep], lev[keep], cyc[keep], cs_w[keep]
-        counts = np.bincount(path * (levels + 2) + lev, minlength=n * (levels + 2))
-        start = np.zeros(counts.size + 1, dtype=np.int64)
-        np.cumsum(counts, out=start[1:])
-        return _Won(path, lev, cyc, _sizes(p, cs_w >> np.uint64(32)), start,
-                    None if all_levels is None else all_levels.reshape(n_new, n))
+    fixed: bool
+    counts: IntArray  # fixed arrivals: opportunities opening at each level (levels,)
+    p_lo: int
+    p_thr: npt.NDArray[np.uint64]
+    row0: int
+    b_lo: IntArray
+    b_thr: npt.NDArray[np.uint64]  # (rows, width + 1), ascending, padded with 2^32
 
 
-#: Effort levels the slots first cover (then doubled as paths need more).
-_FIRST_LEVELS = 8
+@functools.lru_cache(maxsize=32)
+def _level_tables(rate: float, fixed: bool, win_rate: float, capped: bool, levels: int
+                  ) -> LevelTables:
+    counts = np.zeros(0, dtype=np.int64)
+    p_thr = np.zeros(0, dtype=np.uint64)
+    p_lo = 0
+    if fixed:
+        # the j-th opportunity opens at effort level max(1, ceil(j / rate))
+        scale = 1.0 / (rate * (1.0 + 1e-12))
+        j = np.arange(1, math.ceil(rate * levels) + 3, dtype=np.float64)
+        lev = np.maximum(np.ceil(j * scale), 1.0).astype(np.int64)
+        counts = np.bincount(np.minimum(lev, levels + 1), minlength=levels + 2)[1:levels + 1]
+        lo_n, hi_n = int(counts.min()), int(counts.max())
+    else:
+        k = np.arange(math.ceil(rate + 14.0 * math.sqrt(rate) + 40.0) + 1, dtype=np.float64)
+        p_lo, p_thr = inversion_thresholds(special.pdtr(k, rate))
+        lo_n, hi_n = p_lo, p_lo + p_thr.size
+    row0 = 0 if capped else lo_n
+    rows = []
+    for n_open in range(row0, hi_n + 1):
+        rows.append(inversion_thresholds(
+            special.bdtr(np.arange(n_open + 1, dtype=np.float64), n_open, win_rate)))
+    width = max(t.size for _, t in rows)
+    b_thr = np.full((len(rows), width + 1), 2**32, dtype=np.uint64)
+    for i, (_, t) in enumerate(rows):
+        b_thr[i, :t.size] = t
+    b_lo = np.array([lo for lo, _ in rows], dtype=np.int64)
+    return LevelTables(fixed, counts, p_lo, p_thr, row0, b_lo, b_thr)
+
+
+def level_tables(p: ReplacementParams, levels: int) -> LevelTables:
+    """The :class:`LevelTables` of ``p`` for ``levels`` months of effort (cached)."""
+    return _level_tables(p.rate, p.fixed_arrivals, min(p.win_rate, 1.0), p.cap < 2**62,
+                         levels)
+
+
+def level_counts(p: ReplacementParams, keys: npt.NDArray[np.uint64], levels: int
+                 ) -> tuple[IntArray, IntArray]:
+    """Opportunities admitted and won at each effort level, ``(n, levels)`` each.
+
+    Level ``e`` of a path opens ``O_e`` opportunities (Poisson or fixed); the cap lets
+    ``min(O_e, cap - opened before)`` of them open; each is won with probability
+    ``win_rate``, so the wins are Binomial(admitted, win_rate). Both by inversion of the
+    level's own draw, so more capacity or a higher win rate never opens or wins fewer.
+    """
+    tb = level_tables(p, levels)
+    n = keys.size
+    e = np.arange(1, levels + 1, dtype=np.uint64) << np.uint64(32)
+    r = path_draws(keys[:, None], e[None, :])
+    opened: IntArray
+    if tb.fixed:
+        opened = np.broadcast_to(tb.counts, (n, levels)).copy()
+    else:
+        lo32 = r & np.uint64(_U32)
+        opened = tb.p_lo + np.searchsorted(tb.p_thr, lo32.ravel(), side="right"
+                                           ).reshape(n, levels).astype(np.int64)
+    admitted = opened
+    if p.cap < 2**62:
+        before = np.cumsum(opened, axis=1) - opened
+        admitted = np.clip(p.cap - before, 0, opened)
+    row = (admitted - tb.row0).ravel()
+    won = tb.b_lo[row] + count_in_rows(tb.b_thr, row, (r >> np.uint64(32)).ravel(), strict=False)
+    return admitted, won.reshape(n, levels)
 
 
 def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
@@ -309,17 +307,16 @@ def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
     ``lost[:, t-1]`` is the run-rate lost by month ``t`` (non-decreasing in ``t``).
 
     Each month ``t`` a path whose known loss (``lag`` months ago) exceeds the run-rate
-    won so far puts in one more month of effort; the opportunities arriving within its
-    effort so far open (a Poisson process in effort time of ``rate`` a month, or one
-    every ``1 / rate`` months for fixed arrivals), each is won with probability
-    ``win_rate`` and orders ``max(1, ceil(cycle))`` months later. The slots' effort
-    levels, wins, cycles and sizes do not depend on the month loop, so they are worked
-    out a segment of batches at a time (``_SlotStream``), as far as the most effort
-    so far needs; the loop only adds the wins of the slots opening at each path's new
-    effort level. ``opportunities=False`` skips counting the opportunities opened
-    (``_Paths.opportunities`` is then zeros).
+    won so far puts in one more month of effort, its ``e``-th; that level opens and wins
+    the opportunities of :func:`level_counts`; each win orders ``max(1, ceil(cycle))``
+    months later with a size of its own (its draw: see the comment above :func:`mix64`).
+    ``opportunities=False`` skips counting the opportunities opened
+    (``_Paths.opportunities`` is then zeros). The compiled kernel
+    (``kamsim_replace`` in ``_ckernel.c``) follows the same steps in the same order.
     """
     n, h = lost.shape
+    keys = g.bit_generator.random_raw(n)
+    assert isinstance(keys, np.ndarray)
     won_by_month = np.zeros((n, h + 2))  # run-rate by first-order month (1-based)
     effort = np.zeros(n, dtype=np.int64)  # months of effort so far
     won = np.zeros(n)
@@ -327,7 +324,7 @@ def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
     flats: list[IntArray] = []
     opened = np.zeros(n, dtype=np.int64)
     if p.rate > 0 and p.cap > 0 and levels >= 1:
-        slots = _SlotStream(p, g, n, levels, h, opportunities)
+        admitted, wins_at = level_counts(p, keys, levels)
         lost_t = np.ascontiguousarray(lost.T)
         for t in range(1, h + 1):
             won += won_by_month[:, t - 1]
@@ -340,37 +337,36 @@ def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
                 continue
             effort[act] += 1
             e = effort[act]
-            top = int(e.max())
-            if top > slots.covered:
-                slots.cover(min(levels, max(top, 2 * slots.covered, _FIRST_LEVELS)))
-            k = act * (levels + 2) + e
-            for w in slots.segments:
-                lo = w.start[k]
-                cnt = w.start[k + 1] - lo
-                tot = int(cnt.sum())
-                if tot == 0:
-                    continue
-                pos = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(tot)
-                f = w.cycle[pos] + t
-                inside = f <= h
-                if not inside.all():
-                    pos, f = pos[inside], f[inside]
-                pw = w.path[pos]
-                np.add.at(won_by_month, (pw, f), w.size[pos])
-                flats.append(pw * (h + 2) + f)
-        for w in slots.segments:
-            if w.levels is not None:
-                opened += (w.levels <= effort[None, :]).sum(axis=0)
+            cnt = wins_at[act, e - 1]
+            tot = int(cnt.sum())
+            if tot == 0:
+                continue
+            pa = np.repeat(act, cnt)
+            ctr = (np.repeat(e, cnt).astype(np.uint64) << np.uint64(32)) + (
+                np.arange(1, tot + 1) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            ).astype(np.uint64)
+            x = path_draws(keys[pa], ctr)
+            f = _cycle_months(p, (x & np.uint64(_U32)).astype(np.uint32), h) + t
+            inside = f <= h
+            if not inside.all():
+                pa, f, x = pa[inside], f[inside], x[inside]
+            np.add.at(won_by_month, (pa, f), _sizes(p, x >> np.uint64(32)))
+            flats.append(pa * (h + 2) + f)
+        if opportunities:
+            cum = np.cumsum(admitted, axis=1)
+            at = np.flatnonzero(effort > 0)
+            opened[at] = cum[at, effort[at] - 1]
     wins = (np.bincount(np.concatenate(flats), minlength=n * (h + 2)).reshape(n, h + 2)
             if flats else np.zeros((n, h + 2), dtype=np.int64))
-    cum = np.cumsum(won_by_month[:, 1:h + 1], axis=1)
+    cum_won = np.cumsum(won_by_month[:, 1:h + 1], axis=1)
     rr = np.zeros((n, h))
     for k, step in enumerate(p.ramp_steps):
         if k >= h:
             break
         if step != 0:
-            rr[:, k:] += step * cum[:, :h - k]
-    return _Paths(rr, wins[:, 1:h + 1], opened.astype(np.int64))
+            rr[:, k:] += step * cum_won[:, :h - k]
+    return _Paths(rr, wins[:, 1:h + 1], opened)
+
 
 
 def recovery_months(revenue_m: FloatArray, base_m: float, first_loss: IntArray

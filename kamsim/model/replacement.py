@@ -64,11 +64,16 @@ censored paths, and is "not within the horizon" otherwise.
 Random numbers. Each block of 2,048 paths draws its replacement randomness from its own
 stream ``SeedSequence(entropy, spawn_key=(*spawn_key, block, 1))``, separate from the
 churn stream ``(..., block)``; so churn draws are identical with and without replacement.
-Opportunities use pre-drawn *slots* (arrival gap, win uniform, cycle uniform, size
-uniform) in a fixed order, drawn 32 per path at a time, and quantities are obtained by
-inversion (``win iff U < win_rate``, ``C = mean x F^-1(U)``), so two runs with the same
-seed and different assumptions share common random numbers: a higher win rate wins every
-opportunity a lower one wins, a shorter mean cycle shortens every cycle.
+That stream gives every path a 64-bit key, and the path's draws are SplitMix64 outputs at
+fixed counters of that key: one per month of effort (the ``e``-th month of effort opens
+``O_e`` opportunities, Poisson with mean ``opportunities_per_month`` or the fixed count,
+and wins ``Binomial(O_e, win_rate)`` of them, both by inversion of that draw) and one per
+win (its cycle and size, by inversion). This is the model above: a Poisson process of
+opportunities in effort time, thinned by independent wins. A draw depends only on its
+path and counter, so two runs with the same seed and different assumptions share common
+random numbers (more capacity or a higher win rate never opens or wins fewer in any month
+of effort, a shorter mean cycle shortens every cycle), and a path draws only what its own
+effort needs.
 """
 
 from __future__ import annotations

@@ -93,6 +93,62 @@ def test_compiled_and_numpy_paths_are_bitwise_equal(name: str) -> None:
     assert fast.per_path["accounts_lost"].sum() > 0
 
 
+def _replacement_variants() -> dict[str, tuple[Scenario, dict[str, Any]]]:
+    pf = synthetic_portfolio(35, rng=7)
+    base = Scenario(portfolio=pf, horizon_months=24, fixed_costs=0.8 * pf.gross_profit.sum(),
+                    opening_cash=0.05 * pf.total_revenue,
+                    churn=ChurnAssumptions(correlation=0.3))
+    ra = ReplacementAssumptions(opportunities_per_month=6, win_rate=0.3,
+                                response_lag_months=2, ramp_months=4)
+
+    def with_repl(**kw: Any) -> Scenario:
+        return dataclasses.replace(base, replacement=dataclasses.replace(ra, **kw))
+
+    return {
+        "bootstrap sizes, gamma cycle": (with_repl(), {}),
+        "kept paths": (with_repl(), {"keep_paths": True}),
+        "capped, lognormal cycle, growth": (with_repl(
+            max_opportunities=9, cycle_distribution="lognormal", organic_growth=0.04), {}),
+        "fixed arrivals, fixed size and cycle": (with_repl(
+            arrivals="fixed", opportunities_per_month=2.5, cycle_cv=0.0,
+            account_size="lognormal", size_median=4e5, size_sigma=0.0,
+            max_opportunities=30), {}),
+        "win every opportunity, no ramp": (with_repl(
+            win_rate=1.0, ramp_shape="none", ramp_months=0), {}),
+        "no capacity": (with_repl(opportunities_per_month=0.0), {}),
+        "lag beyond the horizon": (with_repl(response_lag_months=30), {}),
+        "partial churn (events)": (with_repl().with_churn(partial_prob=0.5), {}),
+        "sobol sampler": (with_repl(), {"sampler": "sobol"}),
+    }
+
+
+REPLACEMENT_VARIANTS = _replacement_variants()
+
+
+@needs_c
+@pytest.mark.parametrize("name", list(REPLACEMENT_VARIANTS))
+def test_compiled_replacement_is_bitwise_the_numpy_one(name: str) -> None:
+    sc, kw = REPLACEMENT_VARIANTS[name]
+    assert K.replacement_compiled(K.make_spec(sc, 1, (), bool(kw.get("keep_paths"))))
+    n = 2 * BLOCK_SIZE if kw.get("sampler") == "sobol" else 2 * BLOCK_SIZE + 7
+    fast = simulate(sc, n_paths=n, rng=9, progress=False, **kw)
+    with ckernel.disabled():
+        slow = simulate(sc, n_paths=n, rng=9, progress=False, **kw)
+    assert_same_result(fast, slow)
+    assert fast.per_path["accounts_lost"].sum() > 0
+    if sc.replacement is not None and sc.replacement.opportunities_per_month > 0 and (
+            sc.replacement.response_lag_months < sc.horizon_months):
+        assert fast.per_path["replacement_wins"].sum() > 0  # the stage really ran
+
+
+def test_lognormal_sizes_with_a_spread_stay_on_numpy() -> None:
+    sc, _ = REPLACEMENT_VARIANTS["bootstrap sizes, gamma cycle"]
+    assert sc.replacement is not None
+    ln = dataclasses.replace(sc, replacement=dataclasses.replace(
+        sc.replacement, account_size="lognormal", size_median=3e5, size_sigma=0.8))
+    assert not K.replacement_compiled(K.make_spec(ln, 1, (), False))
+
+
 @needs_c
 def test_certain_and_impossible_losses() -> None:
     pf = synthetic_portfolio(9, rng=3)
