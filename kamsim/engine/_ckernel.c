@@ -31,7 +31,7 @@ typedef struct bitgen {
 
 /* Bumped whenever kamsim_scan's arguments or results change: ckernel.py refuses a
  * library built from another version (a stale build in a source checkout). */
-#define KAMSIM_ABI 8
+#define KAMSIM_ABI 9
 
 int64_t kamsim_abi(void) { return KAMSIM_ABI; }
 
@@ -468,9 +468,11 @@ typedef struct {
     const int64_t *counts;
     int64_t p_lo, p_len;
     const uint64_t *p_thr;
+    const uint32_t *p_guess; /* 4096: #{p_thr < b 2^20}, where to start counting */
     int64_t row0, b_width1;
     const int64_t *b_lo;
     const uint64_t *b_thr;
+    const uint32_t *b_guess; /* rows x 256: #{row's thresholds < b 2^24} */
     int64_t cap; /* < 0: no cap */
     /* sales cycle: a constant, or integer CDF steps with a lookup by the top 16 bits */
     int64_t cyc_const, cyc_nsteps;
@@ -494,8 +496,11 @@ typedef struct {
     int64_t *first_loss, *months, *wins_total, *first_below;
     uint8_t *recovered, *out_of_cash;
     double *rev_gap, *gp_gap, *min_cash, *acq_total;
+    const double *months_left; /* h: years lost from month s (the loss totals below) */
+    double *rr_lost, *rr_gp_lost, *rev_lost, *gp_lost;
     double *rev_paths, *cash_paths; /* n x h, or NULL */
     double *work;                   /* 8 h + 8 doubles */
+    uint16_t *bins;                 /* 3 x h x n: histogram bins, counted month by month */
 } repl_args;
 
 static inline uint64_t mix64(uint64_t z)
@@ -509,20 +514,6 @@ static inline uint64_t mix64(uint64_t z)
 }
 
 #define SPLITMIX_GAMMA 0x9E3779B97F4A7C15ULL
-
-/* #{k < len : a[k] <= v} for ascending a (numpy's searchsorted side="right"). */
-static inline int64_t count_le(const uint64_t *a, int64_t len, uint64_t v)
-{
-    int64_t lo = 0, hi = len;
-    while (lo < hi) {
-        const int64_t mid = (lo + hi) >> 1;
-        if (a[mid] <= v)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
 
 static inline int64_t cycle_months(const repl_args *a, uint32_t r)
 {
@@ -561,14 +552,23 @@ void kamsim_replace(const repl_args *a)
     double *cash = rev + h;         /* h */
     int64_t *wins = (int64_t *)(cash + h); /* h + 2 */
     for (int64_t p = 0; p < n; p++) {
-        double sr = 0.0, sg = 0.0;
+        double sr = 0.0, sg = 0.0, ta = 0.0, tb = 0.0, tc = 0.0, td = 0.0;
         for (int64_t s = 0; s < h; s++) {
+            const double dr = a->d_rev12[s * n + p], dg = a->d_gp12[s * n + p];
+            ta += dr; /* d_rev12.sum(axis=0) etc. of kernel.run_blocks: month by month */
+            tb += dg;
+            tc += dr * a->months_left[s];
+            td += dg * a->months_left[s];
             sr = s ? sr + a->d_rev12[s * n + p] * (1.0 / 12.0) : a->d_rev12[p] * (1.0 / 12.0);
             sg = s ? sg + a->d_gp12[s * n + p] * (1.0 / 12.0) : a->d_gp12[p] * (1.0 / 12.0);
             lm[s] = sr;
             cg[s] = sg;
             lost[s] = sr * 12.0;
         }
+        a->rr_lost[p] = ta;
+        a->rr_gp_lost[p] = tb;
+        a->rev_lost[p] = tc;
+        a->gp_lost[p] = td;
         memset(wbm, 0, (size_t)(h + 2) * sizeof(double));
         memset(wins, 0, (size_t)(h + 2) * sizeof(int64_t));
         if (a->active) {
@@ -586,22 +586,37 @@ void kamsim_replace(const repl_args *a)
                 const int64_t e = ++effort;
                 const uint64_t lev = (uint64_t)e << 32;
                 const uint64_t r = mix64(key + lev * SPLITMIX_GAMMA);
-                int64_t opened = a->fixed ? a->counts[e - 1]
-                                          : a->p_lo + count_le(a->p_thr, a->p_len, r & 0xFFFFFFFFULL);
+                int64_t opened = a->counts ? a->counts[e - 1] : a->p_lo;
+                if (!a->fixed) { /* from the bucket's first candidate: exact, few steps */
+                    const uint64_t rl = r & 0xFFFFFFFFULL;
+                    int64_t c = a->p_guess[rl >> 20];
+                    while (c < a->p_len && a->p_thr[c] <= rl)
+                        c++;
+                    opened += c;
+                }
                 int64_t adm = opened;
                 if (a->cap >= 0) {
                     const int64_t room = a->cap - before;
                     adm = room < 0 ? 0 : (room < opened ? room : opened);
                     before += opened;
                 }
+                const int64_t room = h - t; /* a win orders within the horizon iff cycle <= room */
+                if (room < 1 || (a->cyc_const > 0 && a->cyc_const > room))
+                    continue; /* none of this level's wins can (their draws are not needed) */
                 const int64_t row = adm - a->row0;
-                const int64_t w = a->b_lo[row] +
-                                  count_le(a->b_thr + row * a->b_width1, a->b_width1 - 1, r >> 32);
+                const uint64_t *bt = a->b_thr + row * a->b_width1; /* padded with 2^32 */
+                const uint64_t rh = r >> 32;
+                int64_t c = a->b_guess[row * 256 + (rh >> 24)];
+                while (bt[c] <= rh)
+                    c++;
+                const int64_t w = a->b_lo[row] + c;
                 for (int64_t i = 1; i <= w; i++) {
                     const uint64_t x = mix64(key + (lev + (uint64_t)i) * SPLITMIX_GAMMA);
-                    const int64_t f = cycle_months(a, (uint32_t)(x & 0xFFFFFFFFULL)) + t;
-                    if (f > h)
+                    const uint32_t rc = (uint32_t)(x & 0xFFFFFFFFULL);
+                    /* cycle = max(1, #{steps < rc}) <= room  iff  steps[room] >= rc */
+                    if (a->cyc_const == 0 && a->cyc_steps[room] < rc)
                         continue;
+                    const int64_t f = cycle_months(a, rc) + t;
                     const uint64_t rs = x >> 32;
                     wbm[f] += a->pool ? a->pool[(rs * (uint64_t)a->pool_n) >> 32] : a->size_const;
                     wins[f]++;
@@ -644,9 +659,10 @@ void kamsim_replace(const repl_args *a)
             acq_sum = s ? acq_sum + acq : acq;
             if (fb == 0 && gpv < a->be_thr)
                 fb = s + 1;
-            a->rev_hist[s * HIST_BINS + hist_bin((rv - 0.0) * a->rev_iw)]++;
-            a->gp_hist[s * HIST_BINS + hist_bin((gpv - a->gp_bottom) * a->gp_iw)]++;
-            a->cash_hist[s * HIST_BINS + hist_bin((cv - a->cash_bottom) * a->cash_iw)]++;
+            a->bins[s * n + p] = (uint16_t)hist_bin((rv - 0.0) * a->rev_iw);
+            a->bins[(h + s) * n + p] = (uint16_t)hist_bin((gpv - a->gp_bottom) * a->gp_iw);
+            a->bins[(2 * h + s) * n + p] =
+                (uint16_t)hist_bin((cv - a->cash_bottom) * a->cash_iw);
             a->rev_sum[s] += rv;
             a->gp_sum[s] += gpv;
             a->cash_sum[s] += cv;
@@ -671,4 +687,13 @@ void kamsim_replace(const repl_args *a)
         a->acq_total[p] = acq_sum;
         a->first_below[p] = fb;
     }
+    /* the histograms, one month of one histogram at a time (a 16 KB row stays in cache) */
+    int32_t *hs[3] = {a->rev_hist, a->gp_hist, a->cash_hist};
+    for (int64_t k = 0; k < 3; k++)
+        for (int64_t s = 0; s < h; s++) {
+            int32_t *row = hs[k] + s * HIST_BINS;
+            const uint16_t *b = a->bins + (k * h + s) * n;
+            for (int64_t p = 0; p < n; p++)
+                row[b[p]]++;
+        }
 }

@@ -37,7 +37,7 @@ __all__ = ["ABI", "LIBRARY", "available", "disabled", "pointers", "replace", "sc
            "scan_blocks"]
 
 #: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
-ABI = 8
+ABI = 9
 
 
 def _find() -> Path | None:
@@ -55,7 +55,8 @@ REPLACE_FIELDS: tuple[tuple[str, str], ...] = (
     *((k, _I) for k in ("n", "h", "lag", "levels", "active")),
     *((k, _P) for k in ("d_rev12", "d_gp12", "first_stop", "keys")),
     ("fixed", _I), ("counts", _P), ("p_lo", _I), ("p_len", _I), ("p_thr", _P),
-    ("row0", _I), ("b_width1", _I), ("b_lo", _P), ("b_thr", _P), ("cap", _I),
+    ("p_guess", _P), ("row0", _I), ("b_width1", _I), ("b_lo", _P), ("b_thr", _P),
+    ("b_guess", _P), ("cap", _I),
     ("cyc_const", _I), ("cyc_nsteps", _I),
     *((k, _P) for k in ("cyc_steps", "cyc_table", "cyc_mixed", "pool")),
     ("pool_n", _I), ("size_const", _D), ("ramp", _P), ("n_ramp", _I), ("gf", _P),
@@ -65,7 +66,9 @@ REPLACE_FIELDS: tuple[tuple[str, str], ...] = (
     *((k, _P) for k in ("rev_hist", "gp_hist", "cash_hist", "rev_sum", "gp_sum",
                         "cash_sum", "repl_sum", "first_loss", "months", "wins_total",
                         "first_below", "recovered", "out_of_cash", "rev_gap", "gp_gap",
-                        "min_cash", "acq_total", "rev_paths", "cash_paths", "work")),
+                        "min_cash", "acq_total", "months_left", "rr_lost", "rr_gp_lost",
+                        "rev_lost", "gp_lost", "rev_paths", "cash_paths", "work",
+                        "bins")),
 )
 _CTYPES: dict[str, type[ctypes.c_int64] | type[ctypes.c_double] | type[ctypes.c_void_p]] = {
     _I: ctypes.c_int64, _D: ctypes.c_double, _P: ctypes.c_void_p}

@@ -1046,9 +1046,10 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`with_replacement` and the block's reductions in :func:`run_blocks`, in C.
 
-    ``d_rev12``, ``d_gp12`` are months x paths. Returns the per-path columns (with
-    ``first_month_below_break_even``, and ``paths`` / ``cash_paths`` when kept) and the
-    block's monthly sums. Bitwise the same as the numpy code (tested).
+    ``d_rev12``, ``d_gp12`` are months x paths. Returns the per-path columns (the loss
+    totals, the replacement columns, ``first_month_below_break_even``, and ``paths`` /
+    ``cash_paths`` when kept) and the block's monthly sums. Bitwise the same as the numpy
+    code (tested).
     """
     rp = spec.repl
     assert rp is not None
@@ -1068,6 +1069,7 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
     base_rev_m = spec.revenue.sum() / 12.0
     base_gp_m = spec.gross_profit.sum() / 12.0
     cols: dict[str, Any] = {k: np.empty(n) for k in (
+        "run_rate_lost", "run_rate_gross_profit_lost", "revenue_lost", "gross_profit_lost",
         "revenue_gap", "gross_profit_gap", "min_cash", "acquisition_costs")}
     cols.update({k: np.empty(n, dtype=np.int64) for k in (
         "first_loss_month", "months_to_recover", "replacement_wins",
@@ -1086,6 +1088,8 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
         "p_lo": tb.p_lo if tb is not None else 0,
         "p_len": tb.p_thr.size if tb is not None else 0,
         "p_thr": tb.p_thr if tb is not None else None,
+        "p_guess": tb.p_guess if tb is not None else None,
+        "b_guess": tb.b_guess if tb is not None else None,
         "row0": tb.row0 if tb is not None else 0,
         "b_width1": tb.b_thr.shape[1] if tb is not None else 0,
         "b_lo": tb.b_lo if tb is not None else None,
@@ -1116,8 +1120,11 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
         "out_of_cash": cols["out_of_cash"].view(np.uint8),
         "rev_gap": cols["revenue_gap"], "gp_gap": cols["gross_profit_gap"],
         "min_cash": cols["min_cash"], "acq_total": cols["acquisition_costs"],
+        "months_left": (h - np.arange(h, dtype=np.float64)) / 12.0,
+        "rr_lost": cols["run_rate_lost"], "rr_gp_lost": cols["run_rate_gross_profit_lost"],
+        "rev_lost": cols["revenue_lost"], "gp_lost": cols["gross_profit_lost"],
         "rev_paths": cols.get("paths"), "cash_paths": cols.get("cash_paths"),
-        "work": np.empty(8 * h + 8)})
+        "work": np.empty(8 * h + 8), "bins": np.empty(3 * h * n, dtype=np.uint16)})
     return cols, sums
 
 
@@ -1316,6 +1323,16 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
                 part["lost_weight"] = np.bincount(ev.account, pw[ev.path], minlength=m)
                 part["lost_rev"] = np.bincount(ev.account, r_loss * pw[ev.path],
                                                minlength=m)
+        if pw is None and replacement_compiled(spec):  # the rest of the block in C
+            cols, sums = replace_compiled(spec, b, first_stop, d_rev12, d_gp12,
+                                          (rev_hist, gp_hist, cash_hist))
+            for k, v in cols.items():
+                outs[k].append(v)
+            outs["accounts_lost"].append(n_lost)
+            lost_count += counts
+            part.update(sums)
+            blocks.append(part)
+            continue
         # months x paths: sums over months and cumulative sums run across paths.
         # Elementwise, not BLAS: reproducible whatever the thread count.
         outs["run_rate_lost"].append(d_rev12.sum(axis=0))
@@ -1324,14 +1341,6 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
         outs["gross_profit_lost"].append((d_gp12 * months_left[:, None]).sum(axis=0))
         outs["accounts_lost"].append(n_lost)
         lost_count += counts
-        if pw is None and replacement_compiled(spec):
-            cols, sums = replace_compiled(spec, b, first_stop, d_rev12, d_gp12,
-                                          (rev_hist, gp_hist, cash_hist))
-            for k, v in cols.items():
-                outs[k].append(v)
-            part.update(sums)
-            blocks.append(part)
-            continue
         d_rev = d_rev12 * (1.0 / 12.0)  # a multiplication, as the compiled kernel
         d_gp = d_gp12 * (1.0 / 12.0)
         rev_path = base_rev_m - cumsum_months(d_rev)  # months x paths

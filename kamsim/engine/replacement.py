@@ -233,6 +233,8 @@ class LevelTables:
     row0: int
     b_lo: IntArray
     b_thr: npt.NDArray[np.uint64]  # (rows, width + 1), ascending, padded with 2^32
+    p_guess: npt.NDArray[np.uint32]  # #{p_thr < b 2^20}, b < 4096 (the kernel's start)
+    b_guess: npt.NDArray[np.uint32]  # (rows, 256): #{row < b 2^24}
 
 
 @functools.lru_cache(maxsize=32)
@@ -262,7 +264,12 @@ def _level_tables(rate: float, fixed: bool, win_rate: float, capped: bool, level
     for i, (_, t) in enumerate(rows):
         b_thr[i, :t.size] = t
     b_lo = np.array([lo for lo, _ in rows], dtype=np.int64)
-    return LevelTables(fixed, counts, p_lo, p_thr, row0, b_lo, b_thr)
+    edges = np.arange(4096, dtype=np.uint64) << np.uint64(20)
+    p_guess = np.searchsorted(p_thr, edges, side="left").astype(np.uint32)
+    edges = np.arange(256, dtype=np.uint64) << np.uint64(24)
+    b_guess = np.stack([np.searchsorted(t[:-1], edges, side="left") for t in b_thr]
+                       ).astype(np.uint32)
+    return LevelTables(fixed, counts, p_lo, p_thr, row0, b_lo, b_thr, p_guess, b_guess)
 
 
 def level_tables(p: ReplacementParams, levels: int) -> LevelTables:
