@@ -31,7 +31,7 @@ typedef struct bitgen {
 
 /* Bumped whenever kamsim_scan's arguments or results change: ckernel.py refuses a
  * library built from another version (a stale build in a source checkout). */
-#define KAMSIM_ABI 9
+#define KAMSIM_ABI 10
 
 int64_t kamsim_abi(void) { return KAMSIM_ABI; }
 
@@ -202,7 +202,11 @@ int64_t kamsim_scan(
     int32_t *guess = malloc((size_t)(m > 0 ? m : 1) * sizeof(int32_t));
     double *xlo = malloc((size_t)(m > 0 ? m : 1) * sizeof(double));
     double *xhi = malloc((size_t)(m > 0 ? m : 1) * sizeof(double));
-    if (!cand_r || !cand_i || !guess || !xlo || !xhi) {
+    /* reduce mode: the histogram bins of every path, counted month by month at the end */
+    uint16_t *bins = rr_lost ? malloc((size_t)(2 * h * n > 0 ? 2 * h * n : 1) * sizeof(uint16_t))
+                             : NULL;
+    if (!cand_r || !cand_i || !guess || !xlo || !xhi || (rr_lost && !bins)) {
+        free(bins);
         free(cand_r);
         free(cand_i);
         free(guess);
@@ -381,11 +385,11 @@ int64_t kamsim_scan(
                     if (fb == 0 && gpp < below_thr)
                         fb = s + 1;
                     double v = (rp - 0.0) * rev_iw;
-                    int64_t bin = v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
-                    rev_hist[s * HIST_BINS + bin]++;
+                    bins[s * n + p] =
+                        (uint16_t)(v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0));
                     v = (gpp - gp_bottom) * gp_iw;
-                    bin = v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
-                    gp_hist[s * HIST_BINS + bin]++;
+                    bins[(h + s) * n + p] =
+                        (uint16_t)(v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0));
                     rev_sum[s] += rp;
                     gp_sum[s] += gpp;
                 }
@@ -398,6 +402,15 @@ int64_t kamsim_scan(
         }
     }
     stream_close(&st);
+    if (bins) { /* one month of one histogram at a time: a 16 KB row stays in cache */
+        for (int64_t s = 0; s < 2 * h; s++) {
+            int32_t *row = (s < h ? rev_hist + s * HIST_BINS : gp_hist + (s - h) * HIST_BINS);
+            const uint16_t *b = bins + s * n;
+            for (int64_t p = 0; p < n; p++)
+                row[b[p]]++;
+        }
+        free(bins);
+    }
     free(cand_r);
     free(cand_i);
     free(guess);
@@ -540,6 +553,104 @@ static inline int64_t hist_bin(double v)
     return v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
 }
 
+/* One path of replace_lost: effort month by month, the wins of each new level, added to
+ * wbm (run-rate by first-order month, h + 2) and wins (h + 2); returns the opportunities
+ * opened (admitted) over the path's effort. wbm and wins must be zero. */
+static int64_t replace_path(const repl_args *a, uint64_t key, const double *lost, double *wbm,
+                            int64_t *wins)
+{
+    const int64_t h = a->h;
+    int64_t opened_total = 0;
+    double won = 0.0;
+    int64_t effort = 0, before = 0;
+    for (int64_t t = 1; t <= h; t++) {
+        won += wbm[t - 1];
+        const int64_t tk = t - a->lag;
+        if (tk < 1)
+            continue;
+        const double known = lost[tk - 1];
+        if (!(known > won + a->rel_tol * (known < 0 ? -known : known)))
+            continue;
+        const int64_t e = ++effort;
+        const uint64_t lev = (uint64_t)e << 32;
+        const uint64_t r = mix64(key + lev * SPLITMIX_GAMMA);
+        int64_t opened = a->counts ? a->counts[e - 1] : a->p_lo;
+        if (!a->fixed) { /* from the bucket's first candidate: exact, few steps */
+            const uint64_t rl = r & 0xFFFFFFFFULL;
+            int64_t c = a->p_guess[rl >> 20];
+            while (c < a->p_len && a->p_thr[c] <= rl)
+                c++;
+            opened += c;
+        }
+        int64_t adm = opened;
+        if (a->cap >= 0) {
+            const int64_t room = a->cap - before;
+            adm = room < 0 ? 0 : (room < opened ? room : opened);
+            before += opened;
+        }
+        opened_total += adm;
+        const int64_t room = h - t; /* a win orders within the horizon iff cycle <= room */
+        if (room < 1 || (a->cyc_const > 0 && a->cyc_const > room))
+            continue; /* none of this level's wins can (their draws are not needed) */
+        const int64_t row = adm - a->row0;
+        const uint64_t *bt = a->b_thr + row * a->b_width1; /* padded with 2^32 */
+        const uint64_t rh = r >> 32;
+        int64_t c = a->b_guess[row * 256 + (rh >> 24)];
+        while (bt[c] <= rh)
+            c++;
+        const int64_t w = a->b_lo[row] + c;
+        for (int64_t i = 1; i <= w; i++) {
+            const uint64_t x = mix64(key + (lev + (uint64_t)i) * SPLITMIX_GAMMA);
+            const uint32_t rc = (uint32_t)(x & 0xFFFFFFFFULL);
+            /* cycle = max(1, #{steps < rc}) <= room  iff  steps[room] >= rc */
+            if (a->cyc_const == 0 && a->cyc_steps[room] < rc)
+                continue;
+            const int64_t f = cycle_months(a, rc) + t;
+            if (f > h)
+                continue;
+            const uint64_t rs = x >> 32;
+            wbm[f] += a->pool ? a->pool[(rs * (uint64_t)a->pool_n) >> 32] : a->size_const;
+            wins[f]++;
+        }
+    }
+    return opened_total;
+}
+
+/* The ramped run-rate of month s (0-based) from the cumulative wins cum (replace_lost). */
+static inline double ramped(const repl_args *a, const double *cum, int64_t s)
+{
+    double rr = 0.0;
+    for (int64_t k = 0; k < a->n_ramp && k <= s; k++)
+        if (a->ramp[k] != 0.0)
+            rr += a->ramp[k] * cum[s - k];
+    return rr;
+}
+
+/* replace_lost of kamsim/engine/replacement.py on n paths of lost run-rate lost (n x h):
+ * the ramped run-rate rr and the wins by first-order month (n x h each) and the
+ * opportunities opened (n). */
+void kamsim_replace_lost(const repl_args *a, const double *lost, double *rr, int64_t *wins_out,
+                         int64_t *opened)
+{
+    const int64_t n = a->n, h = a->h;
+    double *wbm = a->work, *cum = wbm + h + 2;
+    int64_t *wins = (int64_t *)(cum + h);
+    for (int64_t p = 0; p < n; p++) {
+        memset(wbm, 0, (size_t)(h + 2) * sizeof(double));
+        memset(wins, 0, (size_t)(h + 2) * sizeof(int64_t));
+        opened[p] = a->active ? replace_path(a, a->keys[p], lost + p * h, wbm, wins) : 0;
+        double c = 0.0;
+        for (int64_t s = 0; s < h; s++) {
+            c = s ? c + wbm[s + 1] : wbm[1];
+            cum[s] = c;
+        }
+        for (int64_t s = 0; s < h; s++) {
+            rr[p * h + s] = ramped(a, cum, s);
+            wins_out[p * h + s] = wins[s + 1];
+        }
+    }
+}
+
 void kamsim_replace(const repl_args *a)
 {
     const int64_t n = a->n, h = a->h;
@@ -571,58 +682,8 @@ void kamsim_replace(const repl_args *a)
         a->gp_lost[p] = td;
         memset(wbm, 0, (size_t)(h + 2) * sizeof(double));
         memset(wins, 0, (size_t)(h + 2) * sizeof(int64_t));
-        if (a->active) {
-            const uint64_t key = a->keys[p];
-            double won = 0.0;
-            int64_t effort = 0, before = 0;
-            for (int64_t t = 1; t <= h; t++) {
-                won += wbm[t - 1];
-                const int64_t tk = t - a->lag;
-                if (tk < 1)
-                    continue;
-                const double known = lost[tk - 1];
-                if (!(known > won + a->rel_tol * (known < 0 ? -known : known)))
-                    continue;
-                const int64_t e = ++effort;
-                const uint64_t lev = (uint64_t)e << 32;
-                const uint64_t r = mix64(key + lev * SPLITMIX_GAMMA);
-                int64_t opened = a->counts ? a->counts[e - 1] : a->p_lo;
-                if (!a->fixed) { /* from the bucket's first candidate: exact, few steps */
-                    const uint64_t rl = r & 0xFFFFFFFFULL;
-                    int64_t c = a->p_guess[rl >> 20];
-                    while (c < a->p_len && a->p_thr[c] <= rl)
-                        c++;
-                    opened += c;
-                }
-                int64_t adm = opened;
-                if (a->cap >= 0) {
-                    const int64_t room = a->cap - before;
-                    adm = room < 0 ? 0 : (room < opened ? room : opened);
-                    before += opened;
-                }
-                const int64_t room = h - t; /* a win orders within the horizon iff cycle <= room */
-                if (room < 1 || (a->cyc_const > 0 && a->cyc_const > room))
-                    continue; /* none of this level's wins can (their draws are not needed) */
-                const int64_t row = adm - a->row0;
-                const uint64_t *bt = a->b_thr + row * a->b_width1; /* padded with 2^32 */
-                const uint64_t rh = r >> 32;
-                int64_t c = a->b_guess[row * 256 + (rh >> 24)];
-                while (bt[c] <= rh)
-                    c++;
-                const int64_t w = a->b_lo[row] + c;
-                for (int64_t i = 1; i <= w; i++) {
-                    const uint64_t x = mix64(key + (lev + (uint64_t)i) * SPLITMIX_GAMMA);
-                    const uint32_t rc = (uint32_t)(x & 0xFFFFFFFFULL);
-                    /* cycle = max(1, #{steps < rc}) <= room  iff  steps[room] >= rc */
-                    if (a->cyc_const == 0 && a->cyc_steps[room] < rc)
-                        continue;
-                    const int64_t f = cycle_months(a, rc) + t;
-                    const uint64_t rs = x >> 32;
-                    wbm[f] += a->pool ? a->pool[(rs * (uint64_t)a->pool_n) >> 32] : a->size_const;
-                    wins[f]++;
-                }
-            }
-        }
+        if (a->active)
+            replace_path(a, a->keys[p], lost, wbm, wins);
         /* ramp-up, then the monthly paths */
         double c = 0.0;
         for (int64_t s = 0; s < h; s++) {
@@ -633,10 +694,7 @@ void kamsim_replace(const repl_args *a)
         double s_cash = 0.0, min_cash = 0.0, gap_r = 0.0, gap_g = 0.0, acq_sum = 0.0;
         int64_t last = 0, fb = 0, n_wins = 0;
         for (int64_t s = 0; s < h; s++) {
-            double rr = 0.0;
-            for (int64_t k = 0; k < a->n_ramp && k <= s; k++)
-                if (a->ramp[k] != 0.0)
-                    rr += a->ramp[k] * cum[s - k];
+            const double rr = ramped(a, cum, s);
             const double repl_m = rr / 12.0;
             const double rv = (a->base_rev_m - lm[s]) * a->gf[s] + repl_m;
             const double gpv = (a->base_gp_m - cg[s]) * a->gf[s] + repl_m * a->margin;

@@ -33,11 +33,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import cython_special
 
-__all__ = ["ABI", "LIBRARY", "available", "disabled", "pointers", "replace", "scan",
-           "scan_blocks"]
+__all__ = ["ABI", "LIBRARY", "available", "disabled", "pointers", "replace", "replace_lost",
+           "scan", "scan_blocks"]
 
 #: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
-ABI = 9
+ABI = 10
 
 
 def _find() -> Path | None:
@@ -120,6 +120,9 @@ def _load() -> ctypes.CDLL | None:
                    i64]  # inline_pcg64
     lib.kamsim_replace.restype = None
     lib.kamsim_replace.argtypes = [ctypes.POINTER(ReplaceArgs)]
+    lib.kamsim_replace_lost.restype = None
+    lib.kamsim_replace_lost.argtypes = [ctypes.POINTER(ReplaceArgs), ctypes.c_void_p,
+                                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
     lib.kamsim_pcg64_selftest.restype = ctypes.c_int64
     lib.kamsim_pcg64_selftest.argtypes = [ptr, ptr, i64]
     return lib
@@ -260,6 +263,25 @@ def scan_blocks(gens: list[np.random.Generator], ns: npt.NDArray[np.int64], sub:
     return found
 
 
+def _struct(args: dict[str, Any]) -> ReplaceArgs:
+    types = dict(REPLACE_FIELDS)
+    missing = set(types) - set(args)
+    assert not missing, missing
+    return ReplaceArgs(**{k: (_p(v) if types[k] == _P else v) for k, v in args.items()})
+
+
+def replace_lost(args: dict[str, Any], lost: npt.NDArray[np.float64],
+                 rr: npt.NDArray[np.float64], wins: npt.NDArray[np.int64],
+                 opened: npt.NDArray[np.int64]) -> None:
+    """Run ``kamsim_replace_lost`` (``replacement.replace_lost`` on ``n x h`` losses).
+
+    ``args`` as for :func:`replace` (only the process's fields are read).
+    """
+    assert LIBRARY is not None
+    LIBRARY.kamsim_replace_lost(ctypes.byref(_struct(args)), _p(lost), _p(rr), _p(wins),
+                                _p(opened))
+
+
 def replace(args: dict[str, Any]) -> None:
     """Run ``kamsim_replace`` of ``_ckernel.c`` (the replacement stage of one block).
 
@@ -267,8 +289,4 @@ def replace(args: dict[str, Any]) -> None:
     ``None`` for an optional output); the arrays must be C-contiguous and of the C types.
     """
     assert LIBRARY is not None
-    vals = {k: (_p(v) if t == _P else v) for k, v in args.items()
-            for t in (dict(REPLACE_FIELDS)[k],)}
-    missing = set(dict(REPLACE_FIELDS)) - set(vals)
-    assert not missing, missing
-    LIBRARY.kamsim_replace(ctypes.byref(ReplaceArgs(**vals)))
+    LIBRARY.kamsim_replace(ctypes.byref(_struct(args)))

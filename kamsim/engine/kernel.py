@@ -31,7 +31,6 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
-import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -46,8 +45,8 @@ import kamsim.engine.samplers as _samplers
 from kamsim._util.tables import count_in_rows
 from kamsim.engine.replacement import (
     ReplacementParams,
-    cycle_table,
-    level_tables,
+    compiled_sizes,
+    kernel_params,
     recovery_months,
     replace_lost,
     replacement_params,
@@ -1038,7 +1037,7 @@ def replacement_compiled(spec: Spec) -> bool:
     """
     rp = spec.repl
     return (_ck.available() and rp is not None and spec.sampler != "importance"
-            and (rp.pool is not None or rp.size_sigma == 0))
+            and compiled_sizes(rp))
 
 
 def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArray,
@@ -1057,15 +1056,7 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
     g = np.random.default_rng(np.random.SeedSequence(
         entropy=spec.entropy, spawn_key=(*spec.spawn_key, block, 1)))
     keys = g.bit_generator.random_raw(n)
-    levels = h - rp.lag
-    active = rp.rate > 0 and rp.cap > 0 and levels >= 1
-    tb = level_tables(rp, levels) if active else None
-    cyc_const = 0
-    steps = table = mixed = None
-    if rp.cycle_cv == 0 or rp.cycle_mean == 0:
-        cyc_const = min(max(math.ceil(rp.cycle_mean - 1e-9), 1), h + 1)
-    else:
-        steps, table, mixed = cycle_table(rp.cycle_mean, rp.cycle_cv, rp.cycle_gamma, h)
+    assert isinstance(keys, np.ndarray)
     base_rev_m = spec.revenue.sum() / 12.0
     base_gp_m = spec.gross_profit.sum() / 12.0
     cols: dict[str, Any] = {k: np.empty(n) for k in (
@@ -1081,32 +1072,14 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
         cols["cash_paths"] = np.empty((n, h))
     rev_hist, gp_hist, cash_hist = hists
     _ck.replace({
-        "n": n, "h": h, "lag": rp.lag, "levels": levels, "active": int(active),
-        "d_rev12": d_rev12, "d_gp12": d_gp12, "first_stop": first, "keys": keys,
-        "fixed": int(tb is not None and tb.fixed),
-        "counts": tb.counts if tb is not None and tb.fixed else None,
-        "p_lo": tb.p_lo if tb is not None else 0,
-        "p_len": tb.p_thr.size if tb is not None else 0,
-        "p_thr": tb.p_thr if tb is not None else None,
-        "p_guess": tb.p_guess if tb is not None else None,
-        "b_guess": tb.b_guess if tb is not None else None,
-        "row0": tb.row0 if tb is not None else 0,
-        "b_width1": tb.b_thr.shape[1] if tb is not None else 0,
-        "b_lo": tb.b_lo if tb is not None else None,
-        "b_thr": tb.b_thr if tb is not None else None,
-        "cap": rp.cap if rp.cap < 2**62 else -1,
-        "cyc_const": cyc_const, "cyc_nsteps": 0 if steps is None else steps.size,
-        "cyc_steps": steps, "cyc_table": table,
-        "cyc_mixed": None if mixed is None else mixed.view(np.uint8),
-        "pool": rp.pool, "pool_n": 0 if rp.pool is None else rp.pool.size,
-        "size_const": rp.size_median, "ramp": rp.ramp_steps,
-        "n_ramp": min(rp.ramp_steps.size, h),
+        **kernel_params(rp, keys, h),
+        "d_rev12": d_rev12, "d_gp12": d_gp12, "first_stop": first,
         "gf": (1.0 + rp.growth) ** (np.arange(1, h + 1) / 12.0),
         "base_rev_m": base_rev_m, "base_gp_m": base_gp_m,
         "rev_below": base_rev_m * (1 - 1e-9), "margin": rp.margin,
         "acq_cost": rp.acquisition_cost, "opening": spec.opening_cash,
         "fixed_m": spec.fixed_monthly,
-        "be_thr": spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly), "rel_tol": 1e-9,
+        "be_thr": spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly),
         "rev_iw": HIST_BINS / (spec.rev_top - 0.0),
         "gp_iw": HIST_BINS / (spec.gp_top - spec.gp_bottom), "gp_bottom": spec.gp_bottom,
         "cash_iw": HIST_BINS / (spec.cash_top - spec.cash_bottom),

@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special
 
+import kamsim.engine.ckernel as _ck
 from kamsim._util.tables import count_in_rows
 from kamsim.exceptions import AssumptionError
 from kamsim.model.replacement import ReplacementAssumptions
@@ -307,6 +308,53 @@ def level_counts(p: ReplacementParams, keys: npt.NDArray[np.uint64], levels: int
     return admitted, won.reshape(n, levels)
 
 
+def compiled_sizes(p: ReplacementParams) -> bool:
+    """Whether the compiled kernel can draw these sizes bitwise as numpy does.
+
+    Resampled or fixed sizes: yes. Lognormal sizes with a spread need ``exp``, whose last
+    bit may differ between numpy and the C library, so they stay on numpy.
+    """
+    return p.pool is not None or p.size_sigma == 0
+
+
+def kernel_params(p: ReplacementParams, keys: npt.NDArray[np.uint64], h: int
+                  ) -> dict[str, Any]:
+    """The process's fields of the kernel's ``repl_args`` (:data:`ckernel.REPLACE_FIELDS`).
+
+    For ``keys.size`` paths over ``h`` months; the economic fields and outputs are the
+    caller's.
+    """
+    levels = h - p.lag
+    active = p.rate > 0 and p.cap > 0 and levels >= 1
+    tb = level_tables(p, levels) if active else None
+    cyc_const = 0
+    steps = table = mixed = None
+    if p.cycle_cv == 0 or p.cycle_mean == 0:
+        cyc_const = min(max(math.ceil(p.cycle_mean - 1e-9), 1), h + 1)
+    else:
+        steps, table, mixed = cycle_table(p.cycle_mean, p.cycle_cv, p.cycle_gamma, h)
+    return {
+        "n": keys.size, "h": h, "lag": p.lag, "levels": levels, "active": int(active),
+        "keys": keys, "fixed": int(tb is not None and tb.fixed),
+        "counts": tb.counts if tb is not None and tb.fixed else None,
+        "p_lo": tb.p_lo if tb is not None else 0,
+        "p_len": tb.p_thr.size if tb is not None else 0,
+        "p_thr": tb.p_thr if tb is not None else None,
+        "p_guess": tb.p_guess if tb is not None else None,
+        "row0": tb.row0 if tb is not None else 0,
+        "b_width1": tb.b_thr.shape[1] if tb is not None else 0,
+        "b_lo": tb.b_lo if tb is not None else None,
+        "b_thr": tb.b_thr if tb is not None else None,
+        "b_guess": tb.b_guess if tb is not None else None,
+        "cap": p.cap if p.cap < 2**62 else -1,
+        "cyc_const": cyc_const, "cyc_nsteps": 0 if steps is None else steps.size,
+        "cyc_steps": steps, "cyc_table": table,
+        "cyc_mixed": None if mixed is None else mixed.view(np.uint8),
+        "pool": p.pool, "pool_n": 0 if p.pool is None else p.pool.size,
+        "size_const": p.size_median, "ramp": p.ramp_steps,
+        "n_ramp": min(p.ramp_steps.size, h), "rel_tol": _REL_TOL}
+
+
 def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
                  opportunities: bool = True) -> _Paths:
     """Run the replacement process on ``n`` paths with lost run-rate ``lost`` (n x H).
@@ -324,6 +372,16 @@ def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
     n, h = lost.shape
     keys = g.bit_generator.random_raw(n)
     assert isinstance(keys, np.ndarray)
+    if _ck.available() and compiled_sizes(p):
+        rr_c = np.empty((n, h))
+        wins_c = np.empty((n, h), dtype=np.int64)
+        opened_c = np.empty(n, dtype=np.int64)
+        args: dict[str, Any] = {k: (None if t == "p" else 0)
+                                for k, t in _ck.REPLACE_FIELDS}
+        args.update(kernel_params(p, keys, h), work=np.empty(8 * h + 8))
+        _ck.replace_lost(args, np.ascontiguousarray(lost, dtype=np.float64), rr_c, wins_c,
+                         opened_c)
+        return _Paths(rr_c, wins_c, opened_c if opportunities else np.zeros(n, np.int64))
     won_by_month = np.zeros((n, h + 2))  # run-rate by first-order month (1-based)
     effort = np.zeros(n, dtype=np.int64)  # months of effort so far
     won = np.zeros(n)

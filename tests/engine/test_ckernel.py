@@ -291,3 +291,34 @@ def test_ndtri_cell_chords_are_within_their_error_bounds() -> None:
                  + t * (e32[cells + 1, None].astype(np.float64) - e32[cells, None]))
         assert np.all(np.abs(special.ndtri(v) - chord) <= err[cells, None])
     assert np.isinf(err[0]) or err[0] > 1e30
+
+
+@needs_c
+@pytest.mark.parametrize("kw", [
+    {},
+    {"max_opportunities": 7, "cycle_distribution": "lognormal"},
+    {"arrivals": "fixed", "opportunities_per_month": 1.5, "cycle_cv": 0.0, "win_rate": 1.0},
+    {"opportunities_per_month": 0.0},
+    {"response_lag_months": 40},
+    {"ramp_shape": "s_curve", "ramp_months": 5, "win_rate": 0.05},
+])
+def test_compiled_replace_lost_is_bitwise_the_numpy_one(kw: dict[str, Any]) -> None:
+    """The timelines' ``replace_lost`` (and ``required_capacity``'s) on both paths."""
+    from kamsim.engine import replacement as R
+    pool = synthetic_portfolio(60, rng=3).revenue
+    a = ReplacementAssumptions(**{"opportunities_per_month": 5.0, "win_rate": 0.3,
+                                  "response_lag_months": 1, "ramp_months": 3, **kw})
+    p = R.replacement_params(a, pool)
+    g = np.random.default_rng(11)
+    lost = np.cumsum(g.exponential(2e5, size=(700, 30)) * (g.random((700, 30)) < 0.1),
+                     axis=1)
+    fast = R.replace_lost(p, lost, np.random.default_rng(5))
+    with ckernel.disabled():
+        slow = R.replace_lost(p, lost, np.random.default_rng(5))
+    for f in ("run_rate", "wins", "opportunities"):
+        x, y = getattr(fast, f), getattr(slow, f)
+        assert x.dtype == y.dtype, f
+        assert x.shape == y.shape, f
+        assert x.tobytes() == y.tobytes(), f
+    if a.opportunities_per_month > 0 and a.response_lag_months < 30:
+        assert fast.wins.sum() > 0
