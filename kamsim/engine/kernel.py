@@ -1349,19 +1349,34 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
         if spec.keep_paths:
             outs["paths"].append(np.ascontiguousarray(rev_path.T))
         blocks.append(part)
-    result: dict[str, Any] = {k: (np.concatenate(v) if v else None) for k, v in outs.items()}
-    # smaller integers to hand back (a dask worker sends them over the network):
-    # fold_blocks widens every integer to int64 again; no partial churn: no column
-    for k in ("accounts_lost", "partial_losses", "first_month_below_break_even"):
-        if result[k] is not None:
-            result[k] = result[k].astype(np.int32)
+    # what a task hands back is what a dask worker sends over the network: no empty
+    # columns, integers as the smallest unsigned type that holds them (at most m losses
+    # per path, first months at most h; fold_blocks widens them to int64 again), no
+    # column of zeros without partial churn, and the per-block sums as one (blocks x
+    # ...) array per key, not two small arrays per block
+    result: dict[str, Any] = {k: v[0] if len(v) == 1 else np.concatenate(v)
+                              for k, v in outs.items() if v}
+    for k, bound in (("accounts_lost", m), ("partial_losses", m),
+                     ("first_month_below_break_even", h)):
+        if k in result:
+            result[k] = result[k].astype(np.min_scalar_type(bound))
     if not has_partial:
-        result["partial_losses"] = None
-    result.update(lost_count=lost_count, blocks=blocks)
-    if spec.repl is not None:
-        result.update(cash_hist=cash_hist.result())
-    if not weighted:  # counts of at most this task's paths: int32 is exact
-        result.update(rev_hist=rev_hist.result32(), gp_hist=gp_hist.result32())
+        result.pop("partial_losses", None)
+    if blocks and all(blk.keys() == blocks[0].keys() for blk in blocks):
+        result.update(blocks={k: np.stack([blk[k] for blk in blocks]) for k in blocks[0]})
+    else:
+        result.update(blocks=blocks)
+    result.update(lost_count=lost_count)
+    # histogram counts (months x bins) as (first bin, counts of the bins from the first
+    # to the last that any path reached), in the smallest unsigned type that holds them
+    hists: dict[str, npt.NDArray[Any]] = (
+        {"cash_hist": cash_hist.result()} if spec.repl is not None else {})
+    if not weighted:  # weighted: summed weights, per block (in "blocks")
+        hists.update(rev_hist=rev_hist.result32(), gp_hist=gp_hist.result32())
+    for k, c in hists.items():
+        used = np.flatnonzero(c.any(axis=0))
+        lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 0)
+        result[k] = (lo, c[:, lo:hi].astype(np.min_scalar_type(int(c.max()))))
     return result
 
 
@@ -1381,14 +1396,24 @@ def fold_blocks(parts: Iterable[dict[str, Any]], shapes: dict[str, tuple[int, ..
     cols: dict[str, Any] = {}
     offset = 0
     for p in parts:
-        for blk in p["blocks"]:
+        blocks = p["blocks"]  # a list of per-block dicts, or one row per block and key
+        for blk in ([] if isinstance(blocks, dict) else blocks):
             for k, v in blk.items():
                 floats[k] += v
+        for k, rows in (blocks.items() if isinstance(blocks, dict) else ()):
+            total = floats[k]
+            for row in rows:  # block by block, as above
+                total += row
         rows = 0
         for k, v in p.items():
             if k == "blocks":
                 continue
-            if k in INT_SUMS or k in ("rev_hist", "gp_hist"):
+            if isinstance(v, tuple):  # histogram counts: (first bin, counts from there on)
+                lo, c = v
+                if k not in ints:
+                    ints[k] = np.zeros((c.shape[0], HIST_BINS), dtype=np.int64)
+                ints[k][:, lo:lo + c.shape[1]] += c
+            elif k in INT_SUMS or k in ("rev_hist", "gp_hist"):
                 if k not in ints:
                     ints[k] = v.astype(np.int64)
                 else:
@@ -1542,16 +1567,46 @@ def _bounded_map(executor: Executor, fn: Callable[..., Any],
     """``executor.map`` with at most ``window`` tasks submitted ahead of the one consumed.
 
     Results come in task order; holding only a window of them bounds memory.
+
+    A ``dask.distributed`` client (or its ``get_executor()``) is driven through the
+    client itself, so that results take the shortest way: arguments that every task
+    shares (the spec) go to every worker once (``scatter``) instead of with each task;
+    tasks are not hashed (``pure=False``, unless the executor was made with ``pure``);
+    each result is fetched straight from the worker that holds it
+    (``gather(direct=True)``), not relayed by the scheduler, unless the client was made
+    with ``direct_to_workers=False`` (for a client that cannot reach the workers).
     """
+    client: Any = (getattr(executor, "_client", executor)
+                   if type(executor).__module__.split(".")[0] == "distributed" else None)
+    if client is not None and callable(getattr(client, "scatter", None)):
+        kwargs = {"pure": False, **getattr(executor, "_kwargs", {})}
+        direct = client.direct_to_workers is not False
+        shared: dict[int, Any] = {}  # id of an argument of every task -> its dask future
+        for i, a in enumerate(tasks[0] if tasks else ()):
+            if not isinstance(a, int | float | str | None) and all(t[i] is a for t in tasks):
+                shared[id(a)] = client.scatter(a, broadcast=True, hash=False)
+
+        def submit(t: tuple[Any, ...]) -> Any:
+            return client.submit(fn, *(shared.get(id(a), a) for a in t), **kwargs)
+
+        def result(future: Any) -> Any:
+            return client.gather(future, direct=direct)
+    else:
+        def submit(t: tuple[Any, ...]) -> Any:
+            return executor.submit(fn, *t)
+
+        def result(future: Any) -> Any:
+            return future.result()
+
     pending: collections.deque[Any] = collections.deque()
     it = iter(tasks)
     for t in itertools.islice(it, window):
-        pending.append(executor.submit(fn, *t))
+        pending.append(submit(t))
     while pending:
-        result = pending.popleft().result()
+        out = result(pending.popleft())
         for t in itertools.islice(it, 1):
-            pending.append(executor.submit(fn, *t))
-        yield result
+            pending.append(submit(t))
+        yield out
 
 
 def map_tasks(executor: Executor | None, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]],
