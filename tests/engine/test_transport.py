@@ -1,0 +1,173 @@
+"""What tasks hand back to the client (the bytes a dask worker sends) and how they are run.
+
+A task's output is what a ``dask.distributed`` worker sends over the network for every
+task, so it is kept small: per-path integers in the smallest unsigned type that holds
+them, histograms trimmed to the bins any path reached, per-block sums as one array per
+key. :func:`~kamsim.engine.kernel.fold_blocks` must give the same bits from every form.
+On a dask client, the spec goes to the workers once and results come straight from the
+workers; the numbers never depend on it (``test_reproducible`` checks every field).
+"""
+
+from __future__ import annotations
+
+import pickle
+from concurrent.futures import Future
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kamsim._util.rng import resolve_entropy
+from kamsim.engine import BLOCK_SIZE, simulate
+from kamsim.engine.kernel import HIST_BINS, fold_blocks, make_spec, map_tasks, run_blocks
+from kamsim.model import ChurnAssumptions, Scenario
+from kamsim.portfolio.datasets import synthetic_portfolio
+from tests.engine.test_reproducible import compare_results
+
+N_BLOCKS = 3
+N_PATHS = N_BLOCKS * BLOCK_SIZE - 100  # the last block short
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    pf = synthetic_portfolio(300, rng=3)
+    return Scenario(portfolio=pf, horizon_months=24,
+                    churn=ChurnAssumptions(correlation=0.2),
+                    fixed_costs=0.8 * pf.gross_profit.sum())
+
+
+def task(sc: Scenario, **kw: Any) -> dict[str, Any]:
+    entropy, key = resolve_entropy(7)
+    return run_blocks(make_spec(sc, entropy, key, **kw), 0, N_BLOCKS, N_PATHS)
+
+
+def shapes(h: int) -> dict[str, tuple[int, ...]]:
+    return {"rev_sum": (h,), "gp_sum": (h,)}
+
+
+def test_a_task_hands_back_about_35_bytes_a_path(scenario):
+    out = task(scenario, keep_paths=False)
+    assert out["accounts_lost"].dtype == np.uint16  # 300 accounts
+    assert out["first_month_below_break_even"].dtype == np.uint8  # 24 months
+    assert "partial_losses" not in out  # full losses only: no column of zeros
+    assert all(v is not None for v in out.values())
+    assert isinstance(out["blocks"], dict)  # one (blocks x months) array per sum
+    assert out["blocks"]["rev_sum"].shape == (N_BLOCKS, 24)
+    lo, counts = out["rev_hist"]
+    assert counts.shape[0] == 24
+    assert lo >= 0
+    assert lo + counts.shape[1] <= HIST_BINS
+    assert counts.dtype == np.uint16  # at most 6,044 paths in a bin
+    assert int(counts.sum()) == 24 * N_PATHS
+    # 4 float64 + uint16 + uint8 per path; histograms, counts and pickle framing on top
+    size = len(pickle.dumps(out, protocol=5))
+    assert 35 * N_PATHS < size < 35 * N_PATHS + 24 * HIST_BINS * 2 * 2 + 20_000
+
+
+def as_sent_before(out: dict[str, Any]) -> dict[str, Any]:
+    """The same output in the old forms: per-block dicts, full int32 histograms, int32."""
+    old = {k: v for k, v in out.items() if k != "blocks"}
+    b = out["blocks"]
+    old["blocks"] = [{k: b[k][i] for k in b} for i in range(len(next(iter(b.values()))))]
+    for k, v in out.items():
+        if isinstance(v, tuple):
+            full = np.zeros((v[1].shape[0], HIST_BINS), dtype=np.int32)
+            full[:, v[0]:v[0] + v[1].shape[1]] = v[1]
+            old[k] = full
+        elif isinstance(v, np.ndarray) and v.dtype.kind == "u":
+            old[k] = v.astype(np.int32)
+    return old
+
+
+def test_fold_gives_the_same_bits_from_every_form(scenario):
+    entropy, key = resolve_entropy(11)
+    spec = make_spec(scenario, entropy, key, keep_paths=False)
+    n = 5 * BLOCK_SIZE + 7
+    parts = [run_blocks(spec, b, 2, n) for b in (0, 2, 4)]
+    new = fold_blocks(parts, shapes(24), n)
+    old = fold_blocks([as_sent_before(p) for p in parts], shapes(24), n)
+    mixed = fold_blocks([parts[0], as_sent_before(parts[1]), parts[2]], shapes(24), n)
+    for other in (old, mixed):
+        assert new.keys() == other.keys()
+        for k in new:
+            assert new[k].dtype == other[k].dtype, k
+            assert new[k].tobytes() == other[k].tobytes(), k
+    assert new["accounts_lost"].dtype == np.int64
+    assert new["rev_hist"].shape == (24, HIST_BINS)
+
+
+class FakeClient:
+    """Stands in for a ``distributed.Client``: records what it is asked to do."""
+
+    __module__ = "distributed.client"
+
+    def __init__(self, direct_to_workers: bool | None = None) -> None:
+        self.direct_to_workers = direct_to_workers
+        self.scattered: list[Any] = []
+        self.submitted: list[tuple[Any, ...]] = []
+        self.gathered: list[bool | None] = []
+
+    def scatter(self, data: Any, broadcast: bool = False, hash: bool = True) -> Any:
+        assert broadcast
+        assert not hash
+        self.scattered.append(data)
+        return ("scattered", len(self.scattered) - 1)
+
+    def submit(self, fn: Any, *args: Any, pure: bool = True, **kw: Any) -> Future[Any]:
+        assert not pure
+        self.submitted.append(args)
+        real = [self.scattered[a[1]] if isinstance(a, tuple) and a[:1] == ("scattered",)
+                else a for a in args]
+        f: Future[Any] = Future()
+        f.set_result(fn(*real))
+        return f
+
+    def gather(self, future: Future[Any], direct: bool | None = None) -> Any:
+        self.gathered.append(direct)
+        return future.result()
+
+
+class FakeExecutor:
+    """Stands in for ``Client.get_executor()`` (``distributed.cfexecutor``)."""
+
+    __module__ = "distributed.cfexecutor"
+
+    def __init__(self, client: FakeClient) -> None:
+        self._client = client
+        self._kwargs: dict[str, Any] = {}
+
+
+def add(spec: dict[str, int], i: int, j: float) -> float:
+    return spec["x"] + i + j
+
+
+@pytest.mark.parametrize("direct", [None, False])
+def test_dask_clients_get_the_spec_once_and_results_from_the_workers(direct):
+    spec = {"x": 100}
+    tasks = [(spec, i, 0.5) for i in range(7)]
+    for client in (FakeClient(direct), FakeClient(direct)):
+        ex = client if direct is None else FakeExecutor(client)
+        out = list(map_tasks(ex, add, tasks, progress=False, desc="", window=3))  # type: ignore[arg-type]
+        assert out == [100.5 + i for i in range(7)]
+        assert client.scattered == [spec]  # once, not with each task
+        assert [a[1:] for a in client.submitted] == [t[1:] for t in tasks]
+        assert all(a[0] == ("scattered", 0) for a in client.submitted)
+        assert client.gathered == [direct is not False] * 7
+
+
+@pytest.mark.slow
+def test_a_client_passed_as_such_or_relaying_through_the_scheduler(scenario):
+    import distributed
+
+    n = 4 * BLOCK_SIZE + 3
+    ref = simulate(scenario, n_paths=n, rng=5, threads=1)
+    for direct in (None, False):
+        with distributed.Client(processes=True, n_workers=2, threads_per_worker=1,
+                                dashboard_address="127.0.0.1:0",
+                                direct_to_workers=direct) as client:
+            res = simulate(scenario, n_paths=n, rng=5, chunk_size=BLOCK_SIZE,
+                           executor=client)  # type: ignore[arg-type]
+            compare_results(ref, res, f"client itself, direct_to_workers={direct}")
+            res = simulate(scenario, n_paths=n, rng=5, chunk_size=BLOCK_SIZE,
+                           executor=client.get_executor())
+            compare_results(ref, res, f"get_executor(), direct_to_workers={direct}")
