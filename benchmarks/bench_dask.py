@@ -6,6 +6,11 @@ that the run is about the engine, ``--replacement`` to keep it) is simulated wit
 worker processes. Reported: wall-clock time of each, the speed-up (target >= 1.8x on 2
 cores) and whether the two results are bitwise identical in every field of
 ``SimulationResult`` (they must be: sums are added block by block in block order).
+Also reported: the CPU seconds of the client process (scheduler included: a
+``LocalCluster`` runs it in the client's process) and of the workers, and the speed-up
+they predict on an otherwise idle machine, ``2 W1 / (W2 + C2)`` (one worker: the client
+works on the other core; two: workers and client share both), which matters when the
+machine is shared (check ``uptime``: the load is printed).
 
 Run: ``python benchmarks/bench_dask.py [--paths 10000000] [--chunk 131072]``.
 """
@@ -14,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import resource
 import time
 from typing import Any
 
@@ -42,7 +49,15 @@ def same_bits(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def run(sc: Scenario, workers: int, n_paths: int, chunk: int) -> tuple[float, SimulationResult]:
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process so far, every thread."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def run(sc: Scenario, workers: int, n_paths: int, chunk: int
+        ) -> tuple[float, float, float, SimulationResult]:
+    """Wall time, client CPU, workers' CPU (seconds) and the result of one run."""
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                   dashboard_address="127.0.0.1:0") as cluster, \
             distributed.Client(cluster) as client:
@@ -50,10 +65,15 @@ def run(sc: Scenario, workers: int, n_paths: int, chunk: int) -> tuple[float, Si
         client.wait_for_workers(workers)
         simulate(sc, n_paths=chunk * workers, rng=0, chunk_size=chunk,
                  executor=client.get_executor())
+        w0 = client.run(cpu_seconds)
+        c0 = cpu_seconds()
         t = time.perf_counter()
         res = simulate(sc, n_paths=n_paths, rng=2026, chunk_size=chunk,
                        executor=client.get_executor(), progress=False)
-        return time.perf_counter() - t, res
+        wall = time.perf_counter() - t
+        c1 = cpu_seconds()
+        w1 = client.run(cpu_seconds)
+        return wall, c1 - c0, sum(w1[k] - w0[k] for k in w1), res
 
 
 def main() -> None:
@@ -65,14 +85,18 @@ def main() -> None:
     sc = Scenario.from_yaml(data_dir() / "sample_scenario.yaml")
     if not args.replacement:
         sc = dataclasses.replace(sc, replacement=None)
-    t1, r1 = run(sc, 1, args.paths, args.chunk)
-    t2, r2 = run(sc, 2, args.paths, args.chunk)
+    load0 = os.getloadavg()[0]
+    t1, c1, w1, r1 = run(sc, 1, args.paths, args.chunk)
+    t2, c2, w2, r2 = run(sc, 2, args.paths, args.chunk)
     fields = [f.name for f in dataclasses.fields(SimulationResult) if f.name != "scenario"]
     differ = [f for f in fields if not same_bits(getattr(r1, f), getattr(r2, f))]
     print(f"{args.paths:,} paths x {sc.portfolio.n_accounts} accounts x "
           f"{sc.horizon_months} months, tasks of {args.chunk:,} paths, LocalCluster")
-    print(f"1 worker:  {t1:7.2f} s")
-    print(f"2 workers: {t2:7.2f} s   speed-up {t1 / t2:.2f}x (target >= 1.8x)")
+    print(f"load average (1 min) before / after: {load0:.2f} / {os.getloadavg()[0]:.2f}")
+    print(f"1 worker:  {t1:7.2f} s   CPU: client {c1:5.2f} s, workers {w1:6.2f} s")
+    print(f"2 workers: {t2:7.2f} s   CPU: client {c2:5.2f} s, workers {w2:6.2f} s")
+    print(f"speed-up {t1 / t2:.2f}x (target >= 1.8x); from CPU seconds, idle "
+          f"machine: {2 * w1 / (w2 + c2):.2f}x")
     print("bitwise identical in every field: " + ("yes" if not differ else f"NO: {differ}"))
 
 

@@ -74,7 +74,9 @@ def simulate(
         is drawn. The root seed is recorded in the result (``result.seed``).
     executor : concurrent.futures.Executor, optional
         Runs chunks in parallel (e.g. ``ProcessPoolExecutor`` or a dask client's
-        ``get_executor()``); results do not depend on it.
+        ``get_executor()``); results do not depend on it. On a dask client the spec is
+        sent to every worker once and results are fetched straight from the workers
+        (a client that can reach only the scheduler needs ``direct_to_workers=False``).
     threads : int, optional
         Without ``executor``: threads that run blocks (numpy releases the GIL in the
         random-number generator and the array kernels). Default: every core the process
