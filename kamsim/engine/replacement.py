@@ -1,4 +1,4 @@
-"""The replacement kernel: opportunity slots, wins, ramp-up and recovery per path.
+"""The replacement kernel: effort, opportunities, wins, ramp-up and recovery per path.
 
 The model is documented in :mod:`kamsim.model.replacement`; this module is the simulation
 core that :func:`kamsim.engine.simulate` runs per block, and the recovery statistics
