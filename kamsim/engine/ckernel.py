@@ -33,8 +33,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import cython_special
 
-__all__ = ["ABI", "LIBRARY", "available", "disabled", "pointers", "replace", "replace_lost",
-           "scan", "scan_blocks"]
+__all__ = ["ABI", "LIBRARY", "available", "disabled", "pointers", "replace_block",
+           "replace_lost", "replace_struct", "scan", "scan_blocks"]
 
 #: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
 ABI = 10
@@ -263,11 +263,25 @@ def scan_blocks(gens: list[np.random.Generator], ns: npt.NDArray[np.int64], sub:
     return found
 
 
+class ReplaceStruct:
+    """A filled ``repl_args`` with the arrays its pointers point into (kept alive)."""
+
+    def __init__(self, args: dict[str, Any]) -> None:
+        types = dict(REPLACE_FIELDS)
+        missing = set(types) - set(args)
+        assert not missing, missing
+        self.keep = args
+        self.struct = ReplaceArgs(**{k: (_p(v) if types[k] == _P else v)
+                                     for k, v in args.items()})
+
+
+def replace_struct(args: dict[str, Any]) -> ReplaceStruct:
+    """``args`` (every name of :data:`REPLACE_FIELDS`) as a :class:`ReplaceStruct`."""
+    return ReplaceStruct(args)
+
+
 def _struct(args: dict[str, Any]) -> ReplaceArgs:
-    types = dict(REPLACE_FIELDS)
-    missing = set(types) - set(args)
-    assert not missing, missing
-    return ReplaceArgs(**{k: (_p(v) if types[k] == _P else v) for k, v in args.items()})
+    return ReplaceStruct(args).struct
 
 
 def replace_lost(args: dict[str, Any], lost: npt.NDArray[np.float64],
@@ -275,18 +289,24 @@ def replace_lost(args: dict[str, Any], lost: npt.NDArray[np.float64],
                  opened: npt.NDArray[np.int64]) -> None:
     """Run ``kamsim_replace_lost`` (``replacement.replace_lost`` on ``n x h`` losses).
 
-    ``args`` as for :func:`replace` (only the process's fields are read).
+    ``args`` maps every name of :data:`REPLACE_FIELDS` to a value (only the process's
+    fields are read).
     """
     assert LIBRARY is not None
     LIBRARY.kamsim_replace_lost(ctypes.byref(_struct(args)), _p(lost), _p(rr), _p(wins),
                                 _p(opened))
 
 
-def replace(args: dict[str, Any]) -> None:
-    """Run ``kamsim_replace`` of ``_ckernel.c`` (the replacement stage of one block).
+def replace_block(static: ReplaceStruct, block: dict[str, Any]) -> None:
+    """``kamsim_replace`` on a copy of ``static`` with the fields of ``block`` set.
 
-    ``args`` maps every name of :data:`REPLACE_FIELDS` to an int, a float or an array (or
-    ``None`` for an optional output); the arrays must be C-contiguous and of the C types.
+    ``block`` holds the per-block fields (``n``, ``keys``, inputs, outputs, buffers);
+    every array in it must stay alive during the call (the caller holds them).
     """
     assert LIBRARY is not None
-    LIBRARY.kamsim_replace(ctypes.byref(_struct(args)))
+    s = ReplaceArgs.from_buffer_copy(static.struct)
+    for k, v in block.items():
+        setattr(s, k, _p(v) if isinstance(v, np.ndarray) or v is None else v)
+    LIBRARY.kamsim_replace(ctypes.byref(s))
+
+

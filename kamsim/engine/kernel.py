@@ -1040,6 +1040,41 @@ def replacement_compiled(spec: Spec) -> bool:
             and compiled_sizes(rp))
 
 
+#: The per-spec fields of ``kamsim_replace`` (built once per spec; blocks copy them).
+_REPLACE_STATIC: dict[int, tuple[Spec, Any]] = {}
+
+
+def replace_static(spec: Spec) -> Any:
+    """The fields of ``repl_args`` that every block of ``spec`` shares, as a struct."""
+    hit = _REPLACE_STATIC.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    rp = spec.repl
+    assert rp is not None
+    h = spec.horizon
+    base_rev_m = spec.revenue.sum() / 12.0
+    base_gp_m = spec.gross_profit.sum() / 12.0
+    args: dict[str, Any] = {k: (None if t == "p" else 0) for k, t in _ck.REPLACE_FIELDS}
+    args.update(kernel_params(rp, h))
+    args.update({
+        "gf": (1.0 + rp.growth) ** (np.arange(1, h + 1) / 12.0),
+        "base_rev_m": base_rev_m, "base_gp_m": base_gp_m,
+        "rev_below": base_rev_m * (1 - 1e-9), "margin": rp.margin,
+        "acq_cost": rp.acquisition_cost, "opening": spec.opening_cash,
+        "fixed_m": spec.fixed_monthly,
+        "be_thr": spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly),
+        "rev_iw": HIST_BINS / (spec.rev_top - 0.0),
+        "gp_iw": HIST_BINS / (spec.gp_top - spec.gp_bottom), "gp_bottom": spec.gp_bottom,
+        "cash_iw": HIST_BINS / (spec.cash_top - spec.cash_bottom),
+        "cash_bottom": spec.cash_bottom,
+        "months_left": (h - np.arange(h, dtype=np.float64)) / 12.0})
+    static = _ck.replace_struct(args)
+    if len(_REPLACE_STATIC) > 16:
+        _REPLACE_STATIC.clear()
+    _REPLACE_STATIC[id(spec)] = (spec, static)
+    return static
+
+
 def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArray,
                      d_gp12: FloatArray, hists: tuple[HistCounter, HistCounter, HistCounter]
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -1057,8 +1092,6 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
         entropy=spec.entropy, spawn_key=(*spec.spawn_key, block, 1)))
     keys = g.bit_generator.random_raw(n)
     assert isinstance(keys, np.ndarray)
-    base_rev_m = spec.revenue.sum() / 12.0
-    base_gp_m = spec.gross_profit.sum() / 12.0
     cols: dict[str, Any] = {k: np.empty(n) for k in (
         "run_rate_lost", "run_rate_gross_profit_lost", "revenue_lost", "gross_profit_lost",
         "revenue_gap", "gross_profit_gap", "min_cash", "acquisition_costs")}
@@ -1071,19 +1104,8 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
         cols["paths"] = np.empty((n, h))
         cols["cash_paths"] = np.empty((n, h))
     rev_hist, gp_hist, cash_hist = hists
-    _ck.replace({
-        **kernel_params(rp, keys, h),
-        "d_rev12": d_rev12, "d_gp12": d_gp12, "first_stop": first,
-        "gf": (1.0 + rp.growth) ** (np.arange(1, h + 1) / 12.0),
-        "base_rev_m": base_rev_m, "base_gp_m": base_gp_m,
-        "rev_below": base_rev_m * (1 - 1e-9), "margin": rp.margin,
-        "acq_cost": rp.acquisition_cost, "opening": spec.opening_cash,
-        "fixed_m": spec.fixed_monthly,
-        "be_thr": spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly),
-        "rev_iw": HIST_BINS / (spec.rev_top - 0.0),
-        "gp_iw": HIST_BINS / (spec.gp_top - spec.gp_bottom), "gp_bottom": spec.gp_bottom,
-        "cash_iw": HIST_BINS / (spec.cash_top - spec.cash_bottom),
-        "cash_bottom": spec.cash_bottom,
+    _ck.replace_block(replace_static(spec), {
+        "n": n, "keys": keys, "d_rev12": d_rev12, "d_gp12": d_gp12, "first_stop": first,
         "rev_hist": rev_hist.small(n), "gp_hist": gp_hist.small(n),
         "cash_hist": cash_hist.small(n), **sums,
         "first_loss": cols["first_loss_month"], "months": cols["months_to_recover"],
@@ -1093,7 +1115,6 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
         "out_of_cash": cols["out_of_cash"].view(np.uint8),
         "rev_gap": cols["revenue_gap"], "gp_gap": cols["gross_profit_gap"],
         "min_cash": cols["min_cash"], "acq_total": cols["acquisition_costs"],
-        "months_left": (h - np.arange(h, dtype=np.float64)) / 12.0,
         "rr_lost": cols["run_rate_lost"], "rr_gp_lost": cols["run_rate_gross_profit_lost"],
         "rev_lost": cols["revenue_lost"], "gp_lost": cols["gross_profit_lost"],
         "rev_paths": cols.get("paths"), "cash_paths": cols.get("cash_paths"),

@@ -317,12 +317,11 @@ def compiled_sizes(p: ReplacementParams) -> bool:
     return p.pool is not None or p.size_sigma == 0
 
 
-def kernel_params(p: ReplacementParams, keys: npt.NDArray[np.uint64], h: int
-                  ) -> dict[str, Any]:
+def kernel_params(p: ReplacementParams, h: int) -> dict[str, Any]:
     """The process's fields of the kernel's ``repl_args`` (:data:`ckernel.REPLACE_FIELDS`).
 
-    For ``keys.size`` paths over ``h`` months; the economic fields and outputs are the
-    caller's.
+    Over ``h`` months; the paths (``n``, ``keys``), the economic fields and the outputs
+    are the caller's.
     """
     levels = h - p.lag
     active = p.rate > 0 and p.cap > 0 and levels >= 1
@@ -334,8 +333,8 @@ def kernel_params(p: ReplacementParams, keys: npt.NDArray[np.uint64], h: int
     else:
         steps, table, mixed = cycle_table(p.cycle_mean, p.cycle_cv, p.cycle_gamma, h)
     return {
-        "n": keys.size, "h": h, "lag": p.lag, "levels": levels, "active": int(active),
-        "keys": keys, "fixed": int(tb is not None and tb.fixed),
+        "h": h, "lag": p.lag, "levels": levels, "active": int(active),
+        "fixed": int(tb is not None and tb.fixed),
         "counts": tb.counts if tb is not None and tb.fixed else None,
         "p_lo": tb.p_lo if tb is not None else 0,
         "p_len": tb.p_thr.size if tb is not None else 0,
@@ -378,7 +377,7 @@ def replace_lost(p: ReplacementParams, lost: FloatArray, g: np.random.Generator,
         opened_c = np.empty(n, dtype=np.int64)
         args: dict[str, Any] = {k: (None if t == "p" else 0)
                                 for k, t in _ck.REPLACE_FIELDS}
-        args.update(kernel_params(p, keys, h), work=np.empty(8 * h + 8))
+        args.update(kernel_params(p, h), n=n, keys=keys, work=np.empty(8 * h + 8))
         _ck.replace_lost(args, np.ascontiguousarray(lost, dtype=np.float64), rr_c, wins_c,
                          opened_c)
         return _Paths(rr_c, wins_c, opened_c if opportunities else np.zeros(n, np.int64))
