@@ -31,7 +31,7 @@ typedef struct bitgen {
 
 /* Bumped whenever kamsim_scan's arguments or results change: ckernel.py refuses a
  * library built from another version (a stale build in a source checkout). */
-#define KAMSIM_ABI 10
+#define KAMSIM_ABI 11
 
 int64_t kamsim_abi(void) { return KAMSIM_ABI; }
 
@@ -173,6 +173,12 @@ static inline float log2_1mu(uint32_t r, const float *l2tab)
  */
 typedef double (*ndtri_fn)(double, int); /* scipy.special.cython_special.ndtri */
 
+/* The replacement stage (below), run on each path as kamsim_scan finishes it. */
+struct repl_args;
+static void replace_one(const struct repl_args *a, int64_t p, const double *dr_in,
+                        const double *dg_in, int64_t first);
+static void replace_hist(const struct repl_args *a);
+
 int64_t kamsim_scan(
     bitgen_t *bg, int64_t n, int64_t m, int64_t sub, int64_t h, int64_t k1, int64_t notice,
     const uint32_t *q_u32, const uint8_t *certain, const float *mscale, const float *tol,
@@ -189,7 +195,8 @@ int64_t kamsim_scan(
     double rev_top, double gp_top, double gp_bottom,
     double *rr_lost, double *rr_gp_lost, double *rev_lost, double *gp_lost,
     int64_t *first_below, int32_t *rev_hist, int32_t *gp_hist, double *rev_sum,
-    double *gp_sum, double *work, int64_t *ev_idx, int64_t *ev_stop, int64_t inline_pcg64)
+    double *gp_sum, double *work, int64_t *ev_idx, int64_t *ev_stop, int64_t inline_pcg64,
+    const struct repl_args *repl)
 {
     u32stream st;
     stream_open(&st, bg, (int)inline_pcg64);
@@ -365,6 +372,8 @@ int64_t kamsim_scan(
             }
             n_lost[p] = nl;
             first_stop[p] = fs;
+            if (repl) /* the replacement stage of this path, from its losses by month */
+                replace_one(repl, p, dr, dg, fs);
             if (d_rev12) {
                 for (int64_t s = 0; s < h; s++) {
                     d_rev12[s * n + p] = dr[s];
@@ -402,6 +411,8 @@ int64_t kamsim_scan(
         }
     }
     stream_close(&st);
+    if (repl)
+        replace_hist(repl);
     if (bins) { /* one month of one histogram at a time: a 16 KB row stays in cache */
         for (int64_t s = 0; s < 2 * h; s++) {
             int32_t *row = (s < h ? rev_hist + s * HIST_BINS : gp_hist + (s - h) * HIST_BINS);
@@ -454,7 +465,7 @@ int64_t kamsim_scan_blocks(
             first_stop + off, months_left, base_rev_m, base_gp_m, below_thr, rev_top,
             gp_top, gp_bottom, rr_lost + off, rr_gp_lost + off, rev_lost + off,
             gp_lost + off, first_below + off, rev_hist, gp_hist, rev_sum + b * h,
-            gp_sum + b * h, work, NULL, NULL, inline_pcg64);
+            gp_sum + b * h, work, NULL, NULL, inline_pcg64, NULL);
         if (e < 0)
             return e;
         total += e;
@@ -469,7 +480,7 @@ int64_t kamsim_scan_blocks(
  * Every step mirrors the numpy code, in the same order of IEEE operations.
  */
 
-typedef struct {
+typedef struct repl_args {
     /* sizes of the block */
     int64_t n, h, lag, levels, active; /* active: rate > 0, cap > 0 and levels >= 1 */
     /* inputs, months x paths (h x n) and per path */
@@ -512,7 +523,7 @@ typedef struct {
     const double *months_left; /* h: years lost from month s (the loss totals below) */
     double *rr_lost, *rr_gp_lost, *rev_lost, *gp_lost;
     double *rev_paths, *cash_paths; /* n x h, or NULL */
-    double *work;                   /* 8 h + 8 doubles */
+    double *work;                   /* 10 h + 8 doubles */
     uint16_t *bins;                 /* 3 x h x n: histogram bins, counted month by month */
 } repl_args;
 
@@ -651,9 +662,13 @@ void kamsim_replace_lost(const repl_args *a, const double *lost, double *rr, int
     }
 }
 
-void kamsim_replace(const repl_args *a)
+/* One path p of kamsim_replace: dr, dg (h) are the annual revenue and gross profit lost
+ * from each stop month on (a column of d_rev12 / d_gp12), first its first stop month. */
+static void replace_one(const struct repl_args *a, int64_t p, const double *dr_in, const double *dg_in,
+                        int64_t first)
 {
     const int64_t n = a->n, h = a->h;
+    (void)n;
     double *wbm = a->work;          /* h + 2: run-rate won by first-order month */
     double *lost = wbm + h + 2;     /* h: annual run-rate lost by month */
     double *lm = lost + h;          /* h: monthly revenue lost by month */
@@ -662,16 +677,16 @@ void kamsim_replace(const repl_args *a)
     double *rev = cum + h;          /* h */
     double *cash = rev + h;         /* h */
     int64_t *wins = (int64_t *)(cash + h); /* h + 2 */
-    for (int64_t p = 0; p < n; p++) {
+    {
         double sr = 0.0, sg = 0.0, ta = 0.0, tb = 0.0, tc = 0.0, td = 0.0;
         for (int64_t s = 0; s < h; s++) {
-            const double dr = a->d_rev12[s * n + p], dg = a->d_gp12[s * n + p];
+            const double dr = dr_in[s], dg = dg_in[s];
             ta += dr; /* d_rev12.sum(axis=0) etc. of kernel.run_blocks: month by month */
             tb += dg;
             tc += dr * a->months_left[s];
             td += dg * a->months_left[s];
-            sr = s ? sr + a->d_rev12[s * n + p] * (1.0 / 12.0) : a->d_rev12[p] * (1.0 / 12.0);
-            sg = s ? sg + a->d_gp12[s * n + p] * (1.0 / 12.0) : a->d_gp12[p] * (1.0 / 12.0);
+            sr = s ? sr + dr * (1.0 / 12.0) : dr * (1.0 / 12.0);
+            sg = s ? sg + dg * (1.0 / 12.0) : dg * (1.0 / 12.0);
             lm[s] = sr;
             cg[s] = sg;
             lost[s] = sr * 12.0;
@@ -690,7 +705,6 @@ void kamsim_replace(const repl_args *a)
             c = s ? c + wbm[s + 1] : wbm[1];
             cum[s] = c;
         }
-        const int64_t first = a->first_stop[p];
         double s_cash = 0.0, min_cash = 0.0, gap_r = 0.0, gap_g = 0.0, acq_sum = 0.0;
         int64_t last = 0, fb = 0, n_wins = 0;
         for (int64_t s = 0; s < h; s++) {
@@ -745,7 +759,13 @@ void kamsim_replace(const repl_args *a)
         a->acq_total[p] = acq_sum;
         a->first_below[p] = fb;
     }
-    /* the histograms, one month of one histogram at a time (a 16 KB row stays in cache) */
+}
+
+/* The histograms of kamsim_replace, one month of one histogram at a time (a 16 KB row
+ * stays in cache), after every path of the block. */
+static void replace_hist(const struct repl_args *a)
+{
+    const int64_t n = a->n, h = a->h;
     int32_t *hs[3] = {a->rev_hist, a->gp_hist, a->cash_hist};
     for (int64_t k = 0; k < 3; k++)
         for (int64_t s = 0; s < h; s++) {
@@ -754,4 +774,18 @@ void kamsim_replace(const repl_args *a)
             for (int64_t p = 0; p < n; p++)
                 row[b[p]]++;
         }
+}
+
+void kamsim_replace(const repl_args *a)
+{
+    const int64_t n = a->n, h = a->h;
+    double *col = a->work + 8 * h + 8; /* 2 h: this path's column of d_rev12, d_gp12 */
+    for (int64_t p = 0; p < n; p++) {
+        for (int64_t s = 0; s < h; s++) {
+            col[s] = a->d_rev12[s * n + p];
+            col[h + s] = a->d_gp12[s * n + p];
+        }
+        replace_one(a, p, col, col + h, a->first_stop[p]);
+    }
+    replace_hist(a);
 }

@@ -33,11 +33,22 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import cython_special
 
-__all__ = ["ABI", "LIBRARY", "available", "disabled", "pointers", "replace_block",
-           "replace_lost", "replace_struct", "scan", "scan_blocks"]
+__all__ = [
+    "ABI",
+    "LIBRARY",
+    "available",
+    "block_struct",
+    "disabled",
+    "pointers",
+    "replace_block",
+    "replace_lost",
+    "replace_struct",
+    "scan",
+    "scan_blocks",
+]
 
 #: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
-ABI = 10
+ABI = 11
 
 
 def _find() -> Path | None:
@@ -107,7 +118,7 @@ def _load() -> ctypes.CDLL | None:
                   ptr, ptr, ptr, ptr, ptr,  # d_rev12, d_gp12, n_lost, counts, first_stop
                   ptr, dbl, dbl, dbl, dbl, dbl, dbl,  # months_left .. gp_bottom
                   ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # rr_lost .. work
-                  ptr, ptr, i64]  # ev_idx, ev_stop, inline_pcg64
+                  ptr, ptr, i64, ptr]  # ev_idx, ev_stop, inline_pcg64, repl
     fb = lib.kamsim_scan_blocks
     fb.restype = ctypes.c_int64
     fb.argtypes = [i64, ptr, ptr, i64, i64, i64, i64, i64,  # nb bgs ns m sub h k1 notice
@@ -203,7 +214,9 @@ def scan(g: np.random.Generator, n: int, sub: int, arrays: dict[str, Any],
     """Run ``kamsim_scan`` of ``_ckernel.c`` on ``n`` paths drawn from ``g``.
 
     ``arrays`` holds the spec's tables (``h``, ``k1``, ``notice`` and arrays); ``out`` the
-    output arrays, any of which may be ``None``. Returns the number of losses.
+    output arrays, any of which may be ``None``, and optionally ``"repl"``: a
+    :func:`block_struct` whose replacement stage runs on each path as it is drawn. Returns
+    the number of losses.
     """
     assert LIBRARY is not None
     a, o = arrays, out
@@ -226,7 +239,8 @@ def scan(g: np.random.Generator, n: int, sub: int, arrays: dict[str, Any],
             _p(o.get("rr_gp_lost")), _p(o.get("rev_lost")), _p(o.get("gp_lost")),
             _p(o.get("first_below")), _p(o.get("rev_hist")), _p(o.get("gp_hist")),
             _p(o.get("rev_sum")), _p(o.get("gp_sum")), _p(o["work"]), _p(o.get("ev_idx")),
-            _p(o.get("ev_stop")), int(INLINE_PCG64 and type(bg) is np.random.PCG64)))
+            _p(o.get("ev_stop")), int(INLINE_PCG64 and type(bg) is np.random.PCG64),
+            None if o.get("repl") is None else ctypes.addressof(o["repl"])))
     if found < 0:
         raise MemoryError("the compiled kernel could not allocate its buffers")
     return found
@@ -297,16 +311,21 @@ def replace_lost(args: dict[str, Any], lost: npt.NDArray[np.float64],
                                 _p(opened))
 
 
-def replace_block(static: ReplaceStruct, block: dict[str, Any]) -> None:
-    """``kamsim_replace`` on a copy of ``static`` with the fields of ``block`` set.
+def block_struct(static: ReplaceStruct, block: dict[str, Any]) -> ReplaceArgs:
+    """A copy of ``static`` with the fields of ``block`` set (the struct of one block).
 
     ``block`` holds the per-block fields (``n``, ``keys``, inputs, outputs, buffers);
-    every array in it must stay alive during the call (the caller holds them).
+    every array in it must stay alive while the struct is used (the caller holds them).
     """
-    assert LIBRARY is not None
     s = ReplaceArgs.from_buffer_copy(static.struct)
     for k, v in block.items():
         setattr(s, k, _p(v) if isinstance(v, np.ndarray) or v is None else v)
-    LIBRARY.kamsim_replace(ctypes.byref(s))
+    return s
+
+
+def replace_block(static: ReplaceStruct, block: dict[str, Any]) -> None:
+    """``kamsim_replace`` on :func:`block_struct` (losses from ``d_rev12``, ``d_gp12``)."""
+    assert LIBRARY is not None
+    LIBRARY.kamsim_replace(ctypes.byref(block_struct(static, block)))
 
 

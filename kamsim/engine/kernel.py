@@ -1075,19 +1075,13 @@ def replace_static(spec: Spec) -> Any:
     return static
 
 
-def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArray,
-                     d_gp12: FloatArray, hists: tuple[HistCounter, HistCounter, HistCounter]
-                     ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """:func:`with_replacement` and the block's reductions in :func:`run_blocks`, in C.
-
-    ``d_rev12``, ``d_gp12`` are months x paths. Returns the per-path columns (the loss
-    totals, the replacement columns, ``first_month_below_break_even``, and ``paths`` /
-    ``cash_paths`` when kept) and the block's monthly sums. Bitwise the same as the numpy
-    code (tested).
-    """
+def _replace_fields(spec: Spec, block: int, n: int,
+                    hists: tuple[HistCounter, HistCounter, HistCounter]
+                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The per-block fields of ``kamsim_replace``: (columns, monthly sums, fields)."""
     rp = spec.repl
     assert rp is not None
-    h, n = d_rev12.shape
+    h = spec.horizon
     g = np.random.default_rng(np.random.SeedSequence(
         entropy=spec.entropy, spawn_key=(*spec.spawn_key, block, 1)))
     keys = g.bit_generator.random_raw(n)
@@ -1104,8 +1098,8 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
         cols["paths"] = np.empty((n, h))
         cols["cash_paths"] = np.empty((n, h))
     rev_hist, gp_hist, cash_hist = hists
-    _ck.replace_block(replace_static(spec), {
-        "n": n, "keys": keys, "d_rev12": d_rev12, "d_gp12": d_gp12, "first_stop": first,
+    fields = {
+        "n": n, "keys": keys,
         "rev_hist": rev_hist.small(n), "gp_hist": gp_hist.small(n),
         "cash_hist": cash_hist.small(n), **sums,
         "first_loss": cols["first_loss_month"], "months": cols["months_to_recover"],
@@ -1118,8 +1112,53 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
         "rr_lost": cols["run_rate_lost"], "rr_gp_lost": cols["run_rate_gross_profit_lost"],
         "rev_lost": cols["revenue_lost"], "gp_lost": cols["gross_profit_lost"],
         "rev_paths": cols.get("paths"), "cash_paths": cols.get("cash_paths"),
-        "work": np.empty(8 * h + 8), "bins": np.empty(3 * h * n, dtype=np.uint16)})
+        "work": np.empty(10 * h + 8), "bins": np.empty(3 * h * n, dtype=np.uint16)}
+    return cols, sums, fields
+
+
+def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArray,
+                     d_gp12: FloatArray, hists: tuple[HistCounter, HistCounter, HistCounter]
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`with_replacement` and the block's reductions in :func:`run_blocks`, in C.
+
+    ``d_rev12``, ``d_gp12`` are months x paths. Returns the per-path columns (the loss
+    totals, the replacement columns, ``first_month_below_break_even``, and ``paths`` /
+    ``cash_paths`` when kept) and the block's monthly sums. Bitwise the same as the numpy
+    code (tested).
+    """
+    cols, sums, fields = _replace_fields(spec, block, d_rev12.shape[1], hists)
+    fields.update(d_rev12=d_rev12, d_gp12=d_gp12, first_stop=first)
+    static = replace_static(spec)  # held: its arrays are the struct's (not only the cache's)
+    _ck.replace_block(static, fields)
+    del static
     return cols, sums
+
+
+def scan_replace(spec: Spec, block: int, n: int,
+                 hists: tuple[HistCounter, HistCounter, HistCounter]
+                 ) -> tuple[IntArray, IntArray, dict[str, Any], dict[str, Any]]:
+    """:func:`scan_block` and :func:`replace_compiled` of a block in one kernel call.
+
+    Each path's replacement stage runs as soon as its losses are drawn (no months x paths
+    arrays in between). Returns (losses per path, losses per account, columns, sums).
+    """
+    g = block_rng(spec, block)
+    m = spec.revenue.size
+    h = spec.horizon
+    n_lost = np.empty(n, dtype=np.int64)
+    counts = np.zeros(m, dtype=np.int64)
+    first = np.full(n, h + 1, dtype=np.int64)
+    cols, sums, fields = _replace_fields(spec, block, n, hists)
+    static = replace_static(spec)  # held: its arrays are the struct's (not only the cache's)
+    repl = _ck.block_struct(static, fields)
+    arrays = ckernel_arrays(spec)
+    if spec.copula == "gaussian":
+        arrays["z"] = g.standard_normal(n)
+    _ck.scan(g, n, sub_block(m), arrays, {
+        "n_lost": n_lost, "counts": counts, "first_stop": first,
+        "work": np.empty(2 * h), "repl": repl})
+    del static
+    return n_lost, counts, cols, sums
 
 
 def hist_index(values: FloatArray, top: float, bottom: float = 0.0) -> IntArray:
@@ -1285,6 +1324,16 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
             break
         part: dict[str, Any] = {}
         pw: FloatArray | None = None
+        if fast and compiled(spec) and replacement_compiled(spec):
+            n_lost, counts, cols, sums = scan_replace(spec, b, n,
+                                                      (rev_hist, gp_hist, cash_hist))
+            for k, v in cols.items():
+                outs[k].append(v)
+            outs["accounts_lost"].append(n_lost)
+            lost_count += counts
+            part.update(sums)
+            blocks.append(part)
+            continue
         if fast:
             d_rev12, d_gp12, n_lost, counts, first_stop = scan_block(spec, b, n)
         else:

@@ -322,3 +322,18 @@ def test_compiled_replace_lost_is_bitwise_the_numpy_one(kw: dict[str, Any]) -> N
         assert x.tobytes() == y.tobytes(), f
     if a.opportunities_per_month > 0 and a.response_lag_months < 30:
         assert fast.wins.sum() > 0
+
+
+@needs_c
+def test_compiled_replacement_on_threads_is_bitwise_the_numpy_one() -> None:
+    """Threads share the per-spec struct of the replacement stage; every run is the same.
+
+    Each ``simulate`` call makes a new spec, so its first blocks build that struct on both
+    threads at once (a race that once freed the arrays a block was using).
+    """
+    sc, _ = REPLACEMENT_VARIANTS["bootstrap sizes, gamma cycle"]
+    n = 6 * BLOCK_SIZE + 11
+    with ckernel.disabled():
+        ref = simulate(sc, n_paths=n, rng=21, progress=False, threads=2)
+    for _ in range(6):
+        assert_same_result(simulate(sc, n_paths=n, rng=21, progress=False, threads=2), ref)
