@@ -1639,44 +1639,52 @@ def _bounded_map(executor: Executor, fn: Callable[..., Any],
     Results come in task order; holding only a window of them bounds memory.
 
     A ``dask.distributed`` client (or its ``get_executor()``) is driven through the
-    client itself, so that results take the shortest way: arguments that every task
-    shares (the spec) go to every worker once (``scatter``) instead of with each task;
-    tasks are not hashed (``pure=False``, unless the executor was made with ``pure``);
-    each result is fetched straight from the worker that holds it
-    (``gather(direct=True)``), not relayed by the scheduler, unless the client was made
-    with ``direct_to_workers=False`` (for a client that cannot reach the workers).
+    client itself, so that the client and scheduler have little to do per task and
+    results take the shortest way: arguments that every task shares (the spec) go to
+    every worker once (``scatter``) instead of with each task; tasks are not hashed
+    (``pure=False``, unless the executor was made with ``pure``) and are submitted a
+    quarter of the window at a time (one graph update each); finished results are
+    fetched together, straight from the workers that hold them (``gather(direct=True)``),
+    not relayed by the scheduler, unless the client was made with
+    ``direct_to_workers=False`` (for a client that can reach only the scheduler).
     """
     client: Any = (getattr(executor, "_client", executor)
                    if type(executor).__module__.split(".")[0] == "distributed" else None)
+    step = 1  # tasks submitted at a time
     if client is not None and callable(getattr(client, "scatter", None)):
         kwargs = {"pure": False, **getattr(executor, "_kwargs", {})}
         direct = client.direct_to_workers is not False
+        step = max(1, window // 4)
         shared: dict[int, Any] = {}  # id of an argument of every task -> its dask future
         for i, a in enumerate(tasks[0] if tasks else ()):
             if not isinstance(a, int | float | str | None) and all(t[i] is a for t in tasks):
                 shared[id(a)] = client.scatter(a, broadcast=True, hash=False)
 
-        def submit(t: tuple[Any, ...]) -> Any:
-            return client.submit(fn, *(shared.get(id(a), a) for a in t), **kwargs)
+        def submit(batch: list[tuple[Any, ...]]) -> list[Any]:
+            args = [[shared.get(id(a), a) for a in t] for t in batch]
+            return list(client.map(fn, *zip(*args, strict=True), **kwargs)) if args else []
 
-        def result(future: Any) -> Any:
-            return client.gather(future, direct=direct)
+        def gather(futures: list[Any]) -> list[Any]:
+            return list(client.gather(futures, direct=direct))
     else:
-        def submit(t: tuple[Any, ...]) -> Any:
-            return executor.submit(fn, *t)
+        def submit(batch: list[tuple[Any, ...]]) -> list[Any]:
+            return [executor.submit(fn, *t) for t in batch]
 
-        def result(future: Any) -> Any:
-            return future.result()
+        def gather(futures: list[Any]) -> list[Any]:
+            return [f.result() for f in futures]
 
-    pending: collections.deque[Any] = collections.deque()
     it = iter(tasks)
-    for t in itertools.islice(it, window):
-        pending.append(submit(t))
-    while pending:
-        out = result(pending.popleft())
-        for t in itertools.islice(it, 1):
-            pending.append(submit(t))
-        yield out
+    pending: collections.deque[Any] = collections.deque(submit(list(itertools.islice(it, window))))
+    ready: collections.deque[Any] = collections.deque()
+    while pending or ready:
+        if not ready:  # the next result, and those after it that are done already
+            n = 1
+            while n < len(pending) and pending[n].done():
+                n += 1
+            ready.extend(gather([pending.popleft() for _ in range(n)]))
+        if len(pending) + len(ready) <= window - step:
+            pending.extend(submit(list(itertools.islice(it, step))))
+        yield ready.popleft()
 
 
 def map_tasks(executor: Executor | None, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]],

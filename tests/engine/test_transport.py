@@ -104,8 +104,8 @@ class FakeClient:
     def __init__(self, direct_to_workers: bool | None = None) -> None:
         self.direct_to_workers = direct_to_workers
         self.scattered: list[Any] = []
-        self.submitted: list[tuple[Any, ...]] = []
-        self.gathered: list[bool | None] = []
+        self.batches: list[list[tuple[Any, ...]]] = []  # arguments of each graph update
+        self.gathered: list[tuple[int, bool | None]] = []  # (futures, direct) per call
 
     def scatter(self, data: Any, broadcast: bool = False, hash: bool = True) -> Any:
         assert broadcast
@@ -113,18 +113,22 @@ class FakeClient:
         self.scattered.append(data)
         return ("scattered", len(self.scattered) - 1)
 
-    def submit(self, fn: Any, *args: Any, pure: bool = True, **kw: Any) -> Future[Any]:
+    def map(self, fn: Any, *iterables: Any, pure: bool = True, **kw: Any) -> list[Future[Any]]:
         assert not pure
-        self.submitted.append(args)
-        real = [self.scattered[a[1]] if isinstance(a, tuple) and a[:1] == ("scattered",)
-                else a for a in args]
-        f: Future[Any] = Future()
-        f.set_result(fn(*real))
-        return f
+        batch = list(zip(*iterables, strict=True))
+        self.batches.append(batch)
+        out = []
+        for args in batch:
+            real = [self.scattered[a[1]] if isinstance(a, tuple) and a[:1] == ("scattered",)
+                    else a for a in args]
+            f: Future[Any] = Future()
+            f.set_result(fn(*real))
+            out.append(f)
+        return out
 
-    def gather(self, future: Future[Any], direct: bool | None = None) -> Any:
-        self.gathered.append(direct)
-        return future.result()
+    def gather(self, futures: list[Future[Any]], direct: bool | None = None) -> list[Any]:
+        self.gathered.append((len(futures), direct))
+        return [f.result() for f in futures]
 
 
 class FakeExecutor:
@@ -142,17 +146,31 @@ def add(spec: dict[str, int], i: int, j: float) -> float:
 
 
 @pytest.mark.parametrize("direct", [None, False])
-def test_dask_clients_get_the_spec_once_and_results_from_the_workers(direct):
+def test_dask_clients_get_the_spec_once_and_tasks_in_batches(direct):
     spec = {"x": 100}
-    tasks = [(spec, i, 0.5) for i in range(7)]
+    tasks = [(spec, i, 0.5) for i in range(21)]
     for client in (FakeClient(direct), FakeClient(direct)):
         ex = client if direct is None else FakeExecutor(client)
-        out = list(map_tasks(ex, add, tasks, progress=False, desc="", window=3))  # type: ignore[arg-type]
-        assert out == [100.5 + i for i in range(7)]
+        out = list(map_tasks(ex, add, tasks, progress=False, desc="", window=8))  # type: ignore[arg-type]
+        assert out == [100.5 + i for i in range(21)]
         assert client.scattered == [spec]  # once, not with each task
-        assert [a[1:] for a in client.submitted] == [t[1:] for t in tasks]
-        assert all(a[0] == ("scattered", 0) for a in client.submitted)
-        assert client.gathered == [direct is not False] * 7
+        # the window, then a quarter of it at a time
+        assert [len(b) for b in client.batches] == [8, 2, 2, 2, 2, 2, 2, 1]
+        args = [a for b in client.batches for a in b]
+        assert [a[1:] for a in args] == [t[1:] for t in tasks]
+        assert all(a[0] == ("scattered", 0) for a in args)
+        # every future is done at once here: each gather takes all that are pending
+        assert sum(n for n, _ in client.gathered) == 21
+        assert {d for _, d in client.gathered} == {direct is not False}
+
+
+def test_other_executors_keep_the_window(scenario):
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = {"x": 1}
+    tasks = [(spec, i, 0.0) for i in range(10)]
+    with ThreadPoolExecutor(2) as ex:
+        assert list(map_tasks(ex, add, tasks, False, "", window=3)) == [1.0 + i for i in range(10)]
 
 
 @pytest.mark.slow
