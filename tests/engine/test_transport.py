@@ -189,3 +189,30 @@ def test_a_client_passed_as_such_or_relaying_through_the_scheduler(scenario):
             res = simulate(scenario, n_paths=n, rng=5, chunk_size=BLOCK_SIZE,
                            executor=client.get_executor())
             compare_results(ref, res, f"get_executor(), direct_to_workers={direct}")
+
+
+def test_dask_client_checks_n_workers():
+    from kamsim.engine.simulate import dask_client
+    from kamsim.exceptions import AssumptionError
+
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(AssumptionError, match="n_workers"):
+            dask_client(n_workers=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_dask_client_slows_down_the_bookkeeping_and_gives_the_same_bits(scenario):
+    import dask
+
+    from kamsim.engine.simulate import DASK_CONFIG, dask_client
+
+    n = 3 * BLOCK_SIZE + 1
+    ref = simulate(scenario, n_paths=n, rng=9, threads=1)
+    before = dask.config.get("distributed.admin.tick.interval")
+    with dask_client(n_workers=2, dashboard_address="127.0.0.1:0") as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        seen = client.run(lambda: {k: dask.config.get(k) for k in DASK_CONFIG})
+        assert all(v == DASK_CONFIG for v in seen.values())
+        res = simulate(scenario, n_paths=n, rng=9, chunk_size=BLOCK_SIZE, executor=client)
+        compare_results(ref, res, "dask_client")
+    assert dask.config.get("distributed.admin.tick.interval") == before  # left as it was
