@@ -320,18 +320,42 @@ def _annual_gain(scenario: Scenario, gains: EfficiencyGains, mask: BoolArray,
     return g
 
 
-def _pricing_plan(scenario: Scenario, a: PricingAssumptions, pass_through: float,
-                  hazard_multiplier: float | None = None) -> tuple[Plan, dict[str, FloatArray]]:
-    """Build the plan of one pass-through policy and its components (annual currency)."""
-    phi = _number(pass_through, "pass_through", lo=0.0, hi=1.0)
-    pf = scenario.portfolio
+@dataclass(frozen=True, slots=True)
+class _PlanBase:
+    """What every pass-through policy of one scenario and assumptions shares."""
+
+    mask: BoolArray
+    rev: FloatArray
+    cts: FloatArray
+    margin: FloatArray
+    g_full: FloatArray
+    ramp: FloatArray
+    probs: FloatArray
+
+
+def _plan_base(scenario: Scenario, a: PricingAssumptions) -> _PlanBase:
     h = scenario.horizon_months
     mask = scope_mask(scenario, a.gains.tiers, "gains.tiers")
-    rev = np.asarray(pf.revenue, dtype=np.float64)
+    rev = np.asarray(scenario.portfolio.revenue, dtype=np.float64)
     gp, cts = base_contribution(scenario, a.include_cost_to_serve)
     margin = np.divide(gp, rev, out=np.zeros_like(rev), where=rev > 0)
     g_full = _annual_gain(scenario, a.gains, mask, a.include_cost_to_serve)
-    ramp = a.gains.phase_in(h)
+    return _PlanBase(mask, rev, cts, margin, g_full, a.gains.phase_in(h),
+                     scenario.annual_probs())
+
+
+def _pricing_plan(scenario: Scenario, a: PricingAssumptions, pass_through: float,
+                  hazard_multiplier: float | None = None, base: _PlanBase | None = None
+                  ) -> tuple[Plan, dict[str, FloatArray]]:
+    """Build the plan of one pass-through policy and its components (annual currency).
+
+    ``base`` (:func:`_plan_base` of the same scenario and assumptions) saves recomputing
+    what the policies share, e.g. over an optimiser's grid.
+    """
+    phi = _number(pass_through, "pass_through", lo=0.0, hi=1.0)
+    h = scenario.horizon_months
+    b = base if base is not None else _plan_base(scenario, a)
+    mask, rev, cts, margin, g_full, ramp = b.mask, b.rev, b.cts, b.margin, b.g_full, b.ramp
     gain = g_full[:, None] * ramp[None, :]  # annual rate per month
     cut_full = np.divide(phi * g_full, rev, out=np.zeros_like(rev), where=rev > 0)
     cut = cut_full[:, None] * ramp[None, :]
@@ -340,7 +364,7 @@ def _pricing_plan(scenario: Scenario, a: PricingAssumptions, pass_through: float
     gross = vol * rev[:, None] * (margin[:, None] - cut) / 12.0
     passed = vol * rev[:, None] * cut / 12.0
     profit = gross - cts[:, None] / 12.0 + gain / 12.0
-    probs = scenario.annual_probs()
+    probs = b.probs
     if hazard_multiplier is None:
         k = np.where(mask, a.response.hazard_multiplier(cut_full), 1.0)
     else:
@@ -770,7 +794,9 @@ def compare_pass_through(
     >>> bool(abs(s.diff_vs_ref[1] - s.diff_exact[1]) < 4 * s.diff_se[1])
     True
     """
-    plans = [_pricing_plan(scenario, assumptions, float(phi))[0] for phi in pass_through]
+    base = _plan_base(scenario, assumptions)
+    plans = [_pricing_plan(scenario, assumptions, float(phi), base=base)[0]
+             for phi in pass_through]
     disc = discount_factors(scenario.horizon_months, assumptions.discount_rate)
     return evaluate_plans(scenario, plans, list(pass_through), disc, n_paths=n_paths,
                           rng=rng, crn=crn, level=level)
@@ -838,8 +864,11 @@ def optimal_pass_through(
     values = np.linspace(0.0, 1.0, grid)
     disc = discount_factors(scenario.horizon_months, assumptions.discount_rate)
 
+    base = _plan_base(scenario, assumptions)
+
     def npv(phi: float) -> float:
-        return expected_npv(scenario, _pricing_plan(scenario, assumptions, phi)[0], disc)
+        return expected_npv(scenario, _pricing_plan(scenario, assumptions, phi, base=base)[0],
+                            disc)
 
     match objective:
         case "mean":
