@@ -543,23 +543,25 @@ def draw_independent(spec: Spec, g: np.random.Generator, n: int
 
 def _compiled_events(spec: Spec, g: np.random.Generator, n: int, z: FloatArray | None
                      ) -> Iterator[Drawn]:
-    """The drawers' sub-blocks from the compiled kernel (one call per sub-block)."""
+    """The drawers' events from the compiled kernel: the whole block in one call.
+
+    Yields one "sub-block" from path 0 (flat indices ``path * m + account``): the kernel
+    runs the sub-blocks itself, with the same draws as one call per sub-block. The event
+    buffers are sized for every account-path to be lost, but only the pages the events
+    fill are ever touched.
+    """
     m = spec.revenue.size
-    sub = sub_block(m)
     arrays = ckernel_arrays(spec)
-    work = np.empty(2 * spec.horizon)
-    ev_idx = np.empty(min(sub, n) * m, dtype=np.int64)
+    if z is not None:
+        arrays["z"] = z
+    ev_idx = np.empty(max(n * m, 1), dtype=np.int64)
     ev_stop = np.empty_like(ev_idx)
-    for p0 in range(0, n, sub):
-        k = min(sub, n - p0)
-        if z is not None:
-            arrays["z"] = z[p0:p0 + k]
-        counts = np.zeros(m, dtype=np.int64)
-        out = {"n_lost": np.empty(k, dtype=np.int64), "counts": counts,
-               "first_stop": np.empty(k, dtype=np.int64), "work": work,
-               "ev_idx": ev_idx, "ev_stop": ev_stop}
-        e = _ck.scan(g, k, k, arrays, out)
-        yield p0, ev_idx[:e].copy(), ev_stop[:e].copy(), counts
+    counts = np.zeros(m, dtype=np.int64)
+    out = {"n_lost": np.empty(n, dtype=np.int64), "counts": counts,
+           "first_stop": np.empty(n, dtype=np.int64), "work": np.empty(2 * spec.horizon),
+           "ev_idx": ev_idx, "ev_stop": ev_stop}
+    e = _ck.scan(g, n, sub_block(m), arrays, out)
+    yield 0, ev_idx[:e].copy(), ev_stop[:e].copy(), counts
 
 
 def loss_counts(lost: npt.NDArray[np.bool_], idx: IntArray) -> npt.NDArray[np.int32] | None:
