@@ -1643,24 +1643,32 @@ def _bounded_map(executor: Executor, fn: Callable[..., Any],
     A ``dask.distributed`` client (or its ``get_executor()``) is driven through the
     client itself, so that the client and scheduler have little to do per task and
     results take the shortest way: arguments that every task shares (the spec) go to
-    every worker once (``scatter``) instead of with each task; tasks are not hashed
-    (``pure=False``, unless the executor was made with ``pure``) and are submitted a
-    quarter of the window at a time (one graph update each); finished results are
-    fetched together, straight from the workers that hold them (``gather(direct=True)``),
-    not relayed by the scheduler, unless the client was made with
-    ``direct_to_workers=False`` (for a client that can reach only the scheduler).
+    each worker once (as the result of a task) instead of with each task; tasks are
+    not hashed (``pure=False``, unless the executor was made with ``pure``) and are
+    submitted a quarter of the window at a time (one graph update each); finished
+    results are fetched together, straight from the workers that hold them
+    (``gather(direct=True)``), not relayed by the scheduler, unless the client was
+    made with ``direct_to_workers=False`` (for a client that can reach only the
+    scheduler).
     """
     client: Any = (getattr(executor, "_client", executor)
                    if type(executor).__module__.split(".")[0] == "distributed" else None)
     step = 1  # tasks submitted at a time
-    if client is not None and callable(getattr(client, "scatter", None)):
+    if client is not None and callable(getattr(client, "map", None)):
         kwargs = {"pure": False, **getattr(executor, "_kwargs", {})}
         direct = client.direct_to_workers is not False
         step = max(1, window // 4)
+
+        def held(a: Any) -> Any:  # a task whose result is its argument, kept on a worker
+            return a
+
+        # an argument of every task is sent once, as the result of a task of its own:
+        # workers fetch it from each other, and dask recomputes it if a worker is lost
+        # (not ``scatter``: it needs workers at once and its data cannot be recomputed)
         shared: dict[int, Any] = {}  # id of an argument of every task -> its dask future
         for i, a in enumerate(tasks[0] if tasks else ()):
             if not isinstance(a, int | float | str | None) and all(t[i] is a for t in tasks):
-                shared[id(a)] = client.scatter(a, broadcast=True, hash=False)
+                shared[id(a)] = client.submit(held, a, **kwargs)
 
         def submit(batch: list[tuple[Any, ...]]) -> list[Any]:
             args = [[shared.get(id(a), a) for a in t] for t in batch]

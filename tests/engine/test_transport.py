@@ -103,24 +103,24 @@ class FakeClient:
 
     def __init__(self, direct_to_workers: bool | None = None) -> None:
         self.direct_to_workers = direct_to_workers
-        self.scattered: list[Any] = []
+        self.held: list[Future[Any]] = []  # futures of single tasks (shared arguments)
         self.batches: list[list[tuple[Any, ...]]] = []  # arguments of each graph update
         self.gathered: list[tuple[int, bool | None]] = []  # (futures, direct) per call
 
-    def scatter(self, data: Any, broadcast: bool = False, hash: bool = True) -> Any:
-        assert broadcast
-        assert not hash
-        self.scattered.append(data)
-        return ("scattered", len(self.scattered) - 1)
+    def submit(self, fn: Any, *args: Any, pure: bool = True, **kw: Any) -> Future[Any]:
+        assert not pure
+        f: Future[Any] = Future()
+        f.set_result(fn(*args))
+        self.held.append(f)
+        return f
 
     def map(self, fn: Any, *iterables: Any, pure: bool = True, **kw: Any) -> list[Future[Any]]:
         assert not pure
         batch = list(zip(*iterables, strict=True))
         self.batches.append(batch)
         out = []
-        for args in batch:
-            real = [self.scattered[a[1]] if isinstance(a, tuple) and a[:1] == ("scattered",)
-                    else a for a in args]
+        for args in batch:  # dask passes a future's result in its place
+            real = [a.result() if isinstance(a, Future) else a for a in args]
             f: Future[Any] = Future()
             f.set_result(fn(*real))
             out.append(f)
@@ -153,12 +153,12 @@ def test_dask_clients_get_the_spec_once_and_tasks_in_batches(direct):
         ex = client if direct is None else FakeExecutor(client)
         out = list(map_tasks(ex, add, tasks, progress=False, desc="", window=8))  # type: ignore[arg-type]
         assert out == [100.5 + i for i in range(21)]
-        assert client.scattered == [spec]  # once, not with each task
+        assert [f.result() for f in client.held] == [spec]  # once, not with each task
         # the window, then a quarter of it at a time
         assert [len(b) for b in client.batches] == [8, 2, 2, 2, 2, 2, 2, 1]
         args = [a for b in client.batches for a in b]
         assert [a[1:] for a in args] == [t[1:] for t in tasks]
-        assert all(a[0] == ("scattered", 0) for a in args)
+        assert all(a[0] is client.held[0] for a in args)
         # every future is done at once here: each gather takes all that are pending
         assert sum(n for n, _ in client.gathered) == 21
         assert {d for _, d in client.gathered} == {direct is not False}
@@ -216,3 +216,27 @@ def test_dask_client_slows_down_the_bookkeeping_and_gives_the_same_bits(scenario
         res = simulate(scenario, n_paths=n, rng=9, chunk_size=BLOCK_SIZE, executor=client)
         compare_results(ref, res, "dask_client")
     assert dask.config.get("distributed.admin.tick.interval") == before  # left as it was
+
+
+@pytest.mark.slow
+def test_a_cluster_without_workers_yet_runs_once_they_come(scenario):
+    """An adaptive cluster may start with no worker: the tasks wait for one."""
+    import threading
+
+    import distributed
+
+    n = 2 * BLOCK_SIZE
+    ref = simulate(scenario, n_paths=n, rng=3, threads=1)
+    with distributed.LocalCluster(n_workers=0, threads_per_worker=1, processes=True,
+                                  dashboard_address="127.0.0.1:0") as cluster, \
+            distributed.Client(cluster) as client:
+        out: dict[str, Any] = {}
+        run = threading.Thread(target=lambda: out.update(res=simulate(
+            scenario, n_paths=n, rng=3, chunk_size=BLOCK_SIZE, executor=client)))
+        run.start()
+        run.join(3.0)  # longer than scatter's wait for workers (2 s)
+        assert run.is_alive()
+        cluster.scale(1)
+        run.join(60.0)
+        assert not run.is_alive()
+    compare_results(ref, out["res"], "workers after the tasks")
