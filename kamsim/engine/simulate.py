@@ -254,8 +254,10 @@ def _simulate_tasks(scenario: Scenario, spec: Spec, tasks: list[tuple[Any, ...]]
         "gp_sum": (h,), "cash_sum": (h,), "repl_sum": (h,)}
     if weighted:
         shapes.update(rev_hist=(h, HIST_BINS), gp_hist=(h, HIST_BINS))
+    # outputs from other processes (dask, a process pool) land in small pages
     tot = fold_blocks(map_tasks(executor, run_blocks, tasks, progress, "simulate", window),
-                      shapes, n_paths)
+                      shapes, n_paths, small_pages=executor is not None
+                      and not isinstance(executor, ThreadPoolExecutor))
     if "partial_losses" not in tot:  # full losses only (tasks send no column of zeros)
         tot["partial_losses"] = np.zeros(n_paths, dtype=np.int64)
     per_path = {k: tot[k] for k in (

@@ -96,6 +96,20 @@ def test_fold_gives_the_same_bits_from_every_form(scenario):
     assert new["rev_hist"].shape == (24, HIST_BINS)
 
 
+def test_fold_into_small_pages_gives_the_same_bits(scenario):
+    entropy, key = resolve_entropy(11)
+    spec = make_spec(scenario, entropy, key, keep_paths=False)
+    n = 2 * BLOCK_SIZE
+    rows = 2**20  # columns of 8 MiB: big enough for the small pages (the rest unused)
+    parts = [run_blocks(spec, 0, 1, n), run_blocks(spec, 1, 1, n)]
+    huge = fold_blocks(parts, shapes(24), rows)
+    small = fold_blocks(parts, shapes(24), rows, small_pages=True)
+    for k in huge:
+        a, b = (huge[k][:n], small[k][:n]) if huge[k].shape[:1] == (rows,) else (huge[k], small[k])
+        assert a.dtype == b.dtype, k
+        assert a.tobytes() == b.tobytes(), k
+
+
 class FakeClient:
     """Stands in for a ``distributed.Client``: records what it is asked to do."""
 
