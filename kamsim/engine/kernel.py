@@ -1678,7 +1678,8 @@ def _bounded_map(executor: Executor, fn: Callable[..., Any],
     client: Any = (getattr(executor, "_client", executor)
                    if type(executor).__module__.split(".")[0] == "distributed" else None)
     step = 1  # tasks submitted at a time
-    if client is not None and callable(getattr(client, "map", None)):
+    if client is not None and all(callable(getattr(client, m, None)) for m in (
+            "submit", "map", "gather")):  # a distributed.Client
         kwargs = {"pure": False, **getattr(executor, "_kwargs", {})}
         direct = client.direct_to_workers is not False
         step = max(1, window // 4)

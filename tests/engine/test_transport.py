@@ -178,6 +178,18 @@ def test_dask_clients_get_the_spec_once_and_tasks_in_batches(direct):
         assert {d for _, d in client.gathered} == {direct is not False}
 
 
+def test_a_dask_executor_without_its_client_is_driven_as_any_executor():
+    from concurrent.futures import ThreadPoolExecutor
+
+    class Opaque(ThreadPoolExecutor):
+        """A ``distributed`` executor whose client cannot be found (renamed attribute)."""
+
+    Opaque.__module__ = "distributed.cfexecutor"
+    tasks = [({"x": 2}, i, 0.0) for i in range(5)]
+    with Opaque(2) as ex:
+        assert list(map_tasks(ex, add, tasks, False, "", window=2)) == [2.0 + i for i in range(5)]
+
+
 def test_other_executors_keep_the_window(scenario):
     from concurrent.futures import ThreadPoolExecutor
 
