@@ -3,7 +3,7 @@
 The sample scenario's churn (300 accounts x 24 months, shared shocks; replacement off so
 that the run is about the engine, ``--replacement`` to keep it) is simulated with
 ``executor=client.get_executor()`` on a local cluster of 1 and then 2 single-threaded
-worker processes made by :func:`kamsim.engine.simulate.dask_client` (dask's background
+worker processes made by :func:`kamsim.engine.dask_client` (dask's background
 bookkeeping slowed down; ``--dask-defaults``: a plain ``LocalCluster`` instead, as a user
 who makes their own gets). Reported: wall-clock time of each, the speed-up (target >= 1.8x on 2
 cores) and whether the two results are bitwise identical in every field of

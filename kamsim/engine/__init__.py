@@ -23,6 +23,7 @@ from kamsim.engine.result import (
 )
 from kamsim.engine.simulate import (
     churn_events,
+    dask_client,
     simulate,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "Sampler",
     "SimulationResult",
     "churn_events",
+    "dask_client",
     "risk_contributions",
     "samplers",
     "simulate",
