@@ -70,6 +70,8 @@ def _scenarios() -> dict[str, tuple[Scenario, dict[str, Any]]]:
             replacement=ReplacementAssumptions(opportunities_per_month=2, win_rate=0.3)),
             {}),
         "high correlation": (base.with_churn(correlation=0.95), {}),
+        # 16 months or fewer: histograms counted path by path (else month by month)
+        "12 months": (dataclasses.replace(rho, horizon_months=12), {}),
     }
     if seg is not None:
         segs = sorted({str(s) for s in seg})
