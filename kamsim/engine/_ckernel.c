@@ -385,50 +385,31 @@ int64_t kamsim_scan(
             if (rr_lost) {
                 double a = 0.0, b = 0.0, c = 0.0, d = 0.0, cr = 0.0, cg = 0.0;
                 int64_t fb = 0;
-                if (bins) { /* the same loop twice: the bins, or the counts at once */
-                    for (int64_t s = 0; s < h; s++) {
-                        a += dr[s];
-                        b += dg[s];
-                        c += dr[s] * months_left[s];
-                        d += dg[s] * months_left[s];
-                        cr += dr[s] * (1.0 / 12.0);
-                        cg += dg[s] * (1.0 / 12.0);
-                        double rp = base_rev_m - cr, gpp = base_gp_m - cg;
-                        if (fb == 0 && gpp < below_thr)
-                            fb = s + 1;
-                        double v = (rp - 0.0) * rev_iw;
-                        const int64_t rb =
-                            v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
-                        v = (gpp - gp_bottom) * gp_iw;
-                        const int64_t gb =
-                            v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
+                for (int64_t s = 0; s < h; s++) {
+                    a += dr[s];
+                    b += dg[s];
+                    c += dr[s] * months_left[s];
+                    d += dg[s] * months_left[s];
+                    cr += dr[s] * (1.0 / 12.0);
+                    cg += dg[s] * (1.0 / 12.0);
+                    double rp = base_rev_m - cr, gpp = base_gp_m - cg;
+                    if (fb == 0 && gpp < below_thr)
+                        fb = s + 1;
+                    double v = (rp - 0.0) * rev_iw;
+                    const int64_t rb =
+                        v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
+                    v = (gpp - gp_bottom) * gp_iw;
+                    const int64_t gb =
+                        v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
+                    if (bins) { /* counted month by month at the end */
                         bins[s * n + p] = (uint16_t)rb;
                         bins[(h + s) * n + p] = (uint16_t)gb;
-                        rev_sum[s] += rp;
-                        gp_sum[s] += gpp;
-                    }
-                } else {
-                    for (int64_t s = 0; s < h; s++) {
-                        a += dr[s];
-                        b += dg[s];
-                        c += dr[s] * months_left[s];
-                        d += dg[s] * months_left[s];
-                        cr += dr[s] * (1.0 / 12.0);
-                        cg += dg[s] * (1.0 / 12.0);
-                        double rp = base_rev_m - cr, gpp = base_gp_m - cg;
-                        if (fb == 0 && gpp < below_thr)
-                            fb = s + 1;
-                        double v = (rp - 0.0) * rev_iw;
-                        const int64_t rb =
-                            v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
-                        v = (gpp - gp_bottom) * gp_iw;
-                        const int64_t gb =
-                            v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
+                    } else {
                         rev_hist[s * HIST_BINS + rb]++;
                         gp_hist[s * HIST_BINS + gb]++;
-                        rev_sum[s] += rp;
-                        gp_sum[s] += gpp;
                     }
+                    rev_sum[s] += rp;
+                    gp_sum[s] += gpp;
                 }
                 rr_lost[p] = a;
                 rr_gp_lost[p] = b;

@@ -1138,11 +1138,11 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
 
 def scan_replace(spec: Spec, block: int, n: int,
                  hists: tuple[HistCounter, HistCounter, HistCounter]
-                 ) -> tuple[IntArray, IntArray, dict[str, Any], dict[str, Any]]:
+                 ) -> tuple[IntArray, IntArray, tuple[dict[str, Any], dict[str, Any]]]:
     """:func:`scan_block` and :func:`replace_compiled` of a block in one kernel call.
 
     Each path's replacement stage runs as soon as its losses are drawn (no months x paths
-    arrays in between). Returns (losses per path, losses per account, columns, sums).
+    arrays in between). Returns (losses per path, losses per account, (columns, sums)).
     """
     g = block_rng(spec, block)
     m = spec.revenue.size
@@ -1160,7 +1160,7 @@ def scan_replace(spec: Spec, block: int, n: int,
         "n_lost": n_lost, "counts": counts, "first_stop": first,
         "work": np.empty(2 * h), "repl": repl})
     del static
-    return n_lost, counts, cols, sums
+    return n_lost, counts, (cols, sums)
 
 
 def hist_index(values: FloatArray, top: float, bottom: float = 0.0) -> IntArray:
@@ -1326,17 +1326,10 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
             break
         part: dict[str, Any] = {}
         pw: FloatArray | None = None
+        done: tuple[dict[str, Any], dict[str, Any]] | None = None  # the block, in C
         if fast and compiled(spec) and replacement_compiled(spec):
-            n_lost, counts, cols, sums = scan_replace(spec, b, n,
-                                                      (rev_hist, gp_hist, cash_hist))
-            for k, v in cols.items():
-                outs[k].append(v)
-            outs["accounts_lost"].append(n_lost)
-            lost_count += counts
-            part.update(sums)
-            blocks.append(part)
-            continue
-        if fast:
+            n_lost, counts, done = scan_replace(spec, b, n, (rev_hist, gp_hist, cash_hist))
+        elif fast:
             d_rev12, d_gp12, n_lost, counts, first_stop = scan_block(spec, b, n)
         else:
             ev = draw_events(spec, b, n)
@@ -1368,14 +1361,15 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
                 part["lost_weight"] = np.bincount(ev.account, pw[ev.path], minlength=m)
                 part["lost_rev"] = np.bincount(ev.account, r_loss * pw[ev.path],
                                                minlength=m)
-        if pw is None and replacement_compiled(spec):  # the rest of the block in C
-            cols, sums = replace_compiled(spec, b, first_stop, d_rev12, d_gp12,
-                                          (rev_hist, gp_hist, cash_hist))
-            for k, v in cols.items():
+        if done is None and pw is None and replacement_compiled(spec):  # the rest in C
+            done = replace_compiled(spec, b, first_stop, d_rev12, d_gp12,
+                                    (rev_hist, gp_hist, cash_hist))
+        if done is not None:
+            for k, v in done[0].items():
                 outs[k].append(v)
             outs["accounts_lost"].append(n_lost)
             lost_count += counts
-            part.update(sums)
+            part.update(done[1])
             blocks.append(part)
             continue
         # months x paths: sums over months and cumulative sums run across paths.
