@@ -447,7 +447,7 @@ _ASSUMPTION_LABELS: dict[str, str] = {
     "churn.nu": "degrees of freedom of the shared shock (t copula)",
     "churn.nu_idio": "degrees of freedom of each account's own shock",
     "churn.factors": "shared-shock factors",
-    "replacement.max_opportunities": "most opportunities open at once",
+    "replacement.max_opportunities": "most opportunities opened in all (a budget cap)",
     "replacement.arrivals": "arrival of opportunities",
     "replacement.cycle_distribution": "sales-cycle distribution",
     "replacement.size_median": "median size of a new account",
