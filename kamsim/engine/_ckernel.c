@@ -173,6 +173,13 @@ static inline float log2_1mu(uint32_t r, const float *l2tab)
  */
 typedef double (*ndtri_fn)(double, int); /* scipy.special.cython_special.ndtri */
 
+/* Add n paths' histogram bins b (one month) to that month's counts row. */
+static inline void count_bins(int32_t *row, const uint16_t *b, int64_t n)
+{
+    for (int64_t p = 0; p < n; p++)
+        row[b[p]]++;
+}
+
 /* The replacement stage (below), run on each path as kamsim_scan finishes it. */
 struct repl_args;
 static void replace_one(const struct repl_args *a, int64_t p, const double *dr_in,
@@ -215,13 +222,8 @@ int64_t kamsim_scan(
     const int by_month = rr_lost && h > 16;
     uint16_t *bins = by_month ? malloc((size_t)(2 * h * n) * sizeof(uint16_t)) : NULL;
     if (!cand_r || !cand_i || !guess || !xlo || !xhi || (by_month && !bins)) {
-        free(bins);
-        free(cand_r);
-        free(cand_i);
-        free(guess);
-        free(xlo);
-        free(xhi);
-        return -1;
+        n_ev = -1; /* out of memory */
+        goto done;
     }
     if (rev_sum) {
         for (int64_t s = 0; s < h; s++) {
@@ -422,15 +424,12 @@ int64_t kamsim_scan(
     stream_close(&st);
     if (repl)
         replace_hist(repl);
-    if (bins) { /* one month of one histogram at a time: a 16 KB row stays in cache */
-        for (int64_t s = 0; s < 2 * h; s++) {
-            int32_t *row = (s < h ? rev_hist + s * HIST_BINS : gp_hist + (s - h) * HIST_BINS);
-            const uint16_t *b = bins + s * n;
-            for (int64_t p = 0; p < n; p++)
-                row[b[p]]++;
-        }
-        free(bins);
-    }
+    if (bins) /* one month of one histogram at a time: a 16 KB row stays in cache */
+        for (int64_t s = 0; s < 2 * h; s++)
+            count_bins(s < h ? rev_hist + s * HIST_BINS : gp_hist + (s - h) * HIST_BINS,
+                       bins + s * n, n);
+done:
+    free(bins);
     free(cand_r);
     free(cand_i);
     free(guess);
@@ -777,12 +776,8 @@ static void replace_hist(const struct repl_args *a)
     const int64_t n = a->n, h = a->h;
     int32_t *hs[3] = {a->rev_hist, a->gp_hist, a->cash_hist};
     for (int64_t k = 0; k < 3; k++)
-        for (int64_t s = 0; s < h; s++) {
-            int32_t *row = hs[k] + s * HIST_BINS;
-            const uint16_t *b = a->bins + (k * h + s) * n;
-            for (int64_t p = 0; p < n; p++)
-                row[b[p]]++;
-        }
+        for (int64_t s = 0; s < h; s++)
+            count_bins(hs[k] + s * HIST_BINS, a->bins + (k * h + s) * n, n);
 }
 
 void kamsim_replace(const repl_args *a)
