@@ -31,7 +31,7 @@ typedef struct bitgen {
 
 /* Bumped whenever kamsim_scan's arguments or results change: ckernel.py refuses a
  * library built from another version (a stale build in a source checkout). */
-#define KAMSIM_ABI 11
+#define KAMSIM_ABI 12
 
 int64_t kamsim_abi(void) { return KAMSIM_ABI; }
 
@@ -506,11 +506,11 @@ typedef struct repl_args {
     const uint64_t *b_thr;
     const uint32_t *b_guess; /* rows x 256: #{row's thresholds < b 2^24} */
     int64_t cap; /* < 0: no cap */
-    /* sales cycle: a constant, or integer CDF steps with a lookup by the top 16 bits */
+    /* sales cycle: a constant, or integer CDF steps (h + 1, then a sentinel above every
+     * draw) with #{steps < b 2^20} for each of the 4,096 buckets b of a draw's top 12 bits */
     int64_t cyc_const, cyc_nsteps;
     const uint64_t *cyc_steps;
     const int16_t *cyc_table;
-    const uint8_t *cyc_mixed;
     /* sizes: a pool to resample, or a constant */
     const double *pool;
     int64_t pool_n;
@@ -547,23 +547,17 @@ static inline uint64_t mix64(uint64_t z)
 
 #define SPLITMIX_GAMMA 0x9E3779B97F4A7C15ULL
 
+/* Whole months to the first order of a raw 32-bit draw r: max(1, #{steps < r}), i.e.
+ * searchsorted(steps, r, side="left") of replacement._cycle_months, counted on from the
+ * first step of r's bucket (an 8 KB table that stays in the first-level cache; a bucket
+ * rarely holds a step, so this is almost always one comparison). */
 static inline int64_t cycle_months(const repl_args *a, uint32_t r)
 {
     if (a->cyc_const > 0)
         return a->cyc_const;
-    const uint32_t top = r >> 16;
-    int64_t m = a->cyc_table[top];
-    if (a->cyc_mixed[top]) { /* searchsorted(steps, r, side="left") */
-        int64_t lo = 0, hi = a->cyc_nsteps;
-        while (lo < hi) {
-            const int64_t mid = (lo + hi) >> 1;
-            if (a->cyc_steps[mid] < (uint64_t)r)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        m = lo;
-    }
+    int64_t m = a->cyc_table[r >> 20];
+    while (a->cyc_steps[m] < (uint64_t)r)
+        m++;
     return m < 1 ? 1 : m;
 }
 

@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
-ABI = 11
+ABI = 12
 
 
 def _find() -> Path | None:
@@ -69,7 +69,7 @@ REPLACE_FIELDS: tuple[tuple[str, str], ...] = (
     ("p_guess", _P), ("row0", _I), ("b_width1", _I), ("b_lo", _P), ("b_thr", _P),
     ("b_guess", _P), ("cap", _I),
     ("cyc_const", _I), ("cyc_nsteps", _I),
-    *((k, _P) for k in ("cyc_steps", "cyc_table", "cyc_mixed", "pool")),
+    *((k, _P) for k in ("cyc_steps", "cyc_table", "pool")),
     ("pool_n", _I), ("size_const", _D), ("ramp", _P), ("n_ramp", _I), ("gf", _P),
     *((k, _D) for k in ("base_rev_m", "base_gp_m", "rev_below", "margin", "acq_cost",
                         "opening", "fixed_m", "be_thr", "rel_tol", "rev_iw", "gp_iw",

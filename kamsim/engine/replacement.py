@@ -308,6 +308,22 @@ def level_counts(p: ReplacementParams, keys: npt.NDArray[np.uint64], levels: int
     return admitted, won.reshape(n, levels)
 
 
+@functools.lru_cache(maxsize=64)
+def _kernel_cycle_table(mean: float, cv: float, gamma: bool, horizon: int
+                        ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int16]]:
+    """The compiled kernel's cycle lookup: the steps of :func:`cycle_table` and a sentinel.
+
+    ``steps`` ends with ``2^64 - 1`` (above every draw); ``first[b]`` is the number of
+    steps below ``b 2^20``, for the 4,096 buckets of a draw's top 12 bits (8 KB, which
+    stays in the first-level cache). The kernel counts on from ``first[r >> 20]`` while
+    ``steps[m] < r``: the same count as ``searchsorted(steps, r, side="left")``.
+    """
+    steps = cycle_table(mean, cv, gamma, horizon)[0]
+    padded = np.append(steps, np.uint64(2**64 - 1))
+    edges = np.arange(4096, dtype=np.uint64) << np.uint64(20)
+    return padded, np.searchsorted(steps, edges, side="left").astype(np.int16)
+
+
 def compiled_sizes(p: ReplacementParams) -> bool:
     """Whether the compiled kernel can draw these sizes bitwise as numpy does.
 
@@ -327,11 +343,11 @@ def kernel_params(p: ReplacementParams, h: int) -> dict[str, Any]:
     active = p.rate > 0 and p.cap > 0 and levels >= 1
     tb = level_tables(p, levels) if active else None
     cyc_const = 0
-    steps = table = mixed = None
+    steps = table = None
     if p.cycle_cv == 0 or p.cycle_mean == 0:
         cyc_const = min(max(math.ceil(p.cycle_mean - 1e-9), 1), h + 1)
     else:
-        steps, table, mixed = cycle_table(p.cycle_mean, p.cycle_cv, p.cycle_gamma, h)
+        steps, table = _kernel_cycle_table(p.cycle_mean, p.cycle_cv, p.cycle_gamma, h)
     return {
         "h": h, "lag": p.lag, "levels": levels, "active": int(active),
         "fixed": int(tb is not None and tb.fixed),
@@ -348,7 +364,6 @@ def kernel_params(p: ReplacementParams, h: int) -> dict[str, Any]:
         "cap": p.cap if p.cap < 2**62 else -1,
         "cyc_const": cyc_const, "cyc_nsteps": 0 if steps is None else steps.size,
         "cyc_steps": steps, "cyc_table": table,
-        "cyc_mixed": None if mixed is None else mixed.view(np.uint8),
         "pool": p.pool, "pool_n": 0 if p.pool is None else p.pool.size,
         "size_const": p.size_median, "ramp": p.ramp_steps,
         "n_ramp": min(p.ramp_steps.size, h), "rel_tol": _REL_TOL}

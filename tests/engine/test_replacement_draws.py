@@ -149,3 +149,37 @@ def test_expected_wins_by_month_match_the_exact_formula() -> None:
     assert np.all(np.abs(z[want > 0]) < 4.5)
     assert np.all(got[want == 0] == 0)
     assert abs(out.opportunities.mean() / ((h - lag) * 25.0) - 1) < 0.01
+
+
+@pytest.mark.parametrize(("mean", "cv", "gamma", "horizon"), [
+    (4.0, 0.5, True, 24),     # the sample: steps spread over the buckets
+    (1.2, 3.0, False, 120),   # heavy tail: dozens of steps crowd the top buckets
+    (30.0, 0.05, True, 60),   # a sharp cycle: most steps at 0 or 2^32
+])
+def test_the_kernels_cycle_lookup_counts_the_steps_below_every_draw(
+        mean: float, cv: float, gamma: bool, horizon: int) -> None:
+    """``first[r >> 20]`` counted on while ``steps[m] < r`` is ``searchsorted(steps, r)``.
+
+    This is the compiled kernel's lookup (``cycle_months`` in ``_ckernel.c``), emulated
+    step by step: at every step boundary and its neighbours, every bucket edge and
+    200,000 random draws. The sentinel stops the count after the last step.
+    """
+    steps = R.cycle_table(mean, cv, gamma, horizon)[0]
+    padded, first = R._kernel_cycle_table(mean, cv, gamma, horizon)
+    assert padded.size == steps.size + 1
+    assert padded[-1] == np.uint64(2**64 - 1)
+    assert first.size == 4096
+    assert first.dtype == np.int16
+    edges = np.arange(4096, dtype=np.int64) << 20
+    inner = steps[steps < 2**32].astype(np.int64)
+    r = np.unique(np.clip(np.concatenate([
+        inner - 1, inner, inner + 1, edges, edges - 1, [0, 2**32 - 1],
+        np.random.default_rng(3).integers(0, 2**32, 200_000)]), 0, 2**32 - 1)
+    ).astype(np.uint64)
+    m = first[(r >> np.uint64(20)).astype(np.int64)].astype(np.int64)
+    for _ in range(padded.size):  # the kernel's while loop, for every draw at once
+        step = padded[m] < r
+        if not step.any():
+            break
+        m += step
+    np.testing.assert_array_equal(m, np.searchsorted(steps, r, side="left"))
