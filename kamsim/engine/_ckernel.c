@@ -531,7 +531,7 @@ typedef struct repl_args {
     const double *months_left; /* h: years lost from month s (the loss totals below) */
     double *rr_lost, *rr_gp_lost, *rev_lost, *gp_lost;
     double *rev_paths, *cash_paths; /* n x h, or NULL */
-    double *work;                   /* 10 h + 8 doubles */
+    double *work;                   /* 10 h + 8 doubles (replace_one: 8 h + 4, then a column) */
     uint16_t *bins;                 /* 3 x h x n: histogram bins, counted month by month */
 } repl_args;
 
@@ -629,14 +629,25 @@ static int64_t replace_path(const repl_args *a, uint64_t key, const double *lost
     return opened_total;
 }
 
-/* The ramped run-rate of month s (0-based) from the cumulative wins cum (replace_lost). */
-static inline double ramped(const repl_args *a, const double *cum, int64_t s)
+/* The ramped run-rate rr (h) from the cumulative wins cum (h): rr[s] = sum over k <= s of
+ * ramp[k] cum[s - k], added in k order from 0.0 (replace_lost: rr[:, k:] += step *
+ * cum[:, :h - k] for each step in turn). Months before the first win, where cum is 0.0,
+ * are skipped: their terms are +-0.0 and leave rr unchanged (rr is never -0.0). */
+static void ramp_up(const repl_args *a, const double *cum, double *rr)
 {
-    double rr = 0.0;
-    for (int64_t k = 0; k < a->n_ramp && k <= s; k++)
-        if (a->ramp[k] != 0.0)
-            rr += a->ramp[k] * cum[s - k];
-    return rr;
+    const int64_t h = a->h;
+    int64_t s0 = 0;
+    while (s0 < h && cum[s0] == 0.0)
+        s0++;
+    for (int64_t s = 0; s < h; s++)
+        rr[s] = 0.0;
+    for (int64_t k = 0; k < a->n_ramp; k++) {
+        const double step = a->ramp[k];
+        if (step == 0.0)
+            continue;
+        for (int64_t s = s0 + k; s < h; s++)
+            rr[s] += step * cum[s - k];
+    }
 }
 
 /* replace_lost of kamsim/engine/replacement.py on n paths of lost run-rate lost (n x h):
@@ -657,10 +668,9 @@ void kamsim_replace_lost(const repl_args *a, const double *lost, double *rr, int
             c = s ? c + wbm[s + 1] : wbm[1];
             cum[s] = c;
         }
-        for (int64_t s = 0; s < h; s++) {
-            rr[p * h + s] = ramped(a, cum, s);
+        ramp_up(a, cum, rr + p * h);
+        for (int64_t s = 0; s < h; s++)
             wins_out[p * h + s] = wins[s + 1];
-        }
     }
 }
 
@@ -679,6 +689,7 @@ static void replace_one(const struct repl_args *a, int64_t p, const double *dr_i
     double *rev = cum + h;          /* h */
     double *cash = rev + h;         /* h */
     int64_t *wins = (int64_t *)(cash + h); /* h + 2 */
+    double *rrv = (double *)(wins + h + 2); /* h: the ramped run-rate won */
     {
         double sr = 0.0, sg = 0.0, ta = 0.0, tb = 0.0, tc = 0.0, td = 0.0;
         for (int64_t s = 0; s < h; s++) {
@@ -707,10 +718,11 @@ static void replace_one(const struct repl_args *a, int64_t p, const double *dr_i
             c = s ? c + wbm[s + 1] : wbm[1];
             cum[s] = c;
         }
+        ramp_up(a, cum, rrv);
         double s_cash = 0.0, min_cash = 0.0, gap_r = 0.0, gap_g = 0.0, acq_sum = 0.0;
         int64_t last = 0, fb = 0, n_wins = 0;
         for (int64_t s = 0; s < h; s++) {
-            const double rr = ramped(a, cum, s);
+            const double rr = rrv[s];
             const double repl_m = rr / 12.0;
             const double rv = (a->base_rev_m - lm[s]) * a->gf[s] + repl_m;
             const double gpv = (a->base_gp_m - cg[s]) * a->gf[s] + repl_m * a->margin;
