@@ -180,6 +180,94 @@ static inline void count_bins(int32_t *row, const uint16_t *b, int64_t n)
         row[b[p]]++;
 }
 
+/* The histogram bin of v (in bins from the histogram's bottom): floor(v) clipped to
+ * [0, HIST_BINS - 1], NaN in bin 0 (kernel.hist_index). Two selects, no branch. */
+static inline int64_t hist_bin(double v)
+{
+    v = v > 0.0 ? v : 0.0;
+    v = v < HIST_BINS - 1 ? v : HIST_BINS - 1;
+    return (int64_t)v;
+}
+
+/* The per-path reductions of kernel.run_blocks over the months (reduce mode), for a
+ * group of up to MGROUP consecutive paths at a time: each path's losses summed, weighted
+ * by the years left, its monthly revenue and gross profit, their histogram bins, the
+ * first month below break-even, and the monthly sums over paths. The same operations in
+ * the same order for every path as one path at a time; the monthly sums are added path
+ * by path in path order. Laid out month by month across the group so that the compiler
+ * can run the paths of a group side by side (SIMD). */
+#define MGROUP 16
+typedef struct {
+    int64_t h, n;
+    const double *months_left;
+    double base_rev_m, base_gp_m, below_thr, rev_iw, gp_iw, gp_bottom;
+    double *rr_lost, *rr_gp_lost, *rev_lost, *gp_lost;
+    int64_t *first_below;
+    int32_t *rev_hist, *gp_hist;
+    uint16_t *bins; /* 2 x h x n, or NULL: count into the histograms as they come */
+    double *rev_sum, *gp_sum;
+} month_args;
+
+/* Paths p0 .. p0 + k - 1 (k <= MGROUP); dr, dg: h x MGROUP, their annual revenue and
+ * gross profit lost from each month (column j: path p0 + j). */
+static void month_group(const month_args *o, int64_t p0, int64_t k, const double *dr,
+                        const double *dg)
+{
+    const int64_t h = o->h, n = o->n;
+    const double base_rev_m = o->base_rev_m, base_gp_m = o->base_gp_m, below_thr = o->below_thr;
+    const double rev_iw = o->rev_iw, gp_iw = o->gp_iw, gp_bottom = o->gp_bottom;
+    double a[MGROUP] = {0}, b[MGROUP] = {0}, c[MGROUP] = {0}, d[MGROUP] = {0};
+    double cr[MGROUP] = {0}, cg[MGROUP] = {0}, rp[MGROUP], gpp[MGROUP];
+    int32_t fb[MGROUP] = {0}, rb[MGROUP], gb[MGROUP];
+    for (int64_t s = 0; s < h; s++) {
+        const double ml = o->months_left[s];
+        const int32_t s1 = (int32_t)(s + 1);
+        const double *x = dr + s * MGROUP, *y = dg + s * MGROUP;
+        for (int64_t j = 0; j < MGROUP; j++) { /* every lane: the unused ones are ignored */
+            a[j] += x[j];
+            b[j] += y[j];
+            c[j] += x[j] * ml;
+            d[j] += y[j] * ml;
+            cr[j] += x[j] * (1.0 / 12.0);
+            cg[j] += y[j] * (1.0 / 12.0);
+            rp[j] = base_rev_m - cr[j];
+            gpp[j] = base_gp_m - cg[j];
+            fb[j] = (fb[j] == 0 && gpp[j] < below_thr) ? s1 : fb[j];
+            double v = (rp[j] - 0.0) * rev_iw;
+            v = v > 0.0 ? v : 0.0;
+            rb[j] = (int32_t)(v < HIST_BINS - 1 ? v : HIST_BINS - 1);
+            v = (gpp[j] - gp_bottom) * gp_iw;
+            v = v > 0.0 ? v : 0.0;
+            gb[j] = (int32_t)(v < HIST_BINS - 1 ? v : HIST_BINS - 1);
+        }
+        double rs = o->rev_sum[s], gs = o->gp_sum[s];
+        for (int64_t j = 0; j < k; j++) {
+            rs += rp[j];
+            gs += gpp[j];
+        }
+        o->rev_sum[s] = rs;
+        o->gp_sum[s] = gs;
+        if (o->bins) { /* counted month by month at the end */
+            for (int64_t j = 0; j < k; j++) {
+                o->bins[s * n + p0 + j] = (uint16_t)rb[j];
+                o->bins[(h + s) * n + p0 + j] = (uint16_t)gb[j];
+            }
+        } else {
+            for (int64_t j = 0; j < k; j++) {
+                o->rev_hist[s * HIST_BINS + rb[j]]++;
+                o->gp_hist[s * HIST_BINS + gb[j]]++;
+            }
+        }
+    }
+    for (int64_t j = 0; j < k; j++) {
+        o->rr_lost[p0 + j] = a[j];
+        o->rr_gp_lost[p0 + j] = b[j];
+        o->rev_lost[p0 + j] = c[j];
+        o->gp_lost[p0 + j] = d[j];
+        o->first_below[p0 + j] = fb[j];
+    }
+}
+
 /* The replacement stage (below), run on each path as kamsim_scan finishes it. */
 struct repl_args;
 static void replace_one(const struct repl_args *a, int64_t p, const double *dr_in,
@@ -221,7 +309,12 @@ int64_t kamsim_scan(
      * the end; otherwise counted as they come */
     const int by_month = rr_lost && h > 16;
     uint16_t *bins = by_month ? malloc((size_t)(2 * h * n) * sizeof(uint16_t)) : NULL;
-    if (!cand_r || !cand_i || !guess || !xlo || !xhi || (by_month && !bins)) {
+    double *grp = rr_lost ? malloc((size_t)(2 * h * MGROUP) * sizeof(double)) : NULL;
+    const month_args mg = {h, n, months_left, base_rev_m, base_gp_m, below_thr, rev_iw, gp_iw,
+                           gp_bottom, rr_lost, rr_gp_lost, rev_lost, gp_lost, first_below,
+                           rev_hist, gp_hist, bins, rev_sum, gp_sum};
+    if (!cand_r || !cand_i || !guess || !xlo || !xhi || (by_month && !bins)
+        || (rr_lost && !grp)) {
         n_ev = -1; /* out of memory */
         goto done;
     }
@@ -384,40 +477,14 @@ int64_t kamsim_scan(
                     d_gp12[s * n + p] = dg[s];
                 }
             }
-            if (rr_lost) {
-                double a = 0.0, b = 0.0, c = 0.0, d = 0.0, cr = 0.0, cg = 0.0;
-                int64_t fb = 0;
+            if (rr_lost) { /* this path's losses by month into its column of the group */
+                const int64_t g = p % MGROUP;
                 for (int64_t s = 0; s < h; s++) {
-                    a += dr[s];
-                    b += dg[s];
-                    c += dr[s] * months_left[s];
-                    d += dg[s] * months_left[s];
-                    cr += dr[s] * (1.0 / 12.0);
-                    cg += dg[s] * (1.0 / 12.0);
-                    double rp = base_rev_m - cr, gpp = base_gp_m - cg;
-                    if (fb == 0 && gpp < below_thr)
-                        fb = s + 1;
-                    double v = (rp - 0.0) * rev_iw;
-                    const int64_t rb =
-                        v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
-                    v = (gpp - gp_bottom) * gp_iw;
-                    const int64_t gb =
-                        v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
-                    if (bins) { /* counted month by month at the end */
-                        bins[s * n + p] = (uint16_t)rb;
-                        bins[(h + s) * n + p] = (uint16_t)gb;
-                    } else {
-                        rev_hist[s * HIST_BINS + rb]++;
-                        gp_hist[s * HIST_BINS + gb]++;
-                    }
-                    rev_sum[s] += rp;
-                    gp_sum[s] += gpp;
+                    grp[s * MGROUP + g] = dr[s];
+                    grp[(h + s) * MGROUP + g] = dg[s];
                 }
-                rr_lost[p] = a;
-                rr_gp_lost[p] = b;
-                rev_lost[p] = c;
-                gp_lost[p] = d;
-                first_below[p] = fb;
+                if (g == MGROUP - 1 || p == n - 1)
+                    month_group(&mg, p - g, g + 1, grp, grp + h * MGROUP);
             }
         }
     }
@@ -429,6 +496,7 @@ int64_t kamsim_scan(
             count_bins(s < h ? rev_hist + s * HIST_BINS : gp_hist + (s - h) * HIST_BINS,
                        bins + s * n, n);
 done:
+    free(grp);
     free(bins);
     free(cand_r);
     free(cand_i);
@@ -561,10 +629,6 @@ static inline int64_t cycle_months(const repl_args *a, uint32_t r)
     return m < 1 ? 1 : m;
 }
 
-static inline int64_t hist_bin(double v)
-{
-    return v >= HIST_BINS - 1 ? HIST_BINS - 1 : (v > 0.0 ? (int64_t)v : 0);
-}
 
 /* One path of replace_lost: effort month by month, the wins of each new level, added to
  * wbm (run-rate by first-order month, h + 2) and wins (h + 2); returns the opportunities
