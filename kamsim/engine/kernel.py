@@ -57,6 +57,7 @@ from kamsim.model.scenario import Scenario
 __all__ = [
     "BLOCK_SIZE",
     "DEFAULT_QMC_REPLICATES",
+    "FUSED_COLUMNS",
     "HIST_BINS",
     "HIST_TOP",
     "LOSS_MEASURES",
@@ -71,6 +72,7 @@ __all__ = [
     "block_rng",
     "draw_events",
     "fold_blocks",
+    "fused",
     "latent_idio",
     "make_spec",
     "map_tasks",
@@ -939,13 +941,34 @@ def reduce_compiled(spec: Spec, block: int, n: int, rev_hist: HistCounter,
     return cols, sums[0]
 
 
+#: The per-path columns of the fused compiled path (:func:`reduce_compiled_task`), with
+#: their types: what a run in this process can have written in place (``run_blocks(out=)``).
+FUSED_COLUMNS: dict[str, type] = {
+    "run_rate_lost": np.float64, "run_rate_gross_profit_lost": np.float64,
+    "revenue_lost": np.float64, "gross_profit_lost": np.float64,
+    "accounts_lost": np.int64, "first_month_below_break_even": np.int64}
+
+
+def fused(spec: Spec) -> bool:
+    """Whether :func:`run_blocks` runs the spec's blocks in one kernel call per task.
+
+    Plain Monte Carlo, full losses, no replacement stage, no kept paths, and the compiled
+    kernel: the per-path outputs are then the :data:`FUSED_COLUMNS`.
+    """
+    return (spec.sampler == "mc" and not bool(np.any(spec.partial > 0)) and compiled(spec)
+            and spec.repl is None and not spec.keep_paths)
+
+
 def reduce_compiled_task(spec: Spec, first_block: int, n_blocks: int, n_total: int,
-                         rev_hist: HistCounter, gp_hist: HistCounter
+                         rev_hist: HistCounter, gp_hist: HistCounter,
+                         out: dict[str, npt.NDArray[Any]] | None = None
                          ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """:func:`reduce_compiled` on every block of a task in one call of the kernel.
 
     The same results, bit for bit: each block draws from its own generator (its factor
     values first), in block order. Returns (per-path columns of the task, per-block sums).
+    The columns are written into ``out`` (the :data:`FUSED_COLUMNS` of the task's rows)
+    if given.
     """
     h = spec.horizon
     m = spec.revenue.size
@@ -966,11 +989,11 @@ def reduce_compiled_task(spec: Spec, first_block: int, n_blocks: int, n_total: i
     arrays = dict(reduce_arrays(spec))
     if zs:
         arrays["zs"] = np.concatenate(zs)
-    cols: dict[str, npt.NDArray[Any]] = {
-        k: np.empty(total) for k in ("run_rate_lost", "run_rate_gross_profit_lost",
-                                     "revenue_lost", "gross_profit_lost")}
-    cols.update({k: np.empty(total, dtype=np.int64) for k in (
-        "accounts_lost", "first_month_below_break_even")})
+    cols: dict[str, npt.NDArray[Any]] = (
+        {k: np.empty(total, dtype=t) for k, t in FUSED_COLUMNS.items()} if out is None
+        else dict(out))
+    assert all(cols[k].shape == (total,) and cols[k].dtype == t
+               and cols[k].flags.c_contiguous for k, t in FUSED_COLUMNS.items())
     counts = np.zeros(m, dtype=np.int64)
     rev_sum = np.empty((ns.size, h))
     gp_sum = np.empty((ns.size, h))
@@ -1287,12 +1310,17 @@ FLOAT_SUMS = ("lost_rev", "lost_weight", "weight_sum", "rev_sum", "gp_sum", "cas
 INT_SUMS = ("lost_count", "cash_hist")
 
 
-def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dict[str, Any]:
+def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int,
+               out: dict[str, npt.NDArray[Any]] | None = None) -> dict[str, Any]:
     """Simulate ``n_blocks`` blocks from ``first_block`` on; return their outputs.
 
     Per-path columns are concatenated; integer sums (counts, unweighted histograms) are
     added; floating-point sums are returned per block (``"blocks"``: one dict per block,
     in order), for :func:`fold_blocks` to add in block order.
+
+    ``out`` (runs in this process, where :func:`fused`): the run's columns
+    (:data:`FUSED_COLUMNS`) at this task's rows, written in place by the kernel instead of
+    returned (``"rows"`` says how many there are).
     """
     h = spec.horizon
     m = spec.revenue.size
@@ -1313,14 +1341,19 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
     has_partial = bool(np.any(spec.partial > 0))
     fast = spec.sampler == "mc" and not has_partial  # events never leave the sub-blocks
     # the compiled kernel does the whole block, histograms and sums included
-    fused = fast and compiled(spec) and spec.repl is None and not spec.keep_paths
-    if fused:  # every block of the task in one call
+    in_place = 0  # rows written into ``out``
+    if fused(spec):  # every block of the task in one call
         cols, blocks = reduce_compiled_task(spec, first_block, n_blocks, n_total, rev_hist,
-                                            gp_hist)
+                                            gp_hist, out)
         lost_count += cols.pop("lost_count")
-        for k, v in cols.items():
-            outs[k].append(v)
-    for b in range(first_block, first_block + (0 if fused else n_blocks)):
+        if out is not None:
+            in_place = len(cols["run_rate_lost"])
+        else:
+            for k, v in cols.items():
+                outs[k].append(v)
+    else:
+        assert out is None, "out= is for fused runs"
+    for b in range(first_block, first_block + (0 if fused(spec) else n_blocks)):
         n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
         if n <= 0:
             break
@@ -1433,6 +1466,8 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
     else:
         result.update(blocks=blocks)
     result.update(lost_count=lost_count)
+    if in_place:
+        result.update(rows=in_place)
     # histogram counts (months x bins) as (first bin, counts of the bins from the first
     # to the last that any path reached), in the smallest unsigned type that holds them
     hists: dict[str, npt.NDArray[Any]] = (
@@ -1447,7 +1482,8 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int) -> dic
 
 
 def fold_blocks(parts: Iterable[dict[str, Any]], shapes: dict[str, tuple[int, ...]],
-                n_paths: int, small_pages: bool = False) -> dict[str, Any]:
+                n_paths: int, small_pages: bool = False,
+                columns: dict[str, npt.NDArray[Any]] | None = None) -> dict[str, Any]:
     """Add the outputs of tasks (in block order) into run totals, in a fixed order.
 
     Integer sums are added as they come (exact). Floating-point sums are added one block
@@ -1465,10 +1501,14 @@ def fold_blocks(parts: Iterable[dict[str, Any]], shapes: dict[str, tuple[int, ..
     test machine against 2.1 GB/s for small pages: 1 s of the client's CPU for the
     480 MB of columns of 10^7 paths. Not for threads of this process: their page
     faults would wait on each other's.
+
+    ``columns``: per-path columns of ``n_paths`` rows that the tasks write in place
+    (``run_blocks(out=)``; a part then says how many ``"rows"`` it wrote); they are
+    returned as they are.
     """
     floats = {k: np.zeros(shape) for k, shape in shapes.items()}
     ints: dict[str, Any] = {}
-    cols: dict[str, Any] = {}
+    cols: dict[str, Any] = dict(columns or {})
     offset = 0
 
     def column(shape: tuple[int, ...], dtype: Any) -> npt.NDArray[Any]:
@@ -1494,9 +1534,9 @@ def fold_blocks(parts: Iterable[dict[str, Any]], shapes: dict[str, tuple[int, ..
             total = floats[k]
             for row in rows:  # block by block, as above
                 total += row
-        rows = 0
+        rows = p.get("rows", 0)
         for k, v in p.items():
-            if k == "blocks":
+            if k in ("blocks", "rows"):
                 continue
             if isinstance(v, tuple):  # histogram counts: (first bin, counts from there on)
                 lo, c = v

@@ -17,6 +17,7 @@ from kamsim._util.validate import whole
 from kamsim.engine.kernel import (
     BLOCK_SIZE,
     DEFAULT_QMC_REPLICATES,
+    FUSED_COLUMNS,
     HIST_BINS,
     REPLACEMENT_COLUMNS,
     SAMPLERS,
@@ -24,6 +25,7 @@ from kamsim.engine.kernel import (
     Spec,
     draw_events,
     fold_blocks,
+    fused,
     make_spec,
     map_tasks,
     run_blocks,
@@ -211,17 +213,24 @@ def simulate(
     n_threads = 1 if executor is not None else _threads(threads, n_paths * spec.revenue.size)
     if n_threads > 1:  # smaller tasks balance the threads (never changes the numbers)
         per_task = min(per_task, max(1, n_blocks // (4 * n_threads)))
-    tasks = [(spec, b, min(per_task, n_blocks - b), n_paths)
-             for b in range(0, n_blocks, per_task)]
+    tasks: list[tuple[Any, ...]] = [(spec, b, min(per_task, n_blocks - b), n_paths)
+                                    for b in range(0, n_blocks, per_task)]
+    # in this process the kernel writes the per-path columns where they end up (no copy)
+    columns: dict[str, Any] = {}
+    if (executor is None or n_threads > 1) and fused(spec):
+        columns = {k: np.empty(n_paths, dtype=t) for k, t in FUSED_COLUMNS.items()}
+        tasks = [(*t, {k: c[t[1] * BLOCK_SIZE:min((t[1] + t[2]) * BLOCK_SIZE, n_paths)]
+                       for k, c in columns.items()}) for t in tasks]
     if progress is None:
         progress = n_paths * spec.revenue.size >= 10**8
     if n_threads > 1:
         with ThreadPoolExecutor(min(n_threads, len(tasks))) as pool:
             return _simulate_tasks(scenario, spec, tasks, pool, progress, n_paths,
                                    entropy, spawn_key, sampler, n_rep, threshold,
-                                   keep_paths, window=2 * n_threads)
+                                   keep_paths, window=2 * n_threads, columns=columns)
     return _simulate_tasks(scenario, spec, tasks, executor, progress, n_paths, entropy,
-                           spawn_key, sampler, n_rep, threshold, keep_paths)
+                           spawn_key, sampler, n_rep, threshold, keep_paths,
+                           columns=columns)
 
 
 def _threads(threads: int | None, account_paths: int) -> int:
@@ -241,10 +250,13 @@ def _simulate_tasks(scenario: Scenario, spec: Spec, tasks: list[tuple[Any, ...]]
                     executor: Executor | None, progress: bool, n_paths: int,
                     entropy: int | tuple[int, ...], spawn_key: tuple[int, ...],
                     sampler: Sampler, n_rep: int, threshold: float | None,
-                    keep_paths: bool, window: int = 32) -> SimulationResult:
+                    keep_paths: bool, window: int = 32,
+                    columns: dict[str, Any] | None = None) -> SimulationResult:
     """Run the tasks and assemble the result (sums folded in block order).
 
-    At most ``window`` tasks run or wait ahead of the one being added in.
+    At most ``window`` tasks run or wait ahead of the one being added in. ``columns``:
+    per-path columns the tasks write in place (their views are the tasks' last
+    argument).
     """
     h = spec.horizon
     m = spec.revenue.size
@@ -257,7 +269,7 @@ def _simulate_tasks(scenario: Scenario, spec: Spec, tasks: list[tuple[Any, ...]]
     # outputs from other processes (dask, a process pool) land in small pages
     tot = fold_blocks(map_tasks(executor, run_blocks, tasks, progress, "simulate", window),
                       shapes, n_paths, small_pages=executor is not None
-                      and not isinstance(executor, ThreadPoolExecutor))
+                      and not isinstance(executor, ThreadPoolExecutor), columns=columns)
     if "partial_losses" not in tot:  # full losses only (tasks send no column of zeros)
         tot["partial_losses"] = np.zeros(n_paths, dtype=np.int64)
     per_path = {k: tot[k] for k in (

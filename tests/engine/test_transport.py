@@ -19,7 +19,15 @@ import pytest
 
 from kamsim._util.rng import resolve_entropy
 from kamsim.engine import BLOCK_SIZE, simulate
-from kamsim.engine.kernel import HIST_BINS, fold_blocks, make_spec, map_tasks, run_blocks
+from kamsim.engine.kernel import (
+    FUSED_COLUMNS,
+    HIST_BINS,
+    fold_blocks,
+    fused,
+    make_spec,
+    map_tasks,
+    run_blocks,
+)
 from kamsim.model import ChurnAssumptions, Scenario
 from kamsim.portfolio.datasets import synthetic_portfolio
 from tests.engine.test_reproducible import compare_results
@@ -94,6 +102,31 @@ def test_fold_gives_the_same_bits_from_every_form(scenario):
             assert new[k].tobytes() == other[k].tobytes(), k
     assert new["accounts_lost"].dtype == np.int64
     assert new["rev_hist"].shape == (24, HIST_BINS)
+
+
+def test_columns_written_in_place_are_the_bits_a_task_would_send(scenario):
+    """``run_blocks(out=)`` (runs in this process) writes what it would have returned."""
+    entropy, key = resolve_entropy(11)
+    spec = make_spec(scenario, entropy, key, keep_paths=False)
+    if not fused(spec):
+        pytest.skip("the compiled kernel is not built")
+    n = 5 * BLOCK_SIZE + 7
+    starts = (0, 2, 4)
+    sent = fold_blocks([run_blocks(spec, b, 2, n) for b in starts], shapes(24), n)
+    columns = {k: np.full(n, -1, dtype=t) for k, t in FUSED_COLUMNS.items()}
+    parts = [run_blocks(spec, b, 2, n, {k: c[b * BLOCK_SIZE:(b + 2) * BLOCK_SIZE]
+                                        for k, c in columns.items()}) for b in starts]
+    assert parts[-1]["rows"] == BLOCK_SIZE + 7
+    assert not set(FUSED_COLUMNS) & set(parts[0])  # nothing sent twice
+    in_place = fold_blocks(parts, shapes(24), n, columns=columns)
+    assert in_place.keys() == sent.keys()
+    for k in sent:
+        assert in_place[k].dtype == sent[k].dtype, k
+        assert in_place[k].tobytes() == sent[k].tobytes(), k
+    assert all(in_place[k] is columns[k] for k in FUSED_COLUMNS)
+    with pytest.raises(AssertionError, match="fused"):  # only for runs it can write
+        run_blocks(make_spec(scenario, entropy, key, keep_paths=True), 0, 1, n,
+                   {k: c[:BLOCK_SIZE] for k, c in columns.items()})
 
 
 def test_fold_into_small_pages_gives_the_same_bits(scenario):
