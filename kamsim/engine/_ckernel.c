@@ -615,21 +615,6 @@ static inline uint64_t mix64(uint64_t z)
 
 #define SPLITMIX_GAMMA 0x9E3779B97F4A7C15ULL
 
-/* Whole months to the first order of a raw 32-bit draw r: max(1, #{steps < r}), i.e.
- * searchsorted(steps, r, side="left") of replacement._cycle_months, counted on from the
- * first step of r's bucket (an 8 KB table that stays in the first-level cache; a bucket
- * rarely holds a step, so this is almost always one comparison). */
-static inline int64_t cycle_months(const repl_args *a, uint32_t r)
-{
-    if (a->cyc_const > 0)
-        return a->cyc_const;
-    int64_t m = a->cyc_table[r >> 20];
-    while (a->cyc_steps[m] < (uint64_t)r)
-        m++;
-    return m < 1 ? 1 : m;
-}
-
-
 /* One path of replace_lost: effort month by month, the wins of each new level, added to
  * wbm (run-rate by first-order month, h + 2) and wins (h + 2); returns the opportunities
  * opened (admitted) over the path's effort. wbm and wins must be zero. */
@@ -637,6 +622,11 @@ static int64_t replace_path(const repl_args *a, uint64_t key, const double *lost
                             int64_t *wins)
 {
     const int64_t h = a->h;
+    /* the tables in locals: the stores to wbm and wins cannot then make them reload */
+    const uint64_t *const steps = a->cyc_steps;
+    const int16_t *const cyc_table = a->cyc_table;
+    const double *const pool = a->pool;
+    const uint64_t pool_n = (uint64_t)a->pool_n;
     int64_t opened_total = 0;
     double won = 0.0;
     int64_t effort = 0, before = 0;
@@ -676,17 +666,31 @@ static int64_t replace_path(const repl_args *a, uint64_t key, const double *lost
         while (bt[c] <= rh)
             c++;
         const int64_t w = a->b_lo[row] + c;
+        if (a->cyc_const > 0) { /* every win orders cyc_const months on (<= room) */
+            const int64_t f = a->cyc_const + t;
+            for (int64_t i = 1; i <= w; i++) {
+                const uint64_t x = mix64(key + (lev + (uint64_t)i) * SPLITMIX_GAMMA);
+                wbm[f] += pool ? pool[((x >> 32) * pool_n) >> 32] : a->size_const;
+            }
+            wins[f] += w;
+            continue;
+        }
+        /* cycle = max(1, #{steps < rc}) <= room  iff  steps[room] >= rc */
+        const uint64_t lim = steps[room];
         for (int64_t i = 1; i <= w; i++) {
             const uint64_t x = mix64(key + (lev + (uint64_t)i) * SPLITMIX_GAMMA);
             const uint32_t rc = (uint32_t)(x & 0xFFFFFFFFULL);
-            /* cycle = max(1, #{steps < rc}) <= room  iff  steps[room] >= rc */
-            if (a->cyc_const == 0 && a->cyc_steps[room] < rc)
+            if (rc > lim)
                 continue;
-            const int64_t f = cycle_months(a, rc) + t;
-            if (f > h)
-                continue;
-            const uint64_t rs = x >> 32;
-            wbm[f] += a->pool ? a->pool[(rs * (uint64_t)a->pool_n) >> 32] : a->size_const;
+            /* whole months to the first order: max(1, #{steps < rc}), searchsorted(steps,
+             * rc, side="left") of replacement._cycle_months, counted on from the first
+             * step of rc's bucket (an 8 KB table that stays in the first-level cache; a
+             * bucket rarely holds a step: almost always one comparison) */
+            int64_t mo = cyc_table[rc >> 20];
+            while (steps[mo] < (uint64_t)rc)
+                mo++;
+            const int64_t f = (mo < 1 ? 1 : mo) + t;
+            wbm[f] += pool ? pool[((x >> 32) * pool_n) >> 32] : a->size_const;
             wins[f]++;
         }
     }
