@@ -268,6 +268,54 @@ static void month_group(const month_args *o, int64_t p0, int64_t k, const double
     }
 }
 
+/* The arguments of the replacement stage (kamsim_replace and friends, below). */
+typedef struct repl_args {
+    /* sizes of the block */
+    int64_t n, h, lag, levels, active; /* active: rate > 0, cap > 0 and levels >= 1 */
+    /* inputs, months x paths (h x n) and per path */
+    const double *d_rev12, *d_gp12;
+    const int64_t *first_stop;
+    const uint64_t *keys;
+    /* opportunities per level: fixed counts, or Poisson thresholds; wins: Binomial rows */
+    int64_t fixed;
+    const int64_t *counts;
+    int64_t p_lo, p_len;
+    const uint64_t *p_thr;
+    const uint32_t *p_guess; /* 4096: #{p_thr < b 2^20}, where to start counting */
+    int64_t row0, b_width1;
+    const int64_t *b_lo;
+    const uint64_t *b_thr;
+    const uint32_t *b_guess; /* rows x 256: #{row's thresholds < b 2^24} */
+    int64_t cap; /* < 0: no cap */
+    /* sales cycle: a constant, or integer CDF steps (h + 1, then a sentinel above every
+     * draw) with #{steps < b 2^20} for each of the 4,096 buckets b of a draw's top 12 bits */
+    int64_t cyc_const, cyc_nsteps;
+    const uint64_t *cyc_steps;
+    const int16_t *cyc_table;
+    /* sizes: a pool to resample, or a constant */
+    const double *pool;
+    int64_t pool_n;
+    double size_const;
+    const double *ramp;
+    int64_t n_ramp;
+    /* economics */
+    const double *gf;
+    double base_rev_m, base_gp_m, rev_below, margin, acq_cost, opening, fixed_m, be_thr,
+        rel_tol;
+    double rev_iw, gp_iw, gp_bottom, cash_iw, cash_bottom;
+    /* outputs */
+    int32_t *rev_hist, *gp_hist, *cash_hist;
+    double *rev_sum, *gp_sum, *cash_sum, *repl_sum; /* h each, added to */
+    int64_t *first_loss, *months, *wins_total, *first_below;
+    uint8_t *recovered, *out_of_cash;
+    double *rev_gap, *gp_gap, *min_cash, *acq_total;
+    const double *months_left; /* h: years lost from month s (the loss totals below) */
+    double *rr_lost, *rr_gp_lost, *rev_lost, *gp_lost;
+    double *rev_paths, *cash_paths; /* n x h, or NULL */
+    double *work;                   /* 10 h + 8 doubles (replace_one: 8 h + 4, then a column) */
+    uint16_t *bins;                 /* 3 x h x n: histogram bins, counted month by month */
+} repl_args;
+
 /* The replacement stage (below), run on each path as kamsim_scan finishes it. */
 struct repl_args;
 static void replace_one(const struct repl_args *a, int64_t p, const double *dr_in,
@@ -511,8 +559,11 @@ done:
  * from bgs[b] (its own generator) ns[b] paths; zs holds every block's factor values in
  * block order (NULL: independent). Per-path outputs are written at the block's offset in
  * arrays of sum(ns) paths, the monthly sums in rows b of nb x h arrays; counts and the
- * histograms are added to. The same results as one kamsim_scan call per block. Returns
- * the number of losses, or -1 if out of memory.
+ * histograms are added to. The same results as one kamsim_scan call per block. With
+ * repl != NULL each block runs its replacement stage instead of the reductions (repl's
+ * per-path arrays span every block, its monthly sums are nb x h; no kept paths; the
+ * reduction arguments are not used). Returns the number of losses, or -1 if out of
+ * memory.
  */
 int64_t kamsim_scan_blocks(
     int64_t nb, bitgen_t **bgs, const int64_t *ns, int64_t m, int64_t sub, int64_t h,
@@ -529,19 +580,47 @@ int64_t kamsim_scan_blocks(
     double rev_top, double gp_top, double gp_bottom,
     double *rr_lost, double *rr_gp_lost, double *rev_lost, double *gp_lost,
     int64_t *first_below, int32_t *rev_hist, int32_t *gp_hist, double *rev_sum,
-    double *gp_sum, double *work, int64_t inline_pcg64)
+    double *gp_sum, double *work, int64_t inline_pcg64, const struct repl_args *repl)
 {
     int64_t off = 0, total = 0;
     for (int64_t b = 0; b < nb; b++) {
         const int64_t n = ns[b];
+        struct repl_args rb; /* the replacement stage of this block: its rows, its sums */
+        if (repl) {
+            rb = *repl;
+            rb.n = n;
+            rb.keys += off;
+            rb.first_loss += off;
+            rb.months += off;
+            rb.wins_total += off;
+            rb.first_below += off;
+            rb.recovered += off;
+            rb.out_of_cash += off;
+            rb.rev_gap += off;
+            rb.gp_gap += off;
+            rb.min_cash += off;
+            rb.acq_total += off;
+            rb.rr_lost += off;
+            rb.rr_gp_lost += off;
+            rb.rev_lost += off;
+            rb.gp_lost += off;
+            rb.rev_sum += b * h;
+            rb.gp_sum += b * h;
+            rb.cash_sum += b * h;
+            rb.repl_sum += b * h;
+            rb.rev_paths = rb.cash_paths = NULL; /* paths are kept block by block */
+        }
+        const int r = repl != NULL; /* the replacement stage does the reductions */
         const int64_t e = kamsim_scan(
             bgs[b], n, m, sub, h, k1, notice, q_u32, certain, mscale, tol, l2tab, t, t32,
             rev, gp, zs ? zs + off : NULL, load, idio, thr, tau, beta, xk, lsurv, gtol,
             ubound, ecell, eerr, ndtri, delta, NULL, NULL, n_lost + off, counts,
             first_stop + off, months_left, base_rev_m, base_gp_m, below_thr, rev_top,
-            gp_top, gp_bottom, rr_lost + off, rr_gp_lost + off, rev_lost + off,
-            gp_lost + off, first_below + off, rev_hist, gp_hist, rev_sum + b * h,
-            gp_sum + b * h, work, NULL, NULL, inline_pcg64, NULL);
+            gp_top, gp_bottom, r ? NULL : rr_lost + off, r ? NULL : rr_gp_lost + off,
+            r ? NULL : rev_lost + off, r ? NULL : gp_lost + off,
+            r ? NULL : first_below + off, r ? NULL : rev_hist, r ? NULL : gp_hist,
+            r ? NULL : rev_sum + b * h, r ? NULL : gp_sum + b * h, work, NULL, NULL,
+            inline_pcg64, r ? &rb : NULL);
         if (e < 0)
             return e;
         total += e;
@@ -556,52 +635,6 @@ int64_t kamsim_scan_blocks(
  * Every step mirrors the numpy code, in the same order of IEEE operations.
  */
 
-typedef struct repl_args {
-    /* sizes of the block */
-    int64_t n, h, lag, levels, active; /* active: rate > 0, cap > 0 and levels >= 1 */
-    /* inputs, months x paths (h x n) and per path */
-    const double *d_rev12, *d_gp12;
-    const int64_t *first_stop;
-    const uint64_t *keys;
-    /* opportunities per level: fixed counts, or Poisson thresholds; wins: Binomial rows */
-    int64_t fixed;
-    const int64_t *counts;
-    int64_t p_lo, p_len;
-    const uint64_t *p_thr;
-    const uint32_t *p_guess; /* 4096: #{p_thr < b 2^20}, where to start counting */
-    int64_t row0, b_width1;
-    const int64_t *b_lo;
-    const uint64_t *b_thr;
-    const uint32_t *b_guess; /* rows x 256: #{row's thresholds < b 2^24} */
-    int64_t cap; /* < 0: no cap */
-    /* sales cycle: a constant, or integer CDF steps (h + 1, then a sentinel above every
-     * draw) with #{steps < b 2^20} for each of the 4,096 buckets b of a draw's top 12 bits */
-    int64_t cyc_const, cyc_nsteps;
-    const uint64_t *cyc_steps;
-    const int16_t *cyc_table;
-    /* sizes: a pool to resample, or a constant */
-    const double *pool;
-    int64_t pool_n;
-    double size_const;
-    const double *ramp;
-    int64_t n_ramp;
-    /* economics */
-    const double *gf;
-    double base_rev_m, base_gp_m, rev_below, margin, acq_cost, opening, fixed_m, be_thr,
-        rel_tol;
-    double rev_iw, gp_iw, gp_bottom, cash_iw, cash_bottom;
-    /* outputs */
-    int32_t *rev_hist, *gp_hist, *cash_hist;
-    double *rev_sum, *gp_sum, *cash_sum, *repl_sum; /* h each, added to */
-    int64_t *first_loss, *months, *wins_total, *first_below;
-    uint8_t *recovered, *out_of_cash;
-    double *rev_gap, *gp_gap, *min_cash, *acq_total;
-    const double *months_left; /* h: years lost from month s (the loss totals below) */
-    double *rr_lost, *rr_gp_lost, *rev_lost, *gp_lost;
-    double *rev_paths, *cash_paths; /* n x h, or NULL */
-    double *work;                   /* 10 h + 8 doubles (replace_one: 8 h + 4, then a column) */
-    uint16_t *bins;                 /* 3 x h x n: histogram bins, counted month by month */
-} repl_args;
 
 static inline uint64_t mix64(uint64_t z)
 {

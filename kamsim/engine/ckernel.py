@@ -128,7 +128,7 @@ def _load() -> ctypes.CDLL | None:
                    ptr, ptr, ptr,  # n_lost, counts, first_stop
                    ptr, dbl, dbl, dbl, dbl, dbl, dbl,  # months_left .. gp_bottom
                    ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # rr_lost .. work
-                   i64]  # inline_pcg64
+                   i64, ptr]  # inline_pcg64, repl
     lib.kamsim_replace.restype = None
     lib.kamsim_replace.argtypes = [ctypes.POINTER(ReplaceArgs)]
     lib.kamsim_replace_lost.restype = None
@@ -252,7 +252,10 @@ def scan_blocks(gens: list[np.random.Generator], ns: npt.NDArray[np.int64], sub:
 
     ``gens`` are the blocks' own generators (fresh, used by nothing else), ``ns`` their
     paths; ``arrays["zs"]`` their factor values in block order (Gaussian). Per-path outputs
-    span every block; ``rev_sum`` and ``gp_sum`` are ``blocks x months``.
+    span every block; ``rev_sum`` and ``gp_sum`` are ``blocks x months``. With
+    ``out["repl"]`` (a :class:`ReplaceArgs` whose per-path arrays span every block and
+    whose monthly sums are ``blocks x months``) each block runs its replacement stage
+    instead of the reductions, whose outputs are then not needed.
     """
     assert LIBRARY is not None
     a, o = arrays, out
@@ -269,9 +272,13 @@ def scan_blocks(gens: list[np.random.Generator], ns: npt.NDArray[np.int64], sub:
         _p(a.get("ubound")), _p(a.get("ecell")), _p(a.get("eerr")), NDTRI,
         a.get("delta", 0.0), _p(o["n_lost"]), _p(o["counts"]), _p(o["first_stop"]),
         _p(a["months_left"]), a["base_rev_m"], a["base_gp_m"], a["below_thr"],
-        a["rev_top"], a["gp_top"], a["gp_bottom"], _p(o["rr_lost"]), _p(o["rr_gp_lost"]),
-        _p(o["rev_lost"]), _p(o["gp_lost"]), _p(o["first_below"]), _p(o["rev_hist"]),
-        _p(o["gp_hist"]), _p(o["rev_sum"]), _p(o["gp_sum"]), _p(o["work"]), inline))
+        a["rev_top"], a["gp_top"], a["gp_bottom"], _p(o.get("rr_lost")),
+        _p(o.get("rr_gp_lost")),
+        _p(o.get("rev_lost")), _p(o.get("gp_lost")), _p(o.get("first_below")),
+        _p(o.get("rev_hist")),
+        _p(o.get("gp_hist")), _p(o.get("rev_sum")), _p(o.get("gp_sum")), _p(o["work"]),
+        inline,
+        None if o.get("repl") is None else ctypes.addressof(o["repl"])))
     if found < 0:
         raise MemoryError("the compiled kernel could not allocate its buffers")
     return found

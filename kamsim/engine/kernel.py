@@ -73,6 +73,7 @@ __all__ = [
     "draw_events",
     "fold_blocks",
     "fused",
+    "fused_columns",
     "latent_idio",
     "make_spec",
     "map_tasks",
@@ -952,11 +953,20 @@ FUSED_COLUMNS: dict[str, type] = {
 def fused(spec: Spec) -> bool:
     """Whether :func:`run_blocks` runs the spec's blocks in one kernel call per task.
 
-    Plain Monte Carlo, full losses, no replacement stage, no kept paths, and the compiled
-    kernel: the per-path outputs are then the :data:`FUSED_COLUMNS`.
+    Plain Monte Carlo, full losses, no kept paths, and the compiled kernel, for the
+    replacement stage too if there is one (:func:`replacement_compiled`); the per-path
+    outputs are then :func:`fused_columns`.
     """
     return (spec.sampler == "mc" and not bool(np.any(spec.partial > 0)) and compiled(spec)
-            and spec.repl is None and not spec.keep_paths)
+            and not spec.keep_paths
+            and (spec.repl is None or replacement_compiled(spec)))
+
+
+def fused_columns(spec: Spec) -> dict[str, type]:
+    """The per-path columns (and types) of a :func:`fused` run of the spec."""
+    if spec.repl is None:
+        return FUSED_COLUMNS
+    return {**REPLACE_FIELD_COLUMNS, "accounts_lost": np.int64}
 
 
 def reduce_compiled_task(spec: Spec, first_block: int, n_blocks: int, n_total: int,
@@ -1100,29 +1110,50 @@ def replace_static(spec: Spec) -> Any:
     return static
 
 
-def _replace_fields(spec: Spec, block: int, n: int,
-                    hists: tuple[HistCounter, HistCounter, HistCounter]
-                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """The per-block fields of ``kamsim_replace``: (columns, monthly sums, fields)."""
-    rp = spec.repl
-    assert rp is not None
-    h = spec.horizon
+#: The per-path columns of the compiled replacement stage (:func:`replace_compiled`,
+#: :func:`scan_replace_task`), with their types.
+REPLACE_FIELD_COLUMNS: dict[str, type] = {
+    **{k: np.float64 for k in (
+        "run_rate_lost", "run_rate_gross_profit_lost", "revenue_lost", "gross_profit_lost",
+        "revenue_gap", "gross_profit_gap", "min_cash", "acquisition_costs")},
+    **{k: np.int64 for k in (
+        "first_loss_month", "months_to_recover", "replacement_wins",
+        "first_month_below_break_even")},
+    **{k: np.bool_ for k in ("recovered", "out_of_cash")}}
+
+
+def replacement_keys(spec: Spec, block: int, n: int) -> npt.NDArray[np.uint64]:
+    """The replacement stage's path keys of block ``block`` (its ``(block, 1)`` stream)."""
     g = np.random.default_rng(np.random.SeedSequence(
         entropy=spec.entropy, spawn_key=(*spec.spawn_key, block, 1)))
     keys = g.bit_generator.random_raw(n)
     assert isinstance(keys, np.ndarray)
-    cols: dict[str, Any] = {k: np.empty(n) for k in (
-        "run_rate_lost", "run_rate_gross_profit_lost", "revenue_lost", "gross_profit_lost",
-        "revenue_gap", "gross_profit_gap", "min_cash", "acquisition_costs")}
-    cols.update({k: np.empty(n, dtype=np.int64) for k in (
-        "first_loss_month", "months_to_recover", "replacement_wins",
-        "first_month_below_break_even")})
-    cols.update({k: np.empty(n, dtype=np.bool_) for k in ("recovered", "out_of_cash")})
-    sums = {k: np.zeros(h) for k in ("rev_sum", "gp_sum", "cash_sum", "repl_sum")}
+    return keys
+
+
+def _replace_fields(spec: Spec, keys: npt.NDArray[np.uint64],
+                    hists: tuple[HistCounter, HistCounter, HistCounter], n_blocks: int = 1,
+                    out: dict[str, npt.NDArray[Any]] | None = None
+                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The fields of ``kamsim_replace`` for paths with these ``keys``: (columns, sums, fields).
+
+    ``n_blocks`` blocks' monthly sums (``n_blocks x h``; the kernel adds each block's in
+    its row); the columns are written into ``out`` (:data:`REPLACE_FIELD_COLUMNS`) if
+    given.
+    """
+    rp = spec.repl
+    assert rp is not None
+    h = spec.horizon
+    n = keys.size
+    cols: dict[str, Any] = (
+        {k: np.empty(n, dtype=t) for k, t in REPLACE_FIELD_COLUMNS.items()} if out is None
+        else {k: out[k] for k in REPLACE_FIELD_COLUMNS})
+    sums = {k: np.zeros((n_blocks, h)) for k in ("rev_sum", "gp_sum", "cash_sum", "repl_sum")}
     if spec.keep_paths:
         cols["paths"] = np.empty((n, h))
         cols["cash_paths"] = np.empty((n, h))
     rev_hist, gp_hist, cash_hist = hists
+    n_max = min(n, BLOCK_SIZE) if n_blocks > 1 else n  # the bins of one block at a time
     fields = {
         "n": n, "keys": keys,
         "rev_hist": rev_hist.small(n), "gp_hist": gp_hist.small(n),
@@ -1137,7 +1168,7 @@ def _replace_fields(spec: Spec, block: int, n: int,
         "rr_lost": cols["run_rate_lost"], "rr_gp_lost": cols["run_rate_gross_profit_lost"],
         "rev_lost": cols["revenue_lost"], "gp_lost": cols["gross_profit_lost"],
         "rev_paths": cols.get("paths"), "cash_paths": cols.get("cash_paths"),
-        "work": np.empty(10 * h + 8), "bins": np.empty(3 * h * n, dtype=np.uint16)}
+        "work": np.empty(10 * h + 8), "bins": np.empty(3 * h * n_max, dtype=np.uint16)}
     return cols, sums, fields
 
 
@@ -1151,12 +1182,13 @@ def replace_compiled(spec: Spec, block: int, first: IntArray, d_rev12: FloatArra
     ``cash_paths`` when kept) and the block's monthly sums. Bitwise the same as the numpy
     code (tested).
     """
-    cols, sums, fields = _replace_fields(spec, block, d_rev12.shape[1], hists)
+    cols, sums, fields = _replace_fields(
+        spec, replacement_keys(spec, block, d_rev12.shape[1]), hists)
     fields.update(d_rev12=d_rev12, d_gp12=d_gp12, first_stop=first)
     static = replace_static(spec)  # held: its arrays are the struct's (not only the cache's)
     _ck.replace_block(static, fields)
     del static
-    return cols, sums
+    return cols, {k: v[0] for k, v in sums.items()}
 
 
 def scan_replace(spec: Spec, block: int, n: int,
@@ -1173,7 +1205,7 @@ def scan_replace(spec: Spec, block: int, n: int,
     n_lost = np.empty(n, dtype=np.int64)
     counts = np.zeros(m, dtype=np.int64)
     first = np.full(n, h + 1, dtype=np.int64)
-    cols, sums, fields = _replace_fields(spec, block, n, hists)
+    cols, sums, fields = _replace_fields(spec, replacement_keys(spec, block, n), hists)
     static = replace_static(spec)  # held: its arrays are the struct's (not only the cache's)
     repl = _ck.block_struct(static, fields)
     arrays = ckernel_arrays(spec)
@@ -1183,7 +1215,52 @@ def scan_replace(spec: Spec, block: int, n: int,
         "n_lost": n_lost, "counts": counts, "first_stop": first,
         "work": np.empty(2 * h), "repl": repl})
     del static
-    return n_lost, counts, (cols, sums)
+    return n_lost, counts, (cols, {k: v[0] for k, v in sums.items()})
+
+
+def scan_replace_task(spec: Spec, first_block: int, n_blocks: int, n_total: int,
+                      hists: tuple[HistCounter, HistCounter, HistCounter],
+                      out: dict[str, npt.NDArray[Any]] | None = None
+                      ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """:func:`scan_replace` on every block of a task in one kernel call.
+
+    The same results, bit for bit: each block draws its churn from its own generator
+    (factor values first) and its replacement keys from its own stream, in block order.
+    Returns (per-path columns, per-block sums, in order); the columns are written into
+    ``out`` (:func:`fused_columns`) if given.
+    """
+    m = spec.revenue.size
+    ns_list: list[int] = []
+    gens = []
+    zs = []
+    keys = []
+    for b in range(first_block, first_block + n_blocks):
+        n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
+        if n <= 0:
+            break
+        g = block_rng(spec, b)
+        if spec.copula == "gaussian":
+            zs.append(g.standard_normal(n))
+        gens.append(g)
+        ns_list.append(n)
+        keys.append(replacement_keys(spec, b, n))
+    ns = np.array(ns_list, dtype=np.int64)
+    total = int(ns.sum())
+    cols, sums, fields = _replace_fields(spec, np.concatenate(keys), hists, ns.size, out)
+    accounts = (np.empty(total, dtype=np.int64) if out is None else out["accounts_lost"])
+    counts = np.zeros(m, dtype=np.int64)
+    static = replace_static(spec)  # held: its arrays are the struct's (not only the cache's)
+    repl = _ck.block_struct(static, fields)
+    arrays = dict(reduce_arrays(spec))
+    if zs:
+        arrays["zs"] = np.concatenate(zs)
+    _ck.scan_blocks(gens, ns, sub_block(m), arrays, {
+        "n_lost": accounts, "counts": counts,
+        "first_stop": np.empty(total, dtype=np.int64), "work": np.empty(2 * spec.horizon),
+        "repl": repl})
+    del static
+    cols.update(accounts_lost=accounts, lost_count=counts)
+    return cols, [{k: v[i] for k, v in sums.items()} for i in range(ns.size)]
 
 
 def hist_index(values: FloatArray, top: float, bottom: float = 0.0) -> IntArray:
@@ -1319,8 +1396,8 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int,
     in order), for :func:`fold_blocks` to add in block order.
 
     ``out`` (runs in this process, where :func:`fused`): the run's columns
-    (:data:`FUSED_COLUMNS`) at this task's rows, written in place by the kernel instead of
-    returned (``"rows"`` says how many there are).
+    (:func:`fused_columns`) at this task's rows, written in place by the kernel instead
+    of returned (``"rows"`` says how many there are).
     """
     h = spec.horizon
     m = spec.revenue.size
@@ -1343,8 +1420,11 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int,
     # the compiled kernel does the whole block, histograms and sums included
     in_place = 0  # rows written into ``out``
     if fused(spec):  # every block of the task in one call
-        cols, blocks = reduce_compiled_task(spec, first_block, n_blocks, n_total, rev_hist,
-                                            gp_hist, out)
+        cols, blocks = (
+            reduce_compiled_task(spec, first_block, n_blocks, n_total, rev_hist, gp_hist,
+                                 out) if spec.repl is None
+            else scan_replace_task(spec, first_block, n_blocks, n_total,
+                                   (rev_hist, gp_hist, cash_hist), out))
         lost_count += cols.pop("lost_count")
         if out is not None:
             in_place = len(cols["run_rate_lost"])

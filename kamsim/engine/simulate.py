@@ -17,7 +17,6 @@ from kamsim._util.validate import whole
 from kamsim.engine.kernel import (
     BLOCK_SIZE,
     DEFAULT_QMC_REPLICATES,
-    FUSED_COLUMNS,
     HIST_BINS,
     REPLACEMENT_COLUMNS,
     SAMPLERS,
@@ -26,6 +25,7 @@ from kamsim.engine.kernel import (
     draw_events,
     fold_blocks,
     fused,
+    fused_columns,
     make_spec,
     map_tasks,
     run_blocks,
@@ -218,7 +218,7 @@ def simulate(
     # in this process the kernel writes the per-path columns where they end up (no copy)
     columns: dict[str, Any] = {}
     if (executor is None or n_threads > 1) and fused(spec):
-        columns = {k: np.empty(n_paths, dtype=t) for k, t in FUSED_COLUMNS.items()}
+        columns = {k: np.empty(n_paths, dtype=t) for k, t in fused_columns(spec).items()}
         tasks = [(*t, {k: c[t[1] * BLOCK_SIZE:min((t[1] + t[2]) * BLOCK_SIZE, n_paths)]
                        for k, c in columns.items()}) for t in tasks]
     if progress is None:
