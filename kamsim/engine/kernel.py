@@ -922,8 +922,19 @@ def scan_block(spec: Spec, block: int, n: int
     return d_rev12, d_gp12, n_lost, counts, first
 
 
+#: :func:`reduce_arrays` of recent specs (id -> (spec, arrays)): built once per spec, not
+#: once per task.
+_REDUCE_ARRAYS: dict[int, tuple[Spec, dict[str, Any]]] = {}
+
+
 def reduce_arrays(spec: Spec) -> dict[str, Any]:
-    """What :func:`reduce_compiled` passes on every block of a spec (addresses, once)."""
+    """What :func:`reduce_compiled` passes on every block of a spec (addresses, once).
+
+    The result keeps its arrays alive (``"_keep"``); callers copy it before adding to it.
+    """
+    hit = _REDUCE_ARRAYS.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
     h = spec.horizon
     arrays = ckernel_arrays(spec)
     arrays.update(
@@ -931,7 +942,11 @@ def reduce_arrays(spec: Spec) -> dict[str, Any]:
         base_rev_m=spec.revenue.sum() / 12.0, base_gp_m=spec.gross_profit.sum() / 12.0,
         below_thr=spec.fixed_monthly - 1e-9 * abs(spec.fixed_monthly),
         rev_top=spec.rev_top, gp_top=spec.gp_top, gp_bottom=spec.gp_bottom)
-    return _ck.pointers(arrays)
+    out = _ck.pointers(arrays)
+    if len(_REDUCE_ARRAYS) > 16:
+        _REDUCE_ARRAYS.clear()
+    _REDUCE_ARRAYS[id(spec)] = (spec, out)
+    return out
 
 
 def reduce_compiled(spec: Spec, block: int, n: int, rev_hist: HistCounter,
