@@ -13,6 +13,7 @@ order, so grouping blocks into tasks cannot change a rounding.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -114,6 +115,10 @@ def test_every_field_bitwise_for_any_chunk_and_thread_pool(scenarios, name):
     for threads in (2, 3):  # the engine's own thread pool
         res = simulate(sc, n_paths=N_PATHS, rng=2024, threads=threads, **kw)
         compare_results(ref, res, f"{name}, {threads} engine threads")
+    running = threading.active_count()  # the engine's pools are kept, not made again
+    res = simulate(sc, n_paths=N_PATHS, rng=2024, threads=3, **kw)
+    compare_results(ref, res, f"{name}, 3 engine threads again")
+    assert threading.active_count() == running
 
 
 @pytest.mark.slow
