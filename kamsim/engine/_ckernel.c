@@ -31,7 +31,7 @@ typedef struct bitgen {
 
 /* Bumped whenever kamsim_scan's arguments or results change: ckernel.py refuses a
  * library built from another version (a stale build in a source checkout). */
-#define KAMSIM_ABI 12
+#define KAMSIM_ABI 13
 
 int64_t kamsim_abi(void) { return KAMSIM_ABI; }
 
@@ -151,7 +151,7 @@ static inline float log2_1mu(uint32_t r, const float *l2tab)
  * the draws and a branch-free screen of the m accounts into a list of candidates, then
  * the candidates' decision months and losses.
  *
- * Independent churn (z == NULL): account i is lost iff r < q_u32[i] (or certain[i]); its
+ * Independent churn (z == NULL): account i is lost iff r < q64[i] (2^32 if certain); its
  * decision month is 1 + #{k : T_k <= r} (rows of t: k1 thresholds and a sentinel above
  * every draw), searched from a guess by mscale[i] = 12 / log2(1 - p_i) in rows t32
  * (0, T_1 .. T_k1 clipped to 2^32 - 1, 2^32 - 1: exact for every draw but 2^32 - 1).
@@ -324,7 +324,7 @@ static void replace_hist(const struct repl_args *a);
 
 int64_t kamsim_scan(
     bitgen_t *bg, int64_t n, int64_t m, int64_t sub, int64_t h, int64_t k1, int64_t notice,
-    const uint32_t *q_u32, const uint8_t *certain, const float *mscale, const float *tol,
+    const uint64_t *q64, const float *mscale, const float *tol,
     const float *l2tab, const uint64_t *t,
     const uint32_t *t32,
     const double *rev, const double *gp,
@@ -383,7 +383,7 @@ int64_t kamsim_scan(
                     uint32_t r = next_u32(&st);
                     cand_r[nc] = r;
                     cand_i[nc] = (int32_t)i;
-                    nc += (r < q_u32[i]) | certain[i];
+                    nc += (uint64_t)r < q64[i];
                 }
                 /* months: f = 12 log2(1 - U) / log2(1 - p) from the top 24 bits; where f
                  * is farther than tol[i] from an integer the month is 1 + floor(f)
@@ -568,7 +568,7 @@ done:
 int64_t kamsim_scan_blocks(
     int64_t nb, bitgen_t **bgs, const int64_t *ns, int64_t m, int64_t sub, int64_t h,
     int64_t k1, int64_t notice,
-    const uint32_t *q_u32, const uint8_t *certain, const float *mscale, const float *tol,
+    const uint64_t *q64, const float *mscale, const float *tol,
     const float *l2tab, const uint64_t *t, const uint32_t *t32,
     const double *rev, const double *gp,
     const double *zs, const double *load, const double *idio, const double *thr,
@@ -612,7 +612,7 @@ int64_t kamsim_scan_blocks(
         }
         const int r = repl != NULL; /* the replacement stage does the reductions */
         const int64_t e = kamsim_scan(
-            bgs[b], n, m, sub, h, k1, notice, q_u32, certain, mscale, tol, l2tab, t, t32,
+            bgs[b], n, m, sub, h, k1, notice, q64, mscale, tol, l2tab, t, t32,
             rev, gp, zs ? zs + off : NULL, load, idio, thr, tau, beta, xk, lsurv, gtol,
             ubound, ecell, eerr, ndtri, delta, NULL, NULL, n_lost + off, counts,
             first_stop + off, months_left, base_rev_m, base_gp_m, below_thr, rev_top,

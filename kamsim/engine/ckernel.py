@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
-ABI = 12
+ABI = 13
 
 
 def _find() -> Path | None:
@@ -112,7 +112,7 @@ def _load() -> ctypes.CDLL | None:
     f.restype = ctypes.c_int64
     i64, dbl, ptr = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
     f.argtypes = [ptr, i64, i64, i64, i64, i64, i64,  # bitgen, n, m, sub, h, k1, notice
-                  ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # q_u32 .. t32 rev gp
+                  ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # q64 .. t32 rev gp
                   ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # z .. eerr
                   ptr, dbl,  # ndtri, delta
                   ptr, ptr, ptr, ptr, ptr,  # d_rev12, d_gp12, n_lost, counts, first_stop
@@ -122,7 +122,7 @@ def _load() -> ctypes.CDLL | None:
     fb = lib.kamsim_scan_blocks
     fb.restype = ctypes.c_int64
     fb.argtypes = [i64, ptr, ptr, i64, i64, i64, i64, i64,  # nb bgs ns m sub h k1 notice
-                   ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # q_u32 .. t32 rev gp
+                   ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # q64 .. t32 rev gp
                    ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr,  # zs .. eerr
                    ptr, dbl,  # ndtri, delta
                    ptr, ptr, ptr,  # n_lost, counts, first_stop
@@ -224,7 +224,7 @@ def scan(g: np.random.Generator, n: int, sub: int, arrays: dict[str, Any],
     with bg.lock:
         found = int(LIBRARY.kamsim_scan(
             bg.ctypes.bit_generator.value, n, a["m"], sub, a["h"], a["k1"], a["notice"],
-            _p(a["q_u32"]), _p(a["certain"]), _p(a["mscale"]), _p(a["tol"]),
+            _p(a["q64"]), _p(a["mscale"]), _p(a["tol"]),
             _p(a["l2tab"]), _p(a["t"]), _p(a["t32"]),
             _p(a["rev"]),
             _p(a["gp"]), _p(a.get("z")), _p(a.get("load")), _p(a.get("idio")),
@@ -265,7 +265,7 @@ def scan_blocks(gens: list[np.random.Generator], ns: npt.NDArray[np.int64], sub:
                                       for g in gens))
     found = int(LIBRARY.kamsim_scan_blocks(
         len(gens), _p(bgs), _p(ns), a["m"], sub, a["h"], a["k1"], a["notice"],
-        _p(a["q_u32"]), _p(a["certain"]), _p(a["mscale"]), _p(a["tol"]), _p(a["l2tab"]),
+        _p(a["q64"]), _p(a["mscale"]), _p(a["tol"]), _p(a["l2tab"]),
         _p(a["t"]), _p(a["t32"]), _p(a["rev"]), _p(a["gp"]), _p(a.get("zs")),
         _p(a.get("load")), _p(a.get("idio")), _p(a.get("thr")), _p(a.get("tau")),
         _p(a.get("beta")), _p(a.get("xk")), _p(a.get("lsurv")), _p(a.get("gtol")),

@@ -493,7 +493,9 @@ def ckernel_arrays(spec: Spec) -> dict[str, Any]:
     assert spec.month_t is not None
     a: dict[str, Any] = {
         "m": spec.revenue.size, "h": spec.horizon, "k1": spec.month_t.shape[1] - 1,
-        "notice": spec.notice, "q_u32": spec.q_u32, "certain": spec.certain.view(np.uint8),
+        "notice": spec.notice,
+        # lost iff r < q64: the 32-bit threshold, 2^32 (above every draw) where certain
+        "q64": np.where(spec.certain, np.uint64(2**32), spec.q_u32.astype(np.uint64)),
         "mscale": spec.month_guess, "tol": spec.month_tol, "l2tab": log2_table(),
         "t": spec.month_t, "t32": spec.month_t32, "rev": spec.revenue,
         "gp": spec.gross_profit}
