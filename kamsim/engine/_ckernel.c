@@ -31,7 +31,7 @@ typedef struct bitgen {
 
 /* Bumped whenever kamsim_scan's arguments or results change: ckernel.py refuses a
  * library built from another version (a stale build in a source checkout). */
-#define KAMSIM_ABI 13
+#define KAMSIM_ABI 14
 
 int64_t kamsim_abi(void) { return KAMSIM_ABI; }
 
@@ -164,7 +164,7 @@ static inline float log2_1mu(uint32_t r, const float *l2tab)
  * ndtri passed in (scipy's, the function the pure-numpy path calls), so every decision
  * is the exact one. The screen
  * before it needs no table of that size: with c = (thr - a z) / s in latent cell v,
- * ubound[v] >= 2^32 Phi(c + 2 delta) bounds the draws that can be lost (2^32 - 1: all).
+ * ubound[v] >= 2^32 Phi(c + 2 delta) bounds the draws that can be lost (2^32: all).
  *
  * Outputs: n_lost[n], counts[m] (added to), first_stop[n]; d_rev12 / d_gp12 (h x n, if
  * not NULL); with rr_lost != NULL the per-path reductions of kernel.run_blocks too; with
@@ -331,7 +331,7 @@ int64_t kamsim_scan(
     const double *z, const double *load, const double *idio, const double *thr,
     const double *tau, const double *beta, const double *xk, const float *lsurv,
     const float *gtol,
-    const uint32_t *ubound,
+    const uint64_t *ubound,
     const float *ecell, const float *eerr, ndtri_fn ndtri, double delta,
     double *d_rev12, double *d_gp12, int64_t *n_lost, int64_t *counts, int64_t *first_stop,
     const double *months_left, double base_rev_m, double base_gp_m, double below_thr,
@@ -424,10 +424,10 @@ int64_t kamsim_scan(
                     double v = (tau[i] - beta[i] * zp - LS_MIN) * LS_INV;
                     v = v > 0.0 ? v : 0.0;
                     v = v < LS_CELLS - 1 ? v : LS_CELLS - 1;
-                    const uint32_t b = ubound[(int32_t)v];
+                    const uint64_t b = ubound[(int32_t)v];
                     cand_r[nc] = r;
                     cand_i[nc] = (int32_t)i;
-                    nc += (r < b) | (b == UINT32_MAX);
+                    nc += (uint64_t)r < b;
                 }
                 int64_t nk = 0; /* the losses among the candidates, with bounds of X */
                 for (int64_t j = 0; j < nc; j++) {
@@ -573,7 +573,7 @@ int64_t kamsim_scan_blocks(
     const double *rev, const double *gp,
     const double *zs, const double *load, const double *idio, const double *thr,
     const double *tau, const double *beta, const double *xk, const float *lsurv,
-    const float *gtol, const uint32_t *ubound,
+    const float *gtol, const uint64_t *ubound,
     const float *ecell, const float *eerr, ndtri_fn ndtri, double delta,
     int64_t *n_lost, int64_t *counts, int64_t *first_stop,
     const double *months_left, double base_rev_m, double base_gp_m, double below_thr,

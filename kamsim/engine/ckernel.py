@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: The interface version this module expects of the library (``KAMSIM_ABI`` in the C file).
-ABI = 13
+ABI = 14
 
 
 def _find() -> Path | None:

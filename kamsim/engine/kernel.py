@@ -362,19 +362,19 @@ def ndtri_cells() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
 
 
 @functools.lru_cache(maxsize=1)
-def screen_bounds() -> npt.NDArray[np.uint32]:
+def screen_bounds() -> npt.NDArray[np.uint64]:
     """The compiled kernel's Gaussian screen: ``ceil(2^32 Phi(g_{v+1} + 2 delta)) + 1``.
 
     ``g_v`` is the lower edge of latent cell ``v`` (the grid of
-    :func:`log2_survival_table`); clipped to ``2^32 - 1``, which the kernel reads as "every
-    draw"; the last cell (unbounded above) is every draw. A draw ``r`` whose normal score
+    :func:`log2_survival_table`); from ``2^32 - 1`` on it is ``2^32``, above every draw
+    ("every draw"); the last cell (unbounded above) is every draw. A draw ``r`` whose normal score
     ``ndtri((r + 1/2) 2^-32)`` is below ``c + delta`` has ``r < 2^32 Phi(c + delta)``, so
     for ``c`` in cell ``v`` it is below ``ubound[v]``: the bound loses no loss.
     """
     upper = LS_MIN + np.arange(1, LS_CELLS + 1) / LS_INV + 2 * GAUSS_DELTA
     b = np.ceil(special.ndtr(upper) * 2.0**32) + 1.0
     b[-1] = 2.0**32
-    out: npt.NDArray[np.uint32] = np.minimum(b, 2.0**32 - 1).astype(np.uint32)
+    out: npt.NDArray[np.uint64] = np.where(b >= 2.0**32 - 1, 2.0**32, b).astype(np.uint64)
     return out
 
 

@@ -227,7 +227,7 @@ def test_gaussian_screen_loses_no_loss(c: float, r: int) -> None:
     b = int(ub[int(v)])
     eps = special.ndtri((r + 0.5) * 2.0**-32)
     if eps < c + K.GAUSS_DELTA:
-        assert r < b or b == 2**32 - 1
+        assert r < b  # 2^32: every draw
 
 
 def test_ndtri_table_brackets_every_cell() -> None:
