@@ -345,7 +345,6 @@ int64_t kamsim_scan(
     stream_open(&st, bg, (int)inline_pcg64);
     int64_t n_ev = 0;
     const int64_t w = k1 + 1; /* row length of t and xk (the sentinel last) */
-    double *dr = work, *dg = work + h;
     const double rev_iw = HIST_BINS / (rev_top - 0.0), gp_iw = HIST_BINS / (gp_top - gp_bottom);
     uint32_t *cand_r = malloc((size_t)(m > 0 ? m : 1) * sizeof(uint32_t));
     int32_t *cand_i = malloc((size_t)(m > 0 ? m : 1) * sizeof(int32_t));
@@ -357,7 +356,11 @@ int64_t kamsim_scan(
      * the end; otherwise counted as they come */
     const int by_month = rr_lost && h > 16;
     uint16_t *bins = by_month ? malloc((size_t)(2 * h * n) * sizeof(uint16_t)) : NULL;
-    double *grp = rr_lost ? malloc((size_t)(2 * h * MGROUP) * sizeof(double)) : NULL;
+    double *grp = rr_lost ? calloc((size_t)(2 * h * MGROUP), sizeof(double)) : NULL;
+    /* reduce mode alone: each path adds its losses straight into its column of the group
+     * (stride ds), which is cleared after each group */
+    const int grouped = rr_lost && !d_rev12 && !repl;
+    const int64_t ds = grouped ? MGROUP : 1;
     const month_args mg = {h, n, months_left, base_rev_m, base_gp_m, below_thr, rev_iw, gp_iw,
                            gp_bottom, rr_lost, rr_gp_lost, rev_lost, gp_lost, first_below,
                            rev_hist, gp_hist, bins, rev_sum, gp_sum};
@@ -377,7 +380,12 @@ int64_t kamsim_scan(
         st.high = 0; /* each sub-block starts a fresh 64-bit draw */
         for (int64_t p = p0; p < p0 + k; p++) {
             int64_t nc = 0, nl = 0, fs = h + 1;
-            memset(work, 0, (size_t)(2 * h) * sizeof(double));
+            /* this path's losses by month: its column of the group (reduce mode), else
+             * the work rows */
+            const int64_t g = p % MGROUP;
+            double *dr = grouped ? grp + g : work, *dg = grouped ? grp + h * MGROUP + g : work + h;
+            if (!grouped)
+                memset(work, 0, (size_t)(2 * h) * sizeof(double));
             if (z == NULL) {
                 for (int64_t i = 0; i < m; i++) { /* screen: branch-free */
                     uint32_t r = next_u32(&st);
@@ -505,8 +513,8 @@ int64_t kamsim_scan(
             }
             for (int64_t j = 0; j < nl; j++) { /* the losses, in account order */
                 const int64_t i = cand_i[j], s = guess[j];
-                dr[s - 1] += rev[i];
-                dg[s - 1] += gp[i];
+                dr[(s - 1) * ds] += rev[i];
+                dg[(s - 1) * ds] += gp[i];
                 counts[i]++;
                 fs = s < fs ? s : fs;
                 if (ev_idx) {
@@ -525,14 +533,16 @@ int64_t kamsim_scan(
                     d_gp12[s * n + p] = dg[s];
                 }
             }
-            if (rr_lost) { /* this path's losses by month into its column of the group */
-                const int64_t g = p % MGROUP;
-                for (int64_t s = 0; s < h; s++) {
-                    grp[s * MGROUP + g] = dr[s];
-                    grp[(h + s) * MGROUP + g] = dg[s];
-                }
-                if (g == MGROUP - 1 || p == n - 1)
+            if (rr_lost) { /* the group's reductions once it is complete */
+                if (!grouped)
+                    for (int64_t s = 0; s < h; s++) {
+                        grp[s * MGROUP + g] = dr[s];
+                        grp[(h + s) * MGROUP + g] = dg[s];
+                    }
+                if (g == MGROUP - 1 || p == n - 1) {
                     month_group(&mg, p - g, g + 1, grp, grp + h * MGROUP);
+                    memset(grp, 0, (size_t)(2 * h * MGROUP) * sizeof(double));
+                }
             }
         }
     }
