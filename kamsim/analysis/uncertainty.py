@@ -58,7 +58,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import interpolate as sp_interpolate
 from scipy import stats
 
 import kamsim.risk.measures as risk
@@ -349,6 +348,37 @@ class _Pmf:
     pmf: FloatArray
 
 
+class _Barycentric:
+    """Barycentric interpolation of rows at Chebyshev points, the same bits in every run.
+
+    At the ``k`` Chebyshev points of the first kind ``cos((2j + 1) pi / 2k)`` (mapped to
+    any interval) the barycentric weights are ``(-1)^j sin((2j + 1) pi / 2k)`` (Berrut &
+    Trefethen 2004, SIAM Review 46(3)). Not :class:`scipy.interpolate.BarycentricInterpolator`:
+    it computes its weights over a random permutation of the nodes and sums the weighted
+    rows with a BLAS product, so the last bits of every interpolated figure changed from
+    one run to the next; here the rows are added one node at a time, elementwise.
+    """
+
+    def __init__(self, nodes: FloatArray, rows: FloatArray) -> None:
+        self.nodes = np.asarray(nodes, dtype=np.float64)
+        self.rows = np.asarray(rows, dtype=np.float64)
+        j = np.arange(self.nodes.size)
+        self.weights = (-1.0) ** j * np.sin((2 * j + 1) * np.pi / (2 * self.nodes.size))
+
+    def __call__(self, v: float) -> FloatArray:
+        d = float(v) - self.nodes
+        hit = np.flatnonzero(d == 0.0)
+        if hit.size:
+            node: FloatArray = self.rows[hit[0]].copy()
+            return node
+        c = (self.weights / d).tolist()
+        acc = c[0] * self.rows[0]
+        for cj, row in zip(c[1:], self.rows[1:], strict=True):
+            acc += cj * row
+        out: FloatArray = acc / math.fsum(c)
+        return out
+
+
 class _Interpolated:
     """Exact twins at Chebyshev nodes of one parameter, interpolated in between."""
 
@@ -380,7 +410,7 @@ class _Interpolated:
     def _fit(nodes: FloatArray, pmfs: FloatArray) -> Any:
         if nodes.size == 1:
             return lambda v: pmfs[0]
-        return sp_interpolate.BarycentricInterpolator(nodes, pmfs)
+        return _Barycentric(nodes, pmfs)
 
     @staticmethod
     def _pmf(fit: Any, v: float) -> FloatArray:
