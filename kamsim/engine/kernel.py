@@ -986,6 +986,31 @@ def fused_columns(spec: Spec) -> dict[str, type]:
     return {**REPLACE_FIELD_COLUMNS, "accounts_lost": np.int64}
 
 
+def _task_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int
+                 ) -> tuple[list[np.random.Generator], IntArray, dict[str, Any]]:
+    """A task's blocks for ``kamsim_scan_blocks``: (generators, paths, the kernel's arrays).
+
+    Each block gets its own generator, from which a Gaussian model's factor values are
+    drawn first (in block order, into ``arrays["zs"]``).
+    """
+    ns: list[int] = []
+    gens = []
+    zs = []
+    for b in range(first_block, first_block + n_blocks):
+        n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
+        if n <= 0:
+            break
+        g = block_rng(spec, b)
+        if spec.copula == "gaussian":
+            zs.append(g.standard_normal(n))
+        gens.append(g)
+        ns.append(n)
+    arrays = dict(reduce_arrays(spec))
+    if zs:
+        arrays["zs"] = np.concatenate(zs)
+    return gens, np.array(ns, dtype=np.int64), arrays
+
+
 def reduce_compiled_task(spec: Spec, first_block: int, n_blocks: int, n_total: int,
                          rev_hist: HistCounter, gp_hist: HistCounter,
                          out: dict[str, npt.NDArray[Any]] | None = None
@@ -999,23 +1024,8 @@ def reduce_compiled_task(spec: Spec, first_block: int, n_blocks: int, n_total: i
     """
     h = spec.horizon
     m = spec.revenue.size
-    ns_list = []
-    gens = []
-    zs = []
-    for b in range(first_block, first_block + n_blocks):
-        n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
-        if n <= 0:
-            break
-        g = block_rng(spec, b)
-        if spec.copula == "gaussian":
-            zs.append(g.standard_normal(n))
-        gens.append(g)
-        ns_list.append(n)
-    ns = np.array(ns_list, dtype=np.int64)
+    gens, ns, arrays = _task_blocks(spec, first_block, n_blocks, n_total)
     total = int(ns.sum())
-    arrays = dict(reduce_arrays(spec))
-    if zs:
-        arrays["zs"] = np.concatenate(zs)
     cols: dict[str, npt.NDArray[Any]] = (
         {k: np.empty(total, dtype=t) for k, t in FUSED_COLUMNS.items()} if out is None
         else dict(out))
@@ -1247,30 +1257,15 @@ def scan_replace_task(spec: Spec, first_block: int, n_blocks: int, n_total: int,
     ``out`` (:func:`fused_columns`) if given.
     """
     m = spec.revenue.size
-    ns_list: list[int] = []
-    gens = []
-    zs = []
-    keys = []
-    for b in range(first_block, first_block + n_blocks):
-        n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
-        if n <= 0:
-            break
-        g = block_rng(spec, b)
-        if spec.copula == "gaussian":
-            zs.append(g.standard_normal(n))
-        gens.append(g)
-        ns_list.append(n)
-        keys.append(replacement_keys(spec, b, n))
-    ns = np.array(ns_list, dtype=np.int64)
+    gens, ns, arrays = _task_blocks(spec, first_block, n_blocks, n_total)
     total = int(ns.sum())
-    cols, sums, fields = _replace_fields(spec, np.concatenate(keys), hists, ns.size, out)
+    keys = np.concatenate([replacement_keys(spec, first_block + i, int(n))
+                           for i, n in enumerate(ns)])
+    cols, sums, fields = _replace_fields(spec, keys, hists, ns.size, out)
     accounts = (np.empty(total, dtype=np.int64) if out is None else out["accounts_lost"])
     counts = np.zeros(m, dtype=np.int64)
     static = replace_static(spec)  # held: its arrays are the struct's (not only the cache's)
     repl = _ck.block_struct(static, fields)
-    arrays = dict(reduce_arrays(spec))
-    if zs:
-        arrays["zs"] = np.concatenate(zs)
     _ck.scan_blocks(gens, ns, sub_block(m), arrays, {
         "n_lost": accounts, "counts": counts,
         "first_stop": np.empty(total, dtype=np.int64), "work": np.empty(2 * spec.horizon),
