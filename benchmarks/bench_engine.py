@@ -112,7 +112,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="10x fewer paths, no 1M run")
     ap.add_argument("--paths", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="alternations of engine and floor (the minimum of each is kept)")
     args = ap.parse_args()
     n = args.paths // 10 if args.quick else args.paths
     rep = args.repeat
