@@ -119,13 +119,10 @@ def test_interpolated_draws_match_the_exact_draws():
 
 
 def test_interpolated_draws_are_the_same_bits_every_run():
-    """The interpolation is deterministic (scipy's barycentric weights came from a random
+    """The interpolation is deterministic: scipy's barycentric weights came from a random
     permutation of the nodes, so ES and P(below break-even) changed in their last bits from
-    one run to the next), and it is the polynomial through the nodes."""
-    from scipy.interpolate import BarycentricInterpolator
-
-    from kamsim.analysis.uncertainty import _Barycentric
-
+    one call to the next. (That it is the polynomial through the nodes is checked above:
+    every draw within 1e-8 of its exact twin.)"""
     sc = scenario()
     kw = {"intervals": {"level": (0.7, 1.4)}, "n_draws": 15, "rng": 3, "step": 10.0,
           "interpolate": 9}
@@ -133,13 +130,6 @@ def test_interpolated_draws_are_the_same_bits_every_run():
     for _ in range(3):
         pd.testing.assert_frame_equal(parameter_uncertainty(sc, **kw).draws, first.draws,
                                       check_exact=True)
-    k = 9
-    nodes = 1.05 + 0.35 * np.cos((2 * np.arange(k) + 1) * np.pi / (2 * k))
-    rows = np.random.default_rng(0).random((k, 50))
-    ours, ref = _Barycentric(nodes, rows), BarycentricInterpolator(nodes, rows)
-    for v in (0.7, 0.93, 1.05, 1.4, float(nodes[3])):
-        np.testing.assert_allclose(ours(v), ref(v), rtol=1e-12, atol=1e-14)
-    np.testing.assert_array_equal(ours(float(nodes[3])), rows[3])
 
 
 def test_interpolation_of_a_degenerate_interval_and_its_refusals():
