@@ -272,12 +272,10 @@ def scan_blocks(gens: list[np.random.Generator], ns: npt.NDArray[np.int64], sub:
         _p(a.get("ubound")), _p(a.get("ecell")), _p(a.get("eerr")), NDTRI,
         a.get("delta", 0.0), _p(o["n_lost"]), _p(o["counts"]), _p(o["first_stop"]),
         _p(a["months_left"]), a["base_rev_m"], a["base_gp_m"], a["below_thr"],
-        a["rev_top"], a["gp_top"], a["gp_bottom"], _p(o.get("rr_lost")),
-        _p(o.get("rr_gp_lost")),
-        _p(o.get("rev_lost")), _p(o.get("gp_lost")), _p(o.get("first_below")),
-        _p(o.get("rev_hist")),
-        _p(o.get("gp_hist")), _p(o.get("rev_sum")), _p(o.get("gp_sum")), _p(o["work"]),
-        inline,
+        a["rev_top"], a["gp_top"], a["gp_bottom"],
+        *(_p(o.get(k)) for k in ("rr_lost", "rr_gp_lost", "rev_lost", "gp_lost",
+                                 "first_below", "rev_hist", "gp_hist", "rev_sum", "gp_sum")),
+        _p(o["work"]), inline,
         None if o.get("repl") is None else ctypes.addressof(o["repl"])))
     if found < 0:
         raise MemoryError("the compiled kernel could not allocate its buffers")

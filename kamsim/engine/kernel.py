@@ -1431,7 +1431,8 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int,
     fast = spec.sampler == "mc" and not has_partial  # events never leave the sub-blocks
     # the compiled kernel does the whole block, histograms and sums included
     in_place = 0  # rows written into ``out``
-    if fused(spec):  # every block of the task in one call
+    one_call = fused(spec)
+    if one_call:  # every block of the task in one call
         cols, blocks = (
             reduce_compiled_task(spec, first_block, n_blocks, n_total, rev_hist, gp_hist,
                                  out) if spec.repl is None
@@ -1445,7 +1446,7 @@ def run_blocks(spec: Spec, first_block: int, n_blocks: int, n_total: int,
                 outs[k].append(v)
     else:
         assert out is None, "out= is for fused runs"
-    for b in range(first_block, first_block + (0 if fused(spec) else n_blocks)):
+    for b in range(first_block, first_block + (0 if one_call else n_blocks)):
         n = min(BLOCK_SIZE, n_total - b * BLOCK_SIZE)
         if n <= 0:
             break
